@@ -1,0 +1,57 @@
+"""The one place that imports onnx2torch, so its torchvision dependency is handled once.
+
+onnx2torch 1.5.15 imports torchvision at import time, but only its NonMaxSuppression and
+RoiAlign converters use it, and PyPI's torchvision wheels fail to load beside the CPU build
+of torch. When torchvision is absent we register a stand-in module whose ops raise a clear
+error, so classifiers (which never contain those ops) convert without it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import types
+
+import onnx
+
+from toolkit.errors import ModelError
+
+
+def _missing_torchvision_op(*_args, **_kwargs):
+    raise ModelError("this model uses NonMaxSuppression/RoiAlign, which need torchvision; "
+                     "classifiers given to egis should not contain them")
+
+
+def _install_torchvision_stand_in() -> None:
+    if "torchvision" in sys.modules or importlib.util.find_spec("torchvision") is not None:
+        return
+    ops = types.ModuleType("torchvision.ops")
+    for op in ("nms", "box_convert", "roi_align", "batched_nms"):
+        setattr(ops, op, _missing_torchvision_op)
+    package = types.ModuleType("torchvision")
+    package.ops = ops
+    package.__egis_stand_in__ = True
+    sys.modules["torchvision"] = package
+    sys.modules["torchvision.ops"] = ops
+
+
+def to_torch(model: onnx.ModelProto):
+    """Convert an ONNX model to a frozen torch module in eval mode.
+
+    onnx2torch returns modules in training mode with trainable parameters; both would let
+    synthesis silently change the customer's model (BatchNorm running statistics, weights).
+    """
+    _install_torchvision_stand_in()
+    import onnx2torch  # noqa: PLC0415 (deliberately late: see module docstring)
+
+    try:
+        module = onnx2torch.convert(model)
+    except NotImplementedError as exc:
+        raise ModelError(f"onnx2torch cannot convert this model: {str(exc).splitlines()[0]}") from exc
+    except Exception as exc:  # onnx2torch raises bare exceptions for unsupported opsets/attributes
+        raise ModelError(f"onnx2torch cannot convert this model: {type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
+    module.eval()
+    for parameter in module.parameters():
+        parameter.requires_grad_(False)
+    return module
