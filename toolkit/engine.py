@@ -1,0 +1,152 @@
+"""Chip simulation engine: logits of many chips on many images, on one onnxruntime session.
+
+Measured on this kind of machine (shared/notes/toolchain-facts.md): a new session per chip
+costs 5-8 ms and dominates; turning the crossbar weights into graph inputs lets ONE session
+serve every chip at ~55% of the fixed-weight limit. Images are normalised once, not per chip.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+from toolkit.errors import DataError
+from toolkit.model import LoadedModel
+from toolkit.progress import progress_iter
+
+DEFAULT_BATCH = 1024
+
+
+def session_options(threads: int | None = None) -> ort.SessionOptions:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or min(2, os.cpu_count() or 1)
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    return options
+
+
+def _weights_as_inputs(model: LoadedModel, dynamic_batch: bool) -> onnx.ModelProto:
+    """Copy of the model whose crossbar initializers are graph inputs instead of constants."""
+    proto = onnx.ModelProto()
+    proto.CopyFrom(model.proto)
+    graph = proto.graph
+    names = {layer.name for layer in model.layers}
+    kept = [init for init in graph.initializer if init.name not in names]
+    moved = [init for init in graph.initializer if init.name in names]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    # ir_version >= 4 requires that initializers are not listed as inputs; drop stale entries.
+    stale = [inp for inp in graph.input if inp.name in names]
+    for inp in stale:
+        graph.input.remove(inp)
+    for init in moved:
+        graph.input.append(onnx.helper.make_tensor_value_info(init.name, init.data_type, list(init.dims)))
+    if dynamic_batch:
+        graph.input[0].type.tensor_type.shape.dim[0].dim_param = "batch"
+        for out in graph.output:
+            if out.type.tensor_type.shape.dim:
+                out.type.tensor_type.shape.dim[0].dim_param = "batch"
+    return proto
+
+
+class ChipSimulator:
+    """Runs any chip of a model (given its weight tensors) on a batch of pixel-domain images."""
+
+    def __init__(self, model: LoadedModel, threads: int | None = None,
+                 batch: int = DEFAULT_BATCH) -> None:
+        self.model = model
+        self.batch = batch
+        self._input_name = model.input_name
+        self._output_name = model.output_name
+        self._batch_limit = None
+        if model.fixed_batch is not None:
+            # Old exports fix the batch (often 1). Most graphs (Flatten+Gemm) still work with a
+            # free batch; we check that once against the fixed-batch graph and fall back to
+            # feeding images one batch-size at a time if it does not.
+            self._session = self._make_session(threads, dynamic_batch=True)
+            if not self._dynamic_batch_agrees(threads):
+                self._session = self._make_session(threads, dynamic_batch=False)
+                self._batch_limit = model.fixed_batch
+        else:
+            self._session = self._make_session(threads, dynamic_batch=False)
+
+    def _make_session(self, threads: int | None, dynamic_batch: bool) -> ort.InferenceSession:
+        proto = _weights_as_inputs(self.model, dynamic_batch)
+        return ort.InferenceSession(proto.SerializeToString(), session_options(threads),
+                                    providers=["CPUExecutionProvider"])
+
+    def _dynamic_batch_agrees(self, threads: int | None) -> bool:
+        fixed = self.model.fixed_batch or 1
+        probe = np.random.default_rng(0).random((fixed + 1, *self.model.contract.image_shape),
+                                                dtype=np.float32)
+        x = self.model.contract.normalize(probe)
+        nominal = self.nominal_weights()
+        try:
+            together = self._run(nominal, x)
+        except Exception:  # noqa: BLE001 - any runtime failure means "batch is really fixed"
+            return False
+        reference = ort.InferenceSession(self.model.proto.SerializeToString(), session_options(threads),
+                                         providers=["CPUExecutionProvider"])
+        parts = [reference.run([self._output_name], {self._input_name: x[i:i + fixed]})[0]
+                 for i in range(0, len(x) - fixed + 1, fixed)]
+        alone = np.concatenate(parts)
+        return together.shape[0] >= alone.shape[0] and np.allclose(
+            together[:len(alone)], alone, rtol=1e-4, atol=1e-5)
+
+    def nominal_weights(self) -> dict[str, np.ndarray]:
+        from onnx import numpy_helper
+
+        initializers = {init.name: init for init in self.model.proto.graph.initializer}
+        return {layer.name: numpy_helper.to_array(initializers[layer.name]).astype(np.float32)
+                for layer in self.model.layers}
+
+    def _run(self, weights: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
+        feeds = dict(weights)
+        feeds[self._input_name] = x
+        return self._session.run([self._output_name], feeds)[0]
+
+    def logits_normalized(self, weights: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
+        """Logits for inputs already normalised into the model's input tensor."""
+        step = self._batch_limit or self.batch
+        if self._batch_limit is not None and len(x) % step:
+            raise DataError(f"this model has a fixed batch of {step}; image count {len(x)} is not a multiple")
+        parts = [self._run(weights, x[i:i + step]) for i in range(0, len(x), step)]
+        out = np.concatenate(parts) if parts else np.zeros((0, self.model.num_classes), np.float32)
+        return out.reshape(len(x), -1).astype(np.float32, copy=False)
+
+    def logits(self, weights: dict[str, np.ndarray], pixels: np.ndarray) -> np.ndarray:
+        """Logits (n, M) of the chip with ``weights`` on pixel-domain images in model layout."""
+        return self.logits_normalized(weights, self.prepare(pixels))
+
+    def prepare(self, pixels: np.ndarray) -> np.ndarray:
+        expected = tuple(self.model.contract.image_shape)
+        if pixels.ndim != 4 or tuple(pixels.shape[1:]) != expected:
+            raise DataError(f"images have shape {tuple(pixels.shape[1:])} per image; "
+                            f"the model expects {expected}")
+        return np.ascontiguousarray(self.model.contract.normalize(pixels), dtype=np.float32)
+
+
+def population_logits(population, pixels: np.ndarray, chips: Sequence[int] | None = None,
+                      progress: bool = True, threads: int | None = None,
+                      out: np.ndarray | None = None) -> np.ndarray:
+    """Logits of ``chips`` (default: all) on ``pixels``: an array (chips, images, M), float32.
+
+    ``out`` may be a preallocated (e.g. memory-mapped) array, so large signature caches never
+    need to fit in memory twice.
+    """
+    chips = list(range(len(population))) if chips is None else list(chips)
+    simulator = ChipSimulator(population.model, threads=threads)
+    x = simulator.prepare(pixels)
+    shape = (len(chips), len(x), population.model.num_classes)
+    if out is None:
+        out = np.empty(shape, dtype=np.float32)
+    elif out.shape != shape:
+        raise ValueError(f"out has shape {out.shape}, expected {shape}")
+    for row, index in enumerate(progress_iter(chips, len(chips), "simulating chips", progress)):
+        out[row] = simulator.logits_normalized(population.chip_weights(index), x)
+    return out

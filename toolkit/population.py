@@ -1,0 +1,133 @@
+"""Populations of simulated chips (DUTs): a small JSON spec from which every chip is rebuilt.
+
+A population never stores weights. Chip i's weights are a pure function of (spec, i): the
+plugin draws from ``numpy.random.default_rng([spec.seed, i])``, so any chip can be rebuilt
+alone, in any order, in any process, and the same spec always gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from toolkit.errors import PopulationError
+from toolkit.io import read_json, sha256_bytes, write_json
+from toolkit.model import LoadedModel
+
+FORMAT_VERSION = 1
+SPEC_FIELDS = ("format_version", "model_sha256", "plugin", "params", "seed", "count")
+
+
+@dataclass(frozen=True)
+class PopulationSpec:
+    """Everything needed to rebuild a population, given the model file it was made for."""
+
+    model_sha256: str
+    plugin: str
+    params: dict[str, Any]
+    seed: int
+    count: int
+    format_version: int = FORMAT_VERSION
+    note: str = field(default="", compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def sha256(self) -> str:
+        """Hash of the fields that determine the chips (not of the file's formatting)."""
+        canonical = {key: getattr(self, key) for key in SPEC_FIELDS}
+        return sha256_bytes(json.dumps(canonical, sort_keys=True).encode())
+
+    def save(self, path: str | Path) -> None:
+        write_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | Path) -> "PopulationSpec":
+        try:
+            data = read_json(path)
+        except FileNotFoundError:
+            raise PopulationError(f"population file not found: {path}") from None
+        except (OSError, ValueError) as exc:
+            raise PopulationError(f"cannot read population file {path}: {exc}") from None
+        return cls.from_dict(data, source=str(path))
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "population") -> "PopulationSpec":
+        if not isinstance(data, dict):
+            raise PopulationError(f"{source} is not a population spec (expected a JSON object)")
+        missing = [key for key in SPEC_FIELDS if key not in data]
+        if missing:
+            raise PopulationError(f"{source} is not a population spec: missing {', '.join(missing)}")
+        if data["format_version"] != FORMAT_VERSION:
+            raise PopulationError(f"{source} has format version {data['format_version']}; "
+                                  f"this egis reads version {FORMAT_VERSION}")
+        count, seed = data["count"], data["seed"]
+        if not isinstance(count, int) or count < 1:
+            raise PopulationError(f"{source}: count must be a positive integer, got {count!r}")
+        if not isinstance(seed, int) or seed < 0:
+            raise PopulationError(f"{source}: seed must be a non-negative integer, got {seed!r}")
+        return cls(model_sha256=data["model_sha256"], plugin=data["plugin"],
+                   params=dict(data["params"]), seed=seed, count=count,
+                   note=data.get("note", ""))
+
+
+class Population:
+    """The chips of one spec on one model; builds any chip's weights on demand."""
+
+    def __init__(self, spec: PopulationSpec, model: LoadedModel) -> None:
+        from plugins import load_plugin
+
+        if spec.model_sha256 != model.sha256:
+            raise PopulationError(
+                f"population was made for model sha256 {spec.model_sha256[:12]}..., "
+                f"but this model is {model.sha256[:12]}...")
+        self.spec = spec
+        self.model = model
+        self.plugin = load_plugin(spec.plugin, spec.params)
+        initializers = {init.name: init for init in model.proto.graph.initializer}
+        self._nominal = [
+            np.ascontiguousarray(layer.to_matrix(numpy_helper.to_array(initializers[layer.name])),
+                                 dtype=np.float32)
+            for layer in model.layers
+        ]
+
+    def __len__(self) -> int:
+        return self.spec.count
+
+    def _check_index(self, index: int) -> None:
+        if not 0 <= index < self.spec.count:
+            raise PopulationError(f"chip index {index} is outside this population (0..{self.spec.count - 1})")
+
+    def chip_matrices(self, index: int) -> list[np.ndarray]:
+        """Effective crossbar matrices (rows=inputs, cols=outputs) of chip ``index``."""
+        self._check_index(index)
+        rng = np.random.default_rng([self.spec.seed, index])
+        matrices = self.plugin.perturb(self._nominal, rng)
+        return [np.asarray(m, dtype=np.float32) for m in matrices]
+
+    def chip_weights(self, index: int) -> dict[str, np.ndarray]:
+        """Chip ``index``'s weight tensors in the model's own shapes, keyed by initializer name."""
+        return {layer.name: np.ascontiguousarray(layer.from_matrix(matrix), dtype=np.float32)
+                for layer, matrix in zip(self.model.layers, self.chip_matrices(index))}
+
+    def chip_model(self, index: int) -> onnx.ModelProto:
+        """A standalone ONNX model of chip ``index``: the customer's model with its weights."""
+        weights = self.chip_weights(index)
+        chip = onnx.ModelProto()
+        chip.CopyFrom(self.model.proto)
+        for init in chip.graph.initializer:
+            if init.name in weights:
+                init.CopyFrom(numpy_helper.from_array(
+                    weights[init.name].astype(onnx.helper.tensor_dtype_to_np_dtype(init.data_type)),
+                    init.name))
+        entry = chip.metadata_props.add()
+        entry.key, entry.value = "egis.chip", json.dumps(
+            {"population_sha256": self.spec.sha256(), "index": index,
+             "plugin": self.spec.plugin})
+        return chip
