@@ -35,6 +35,9 @@ class PopulationSpec:
     count: int
     format_version: int = FORMAT_VERSION
     note: str = field(default="", compare=False)
+    # Where the model file was when the spec was made: a hint for commands, never trusted
+    # (the sha256 is what binds a population to its model).
+    model_path: str = field(default="", compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,7 +77,7 @@ class PopulationSpec:
             raise PopulationError(f"{source}: seed must be a non-negative integer, got {seed!r}")
         return cls(model_sha256=data["model_sha256"], plugin=data["plugin"],
                    params=dict(data["params"]), seed=seed, count=count,
-                   note=data.get("note", ""))
+                   note=data.get("note", ""), model_path=data.get("model_path", ""))
 
 
 class Population:

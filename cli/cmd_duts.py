@@ -1,0 +1,90 @@
+"""`egis duts make|export`: create reproducible chip populations and standalone chip files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from toolkit.errors import PopulationError
+
+duts_app = typer.Typer(help="Simulated chips (DUTs): populations and standalone chip files.",
+                       no_args_is_help=True)
+
+
+@duts_app.command("make")
+def make(
+    model: Path = typer.Argument(..., help="Customer ONNX classifier."),
+    output: Path = typer.Option(..., "-o", "--output", help="Population spec to write (JSON)."),
+    plugin: str = typer.Option("generic", help="Variability plugin (see `egis duts plugins`)."),
+    settings: list[str] = typer.Option([], "--set", help="Plugin parameter NAME=VALUE; repeatable."),
+    count: int = typer.Option(1000, "--count", min=1, help="Number of chips."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Master seed: chip i uses rng([seed, i])."),
+) -> None:
+    """Write a population spec; chips are rebuilt from it on demand, never stored."""
+    from plugins import load_plugin, parse_settings
+    from toolkit.model import load_model
+    from toolkit.population import PopulationSpec
+
+    loaded = load_model(model)
+    variability = load_plugin(plugin, parse_settings(settings))
+    spec = PopulationSpec(model_sha256=loaded.sha256, plugin=plugin, params=variability.params,
+                          seed=seed, count=count, model_path=str(model))
+    # Build chip 0 once, so a plugin that cannot handle this model fails now, not later.
+    from toolkit.population import Population
+    Population(spec, loaded).chip_matrices(0)
+    spec.save(output)
+    cells = sum(layer.cells for layer in loaded.layers)
+    typer.echo(f"{output}: {count} chips, plugin {plugin} {variability.params}, "
+               f"{len(loaded.layers)} crossbar layers, {cells} cells, population sha256 {spec.sha256()[:12]}")
+
+
+@duts_app.command("export")
+def export(
+    population: Path = typer.Argument(..., help="Population spec (JSON) from `egis duts make`."),
+    index: int = typer.Argument(..., help="Chip index (0-based)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Chip ONNX file to write."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Model file (default: the path stored in the spec)."),
+) -> None:
+    """Write chip INDEX as a standalone ONNX model any onnxruntime user can run."""
+    import onnx
+
+    from toolkit.io import atomic_path
+    from toolkit.population import Population, PopulationSpec
+
+    spec = PopulationSpec.load(population)
+    loaded = load_population_model(spec, model, population)
+    chip = Population(spec, loaded).chip_model(index)
+    with atomic_path(output) as tmp:
+        onnx.save(chip, str(tmp))
+    typer.echo(f"{output}: chip {index} of {population}")
+
+
+@duts_app.command("plugins")
+def list_plugins() -> None:
+    """List installed variability plugins and their parameters."""
+    from plugins import available_plugins, plugin_class
+
+    for name in available_plugins():
+        typer.echo(name)
+        for param, (default, doc) in plugin_class(name).parameters().items():
+            typer.echo(f"  {param} = {default!r}: {doc}")
+
+
+def load_population_model(spec, model: Optional[Path], population_path: Path):
+    """The model a population was made for: the given file, else the path hint in the spec."""
+    from toolkit.model import load_model
+
+    if model is None:
+        if not spec.model_path:
+            raise PopulationError(f"{population_path} names no model file; pass --model MODEL.onnx")
+        candidate = Path(spec.model_path)
+        if not candidate.is_absolute() and not candidate.exists():
+            candidate = Path(population_path).parent / candidate
+        model = candidate
+    return load_model(model)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(duts_app, name="duts")

@@ -1,0 +1,88 @@
+"""`egis label`: the customer's on-premises step. Accuracies stay home; only labels leave."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import typer
+
+from toolkit.errors import DataError
+
+
+def parse_range(text: str | None, count: int) -> list[int]:
+    """'START:STOP' (Python slice, either end optional) over a population of ``count`` chips."""
+    if text is None:
+        return list(range(count))
+    try:
+        start, _, stop = text.partition(":")
+        chips = list(range(count))[slice(int(start) if start else None, int(stop) if stop else None)]
+    except ValueError:
+        raise DataError(f"chip range '{text}' is not START:STOP") from None
+    if not chips:
+        raise DataError(f"chip range '{text}' selects no chips of {count}")
+    return chips
+
+
+def label(
+    model: Path = typer.Argument(..., help="Customer ONNX classifier."),
+    population: Path = typer.Argument(..., help="Population spec from `egis duts make`."),
+    data: Path = typer.Option(..., "--data", help="Labelled images: .npz (x, y), folder root/<class>/*, or .zip of one."),
+    output: Path = typer.Option(..., "-o", "--output", help="LABELS.csv to write (plus LABELS.json)."),
+    cutoff: str = typer.Option("A50", help="A<p>: p% most accurate chips pass; or an absolute accuracy."),
+    cutoff_from: Optional[Path] = typer.Option(None, help="Reuse the threshold recorded in another LABELS.json (for evaluation chips)."),
+    with_accuracy: bool = typer.Option(False, "--with-accuracy", help="Add each chip's accuracy (customer's own copy only)."),
+    images: Optional[int] = typer.Option(None, "--images", min=1, help="Use a random subset of N images."),
+    chips: Optional[str] = typer.Option(None, "--chips", help="Chip index range START:STOP (default: all)."),
+    subdir: Optional[str] = typer.Option(None, help="Folder inside a zip/folder holding <class>/ (e.g. test)."),
+    class_map: Optional[str] = typer.Option(None, help="Class order: 'a,b,c' or a JSON file; default sorted folder names."),
+    seed: int = typer.Option(0, help="Seed for --images subsampling."),
+    threads: Optional[int] = typer.Option(None, help="onnxruntime threads (default: up to 2)."),
+) -> None:
+    """Label chips pass/fail with the customer's own data."""
+    from toolkit.data import load_labelled_images
+    from toolkit.io import read_json, sha256_bytes
+    from toolkit.labels import Cutoff, chip_accuracies, pass_fail, write_labels, write_side_file
+    from toolkit.model import load_model
+    from toolkit.population import Population, PopulationSpec
+
+    loaded = load_model(model)
+    spec = PopulationSpec.load(population)
+    pop = Population(spec, loaded)
+    dataset = load_labelled_images(data, loaded.contract, loaded.num_classes, class_map, subdir)
+    pixels, labels = dataset.pixels, dataset.labels
+    if images is not None and images < len(labels):
+        keep = np.sort(np.random.default_rng(seed).choice(len(labels), images, replace=False))
+        pixels, labels = pixels[keep], labels[keep]
+    selected = parse_range(chips, len(pop))
+    started = time.perf_counter()
+    accuracies = chip_accuracies(pop, pixels, labels, selected, threads=threads)
+    seconds = time.perf_counter() - started
+    if cutoff_from is not None:
+        reference = read_json(cutoff_from)
+        rule = Cutoff.parse(str(reference["threshold"]))
+        cutoff_text = f"{reference['cutoff']} of {cutoff_from.name}"
+    else:
+        rule = Cutoff.parse(cutoff)
+        cutoff_text = rule.text
+    threshold = rule.threshold(accuracies)
+    passed = pass_fail(accuracies, threshold)
+    write_labels(output, selected, passed, accuracies if with_accuracy else None)
+    write_side_file(output, {
+        "cutoff": cutoff_text, "threshold": threshold, "pass_fraction": float(passed.mean()),
+        "population_sha256": spec.sha256(), "model_sha256": loaded.sha256,
+        "chips": [selected[0], selected[-1] + 1], "count": len(selected),
+        "images": int(len(labels)), "images_sha256": sha256_bytes(pixels.tobytes()),
+        "seconds": round(seconds, 3),
+    })
+    rate = len(selected) / seconds
+    typer.echo(f"{output}: {len(selected)} chips, {int(passed.sum())} pass at {cutoff_text} "
+               f"(threshold accuracy {threshold:.4f}); accuracy mean {accuracies.mean():.4f} "
+               f"std {accuracies.std():.4f} min {accuracies.min():.4f}; "
+               f"{rate:.1f} chips/s, {rate * len(labels):.0f} images/s")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("label")(label)

@@ -1,0 +1,129 @@
+"""Customer-side labelling: each chip's accuracy on private data, then pass/fail at a cutoff.
+
+Only the labels leave the customer: LABELS.csv holds ``dut,pass`` by default. The accuracy
+column (``--with-accuracy``) is for the customer's own evaluation copies. A JSON side file
+records the cutoff, the threshold it gave, and which population and model it belongs to.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from toolkit.errors import DataError
+from toolkit.io import atomic_open, read_json, write_json
+from toolkit.progress import progress_iter
+
+CUTOFF_PATTERN = re.compile(r"^[Aa](\d+(?:\.\d+)?)$")
+
+
+@dataclass(frozen=True)
+class Cutoff:
+    """``A<p>``: the p% most accurate chips pass; otherwise an absolute accuracy in 0..1."""
+
+    text: str
+    pass_percent: float | None = None
+    absolute: float | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> "Cutoff":
+        match = CUTOFF_PATTERN.match(text.strip())
+        if match:
+            percent = float(match.group(1))
+            if not 0 < percent < 100:
+                raise DataError(f"cutoff {text}: p must be between 0 and 100")
+            return cls(text=text.strip().upper(), pass_percent=percent)
+        try:
+            value = float(text)
+        except ValueError:
+            raise DataError(f"cutoff '{text}' is neither A<p> (e.g. A70) nor an accuracy") from None
+        if value > 1:
+            value /= 100.0   # "85" means 85%
+        if not 0 <= value <= 1:
+            raise DataError(f"cutoff {text} is not an accuracy in 0..1 (or 0..100%)")
+        return cls(text=text.strip(), absolute=value)
+
+    def threshold(self, accuracies: np.ndarray) -> float:
+        """Accuracy a chip needs to pass. For A<p>: the accuracy of the chip ranked at p%."""
+        if self.absolute is not None:
+            return self.absolute
+        ranked = np.sort(accuracies)[::-1]
+        n_pass = max(1, int(round(self.pass_percent / 100.0 * len(ranked))))
+        return float(ranked[n_pass - 1])
+
+
+def chip_accuracies(population, pixels: np.ndarray, labels: np.ndarray,
+                    chips: Sequence[int] | None = None, progress: bool = True,
+                    threads: int | None = None) -> np.ndarray:
+    """Top-1 accuracy of each chip on (pixels, labels); logits are never kept in memory."""
+    from toolkit.engine import ChipSimulator
+
+    chips = list(range(len(population))) if chips is None else list(chips)
+    simulator = ChipSimulator(population.model, threads=threads)
+    x = simulator.prepare(pixels)
+    result = np.empty(len(chips), dtype=np.float64)
+    for row, index in enumerate(progress_iter(chips, len(chips), "labelling chips", progress)):
+        predictions = simulator.logits_normalized(population.chip_weights(index), x).argmax(axis=1)
+        result[row] = float(np.mean(predictions == labels))
+    return result
+
+
+def pass_fail(accuracies: np.ndarray, threshold: float) -> np.ndarray:
+    passed = accuracies >= threshold
+    if passed.all() or not passed.any():
+        side = "pass" if passed.all() else "fail"
+        raise DataError(f"all {len(accuracies)} chips {side} at threshold {threshold:.4f} "
+                        f"(accuracies {accuracies.min():.4f}..{accuracies.max():.4f}); "
+                        f"choose another cutoff or a wider variation")
+    return passed
+
+
+def write_labels(path: str | Path, chips: Sequence[int], passed: np.ndarray,
+                 accuracies: np.ndarray | None = None) -> None:
+    with atomic_open(path) as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["dut", "pass"] + (["accuracy"] if accuracies is not None else []))
+        for row, chip in enumerate(chips):
+            extra = [f"{accuracies[row]:.6f}"] if accuracies is not None else []
+            writer.writerow([chip, int(bool(passed[row]))] + extra)
+
+
+@dataclass
+class Labels:
+    chips: np.ndarray            # chip indices in the population
+    passed: np.ndarray           # bool
+    accuracies: np.ndarray | None
+    meta: dict[str, Any]         # the JSON side file (empty if absent)
+
+
+def side_file(path: str | Path) -> Path:
+    return Path(path).with_suffix(".json")
+
+
+def read_labels(path: str | Path) -> Labels:
+    path = Path(path)
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    except FileNotFoundError:
+        raise DataError(f"labels file not found: {path}") from None
+    if not rows or "dut" not in rows[0] or "pass" not in rows[0]:
+        raise DataError(f"{path} is not a labels file (expected a header 'dut,pass')")
+    try:
+        chips = np.array([int(r["dut"]) for r in rows], dtype=np.int64)
+        passed = np.array([int(r["pass"]) for r in rows]) == 1
+        accuracies = (np.array([float(r["accuracy"]) for r in rows])
+                      if "accuracy" in rows[0] and rows[0]["accuracy"] not in (None, "") else None)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{path}: malformed row ({exc})") from None
+    meta = read_json(side_file(path)) if side_file(path).exists() else {}
+    return Labels(chips, passed, accuracies, meta)
+
+
+def write_side_file(path: str | Path, meta: dict[str, Any]) -> None:
+    write_json(side_file(path), meta)
