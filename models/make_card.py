@@ -1,0 +1,124 @@
+"""Write models/<name>/CARD.md from the result.json its recipe wrote.
+
+    python -m models.make_card digits cifar10_vgg16 cifar10_mobilenet
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+MODELS = Path(__file__).resolve().parent
+
+INFO = {
+    "digits": {
+        "title": "digits: small CNN on scikit-learn's 8x8 digits",
+        "input": "`input`: float32 NCHW `(batch, 1, 8, 8)`, pixels = `load_digits().data / 16` in 0..1 "
+                 "(row-major 8x8 image, channel 1). Normalisation `(x - mean) / std` with the "
+                 "training-split mean/std (scalar, rounded to 4 decimals) is inside the graph.",
+        "data": "scikit-learn `load_digits` (1,797 images). Fixed stratified 80/20 split, "
+                "`train_test_split(test_size=0.2, stratify=y, random_state=0)`: 1,437 train / 360 test. "
+                "`models.digits.train.split()` reproduces it.",
+        "recipe": "AdamW (weight decay 1e-4), OneCycle LR peak {peak_lr}, batch {batch}, {epochs} epochs, "
+                  "cross-entropy, no augmentation, seed {seed}, torch threads {threads}.",
+        "cmd": "python -m models.digits.train --out models/digits --threads {threads}",
+    },
+    "cifar10_vgg16": {
+        "title": "cifar10_vgg16: VGG16 topology at reduced width, CIFAR-10",
+        "input": "`input`: float32 NCHW `(batch, 3, 32, 32)`, RGB pixels in 0..1. Per-channel "
+                 "normalisation (mean 0.4914/0.4822/0.4465, std 0.2470/0.2435/0.2616) is inside the graph.",
+        "data": "CIFAR-10 from `../shared/datasets/cifar10/cifar10-jpeg.zip` (JPEG re-encoding of the "
+                "original; 50,000 train / 10,000 test), decoded once by `models/cifar10_data.py` into a "
+                "cache outside the repo (`~/.cache/egis/cifar10_uint8.npz`).",
+        "recipe": "SGD momentum 0.9 Nesterov, weight decay {weight_decay} (conv/dense weights only), "
+                  "one-cycle LR (linear warm-up over 15% of steps from peak/10 to peak {peak_lr}, cosine to "
+                  "peak/1000), label smoothing {label_smoothing}, batch {batch} (last partial batch dropped), "
+                  "{epochs} epochs, random crop (zero pad 4) + horizontal flip. Seed {seed}: epoch e's "
+                  "order and augmentation come from generators seeded with `seed*100003+e`, so `--resume` "
+                  "continues with the same batches. CPU only, torch threads {threads}.",
+        "cmd": "python -m models.cifar10_vgg16.train --out models/cifar10_vgg16 --epochs {epochs} --threads {threads}",
+    },
+    "cifar10_mobilenet": {
+        "title": "cifar10_mobilenet: MobileNet v1 topology at reduced width, CIFAR-10",
+        "input": "`input`: float32 NCHW `(batch, 3, 32, 32)`, RGB pixels in 0..1. Per-channel "
+                 "normalisation (mean 0.4914/0.4822/0.4465, std 0.2470/0.2435/0.2616) is inside the graph.",
+        "data": "CIFAR-10 from `../shared/datasets/cifar10/cifar10-jpeg.zip` (JPEG re-encoding of the "
+                "original; 50,000 train / 10,000 test), decoded once by `models/cifar10_data.py` into a "
+                "cache outside the repo (`~/.cache/egis/cifar10_uint8.npz`).",
+        "recipe": "SGD momentum 0.9 Nesterov, weight decay {weight_decay} (conv/dense weights only), "
+                  "one-cycle LR (linear warm-up over 15% of steps from peak/10 to peak {peak_lr}, cosine to "
+                  "peak/1000), label smoothing {label_smoothing}, batch {batch} (last partial batch dropped), "
+                  "{epochs} epochs, random crop (zero pad 4) + horizontal flip. Seed {seed}: epoch e's "
+                  "order and augmentation come from generators seeded with `seed*100003+e`, so `--resume` "
+                  "continues with the same batches. CPU only, torch threads {threads}.",
+        "cmd": "python -m models.cifar10_mobilenet.train --out models/cifar10_mobilenet --epochs {epochs} --threads {threads}",
+    },
+}
+
+
+def render(name: str, notes: str = "") -> str:
+    r = json.loads((MODELS / name / "result.json").read_text())
+    info = {k: v.format(**r) for k, v in INFO[name].items()}
+    wall = r["train_wall_s"]
+    wall_txt = f"{wall:.0f} s" if wall < 120 else f"{wall / 60:.1f} min"
+    hist = [h for h in r["history"] if "test_acc" in h]
+    curve = ", ".join(f"ep{h['epoch']} {100 * h['test_acc']:.1f}%" for h in hist)
+    lines = [
+        f"# {info['title']}",
+        "",
+        f"File: `models/{name}/model.onnx` (registry name `{name}`; "
+        f"`models.registry.reference_model_path(\"{name}\")`).",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| test accuracy | **{100 * r['test_accuracy']:.2f}%** on {r['test_images']:,} held-out test images |",
+        f"| parameters | {r['params']:,} (trainable, before BN folding) |",
+        f"| MFLOPs / image | {r['mflops_per_image']:.3f} (2 x MACs of Conv and Gemm layers) |",
+        f"| training wall time | {wall_txt} on 2 shared CPU cores (torch threads {r['threads']}) |",
+        f"| ONNX round trip | onnxruntime max abs diff {r['ort_max_abs_diff']:.1e}, onnx2torch {r['onnx2torch_max_abs_diff']:.1e} vs torch |",
+        "",
+        "## Architecture",
+        "",
+        r["architecture"] + ".",
+        "",
+        "## Input / output contract",
+        "",
+        info["input"],
+        "",
+        "`logits`: float32 `(batch, 10)`, unnormalised class scores; the batch dimension is dynamic. "
+        "Exported with `torch.onnx.export(dynamo=False, opset_version=13)`; eval-mode BatchNorm is "
+        "folded into the convolutions. ONNX `metadata_props`: `egis.layout=NCHW`, "
+        "`egis.pixel_range=0,1`, `egis.model_name`, `egis.test_accuracy`.",
+        "",
+        "## Data",
+        "",
+        info["data"],
+        "",
+        "## Training recipe",
+        "",
+        info["recipe"],
+        "",
+    ]
+    if len(hist) > 1:
+        lines += [f"Test accuracy during training: {curve}. (The test set was only monitored, "
+                  "never used to pick a checkpoint; the shipped model is the last epoch.)", ""]
+    lines += ["## Reproduce", "", "```", info["cmd"], "```", "",
+              "Checkpoints go to `runs/" + name + "/ckpt.pt` (gitignored) after every epoch; add "
+              "`--resume` to continue an interrupted run. Training on CPU is seeded but not "
+              "guaranteed bit-identical across machines/thread counts.", ""]
+    if notes:
+        lines += ["## Notes", "", notes.strip(), ""]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    for name in (argv or sys.argv[1:]):
+        notes_file = MODELS / name / "NOTES.md"
+        notes = notes_file.read_text() if notes_file.exists() else ""
+        (MODELS / name / "CARD.md").write_text(render(name, notes))
+        print(f"wrote models/{name}/CARD.md")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""Fast checks of the shipped reference models (models/) and their recipes' helpers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+ort = pytest.importorskip("onnxruntime")
+
+from models.registry import REFERENCE_MODELS, reference_model_path  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+CIFAR_ZIP = REPO.parent / "shared" / "datasets" / "cifar10" / "cifar10-jpeg.zip"
+CIFAR_MODELS = ["cifar10_vgg16", "cifar10_mobilenet"]
+
+
+def _session(path: Path):
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def _check_io(path: Path, chw: tuple[int, int, int]):
+    model = onnx.load(str(path))
+    assert [i.name for i in model.graph.input] == ["input"]
+    assert [o.name for o in model.graph.output] == ["logits"]
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    assert dims[0].dim_param and not dims[0].dim_value, "batch dimension must be dynamic"
+    assert tuple(d.dim_value for d in dims[1:]) == chw
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert meta["egis.layout"] == "NCHW"
+    assert meta["egis.pixel_range"] == "0,1"
+    assert 0.0 < float(meta["egis.test_accuracy"]) <= 1.0
+    assert model.graph.node[0].op_type == "Sub", "normalisation must be inside the graph"
+    sess = _session(path)
+    for n in (1, 5):
+        x = np.random.default_rng(0).random((n, *chw), dtype=np.float32)
+        (logits,) = sess.run(["logits"], {"input": x})
+        assert logits.shape == (n, 10) and logits.dtype == np.float32
+        assert np.isfinite(logits).all()
+    return meta
+
+
+def test_registry_lists_the_three_models():
+    assert set(REFERENCE_MODELS) == {"digits", *CIFAR_MODELS}
+    assert reference_model_path() == REFERENCE_MODELS["digits"]
+    with pytest.raises(KeyError):
+        reference_model_path("nope")
+
+
+def test_digits_model_io_and_accuracy():
+    path = reference_model_path("digits")
+    meta = _check_io(path, (1, 8, 8))
+    assert meta["egis.model_name"] == "digits"
+    from models.digits.train import split
+
+    _, _, x_test, y_test = split()
+    assert len(y_test) == 360
+    (logits,) = _session(path).run(["logits"], {"input": x_test})
+    acc = float((logits.argmax(1) == y_test).mean())
+    assert acc >= 0.90
+    assert abs(acc - float(meta["egis.test_accuracy"])) < 1e-3  # the split it was evaluated on
+
+
+@pytest.mark.parametrize("name", CIFAR_MODELS)
+def test_cifar_model_io(name):
+    path = REFERENCE_MODELS[name]
+    if not path.exists():
+        pytest.skip(f"{name} not shipped yet ({path} missing; its training has not finished)")
+    meta = _check_io(path, (3, 32, 32))
+    assert meta["egis.model_name"] == name
+    assert (path.parent / "CARD.md").exists()
+
+
+def test_mflops_counter_counts_conv_and_linear_macs():
+    torch = pytest.importorskip("torch")
+    from models.common import count_mflops
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.Flatten(),
+                              torch.nn.Linear(4 * 8 * 8, 10))
+    expected = 2 * (8 * 8 * 4 * 3 * 9 + 256 * 10) / 1e6
+    assert count_mflops(net, (3, 8, 8)) == pytest.approx(expected)
+
+
+def test_augmentation_is_seeded_and_shape_preserving():
+    torch = pytest.importorskip("torch")
+    from models.common import augment_crop_flip
+
+    x = torch.rand(6, 3, 32, 32)
+    a = augment_crop_flip(x, torch.Generator().manual_seed(1))
+    b = augment_crop_flip(x, torch.Generator().manual_seed(1))
+    assert a.shape == x.shape and torch.equal(a, b)
+
+
+@pytest.mark.skipif(not CIFAR_ZIP.exists(),
+                    reason=f"CIFAR-10 zip not present at {CIFAR_ZIP} (shared dataset; not part of the product)")
+@pytest.mark.parametrize("name", CIFAR_MODELS)
+def test_cifar_model_on_real_test_images(name):
+    path = REFERENCE_MODELS[name]
+    if not path.exists():
+        pytest.skip(f"{name} not shipped yet ({path} missing)")
+    import io
+    import zipfile
+
+    from PIL import Image
+
+    from models.cifar10_data import CLASSES
+
+    xs, ys = [], []
+    with zipfile.ZipFile(CIFAR_ZIP) as zf:
+        all_names = sorted(zf.namelist())
+        for label, cls in enumerate(CLASSES):
+            # 20 per class, 200 test images: a fast sanity check, not the card's number
+            names = [n for n in all_names if n.startswith(f"test/{cls}/") and n.endswith(".jpg")][:20]
+            for name in names:
+                with Image.open(io.BytesIO(zf.read(name))) as im:
+                    xs.append(np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0)
+                ys.append(label)
+    x = np.stack(xs).transpose(0, 3, 1, 2).copy()
+    (logits,) = _session(path).run(["logits"], {"input": x})
+    assert float((logits.argmax(1) == np.array(ys)).mean()) >= 0.6
