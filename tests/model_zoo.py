@@ -11,6 +11,7 @@ onnx.helper so they stay deterministic, fast and torch-free.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -276,10 +277,12 @@ def build_torch_cnn(directory: Path) -> Path:
 
     path = directory / "torch_cnn.onnx"
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.onnx.export(_torch_cnn(), (torch.zeros(1, 3, 16, 16),), str(path), dynamo=False,
-                      opset_version=13, do_constant_folding=False, input_names=["input"],
-                      output_names=["logits"],
-                      dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+    with warnings.catch_warnings():  # the legacy exporter's deprecation notice
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(_torch_cnn(), (torch.zeros(1, 3, 16, 16),), str(path), dynamo=False,
+                          opset_version=13, do_constant_folding=False, input_names=["input"],
+                          output_names=["logits"],
+                          dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
     return path
 
 
@@ -292,8 +295,10 @@ def build_torch_opset9(directory: Path) -> Path:
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 10)).eval()
     path = directory / "torch_opset9.onnx"
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.onnx.export(model, (torch.zeros(1, 3, 8, 8),), str(path), dynamo=False, opset_version=9,
-                      keep_initializers_as_inputs=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(model, (torch.zeros(1, 3, 8, 8),), str(path), dynamo=False,
+                          opset_version=9, keep_initializers_as_inputs=True)
     return path
 
 
