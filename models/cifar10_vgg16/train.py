@@ -16,7 +16,7 @@ from models.cifar_recipe import parse_args, train
 NAME = "cifar10_vgg16"
 WIDTHS = [16, 16, "M", 32, 32, "M", 64, 64, 64, "M", 128, 128, 128, "M", 128, 128, 128, "M"]
 DENSE = 128
-DEFAULT_EPOCHS = 30
+DEFAULT_EPOCHS = 24
 DEFAULT_LR = 0.1
 
 
