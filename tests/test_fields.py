@@ -1,0 +1,177 @@
+"""Statistical and exactness tests for plugins.fields (seeded; tolerances from sample sizes).
+
+Correlation estimates average x(a) x(a + lag) over many cell pairs and fields. Their exact
+sampling variance follows from the target covariance by Isserlis' theorem, so each tolerance
+is Z standard errors of *that* estimator, not a guessed constant.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import scipy.fft as sfft
+import scipy.linalg as sla
+
+from plugins import fields
+from plugins.fields import FieldSampler, dense_cholesky_field, exp_cov
+
+Z = 5.0  # standard errors; ~6e-7 two-sided false-failure rate per check
+LAGS = [(0, 1), (1, 0), (0, 5), (5, 0), (0, 20), (20, 0), (1, 1), (3, 4), (3, -4), (12, 16)]
+
+
+def _pairs(shape: tuple[int, int], lag: tuple[int, int], stride: int = 3):
+    """Cells a (on a sub-lattice) and b = a + lag that both lie in the grid."""
+    p, q = shape
+    di, dj = lag
+    ii, jj = np.meshgrid(np.arange(0, p, stride), np.arange(0, q, stride), indexing="ij")
+    a = np.stack([ii.ravel(), jj.ravel()], 1)
+    b = a + np.array(lag)
+    ok = (b[:, 0] >= 0) & (b[:, 0] < p) & (b[:, 1] >= 0) & (b[:, 1] < q)
+    return a[ok], b[ok]
+
+
+def _cov(x: np.ndarray, y: np.ndarray, lam: float) -> np.ndarray:
+    return exp_cov(np.hypot(*(x[:, None, :] - y[None, :, :]).transpose(2, 0, 1)), lam)
+
+
+def lag_estimate(samples: np.ndarray, lag, lam: float):
+    """(estimate of the lag correlation, its exact standard error under the target model)."""
+    a, b = _pairs(samples.shape[1:], lag)
+    est = float(np.mean(samples[:, a[:, 0], a[:, 1]] * samples[:, b[:, 0], b[:, 1]]))
+    m, n = len(a), samples.shape[0]
+    var = (_cov(a, a, lam) * _cov(b, b, lam) + _cov(a, b, lam) * _cov(b, a, lam)).sum()
+    return est, float(np.sqrt(var / (m * m * n)))
+
+
+@pytest.fixture(scope="module")
+def stats_samples():
+    shape, lam = (40, 40), 0.1
+    sampler = FieldSampler(shape, lam)
+    fft = sampler.sample(np.random.default_rng(1), 1000)
+    dense = dense_cholesky_field(shape, lam, np.random.default_rng(2), count=300)
+    return sampler, fft, dense, lam
+
+
+def test_plain_embedding_used_and_exact_for_short_correlation(stats_samples):
+    sampler, fft, _, _ = stats_samples
+    assert sampler.method == "circulant" and sampler.exact
+    assert sampler.max_cov_error < 1e-12
+    assert fft.dtype == np.float32 and fft.shape == (1000, 40, 40)
+
+
+@pytest.mark.parametrize("lag", LAGS + [(0, 0)])
+def test_lag_correlation_matches_exp_and_dense(stats_samples, lag):
+    _, fft, dense, lam = stats_samples
+    target = float(np.exp(-lam * np.hypot(*lag)))
+    est_f, se_f = lag_estimate(fft, lag, lam)
+    est_d, se_d = lag_estimate(dense, lag, lam)
+    assert se_f < 0.013  # power: a 20% error in lam moves rho(5) by ~0.06
+    assert abs(est_f - target) < Z * se_f, (lag, est_f, target, se_f)
+    assert abs(est_d - target) < Z * se_d, (lag, est_d, target, se_d)
+    assert abs(est_f - est_d) < Z * np.hypot(se_f, se_d)
+
+
+def test_real_and_imaginary_fields_independent(stats_samples):
+    _, fft, _, lam = stats_samples
+    a, _ = _pairs(fft.shape[1:], (0, 0), stride=4)
+    x, y = fft[0::2][:, a[:, 0], a[:, 1]], fft[1::2][:, a[:, 0], a[:, 1]]
+    est = float(np.mean(x * y))
+    se = float(np.sqrt((_cov(a, a, lam) ** 2).sum() / (len(a) ** 2 * x.shape[0])))
+    assert abs(est) < Z * se
+
+
+def test_same_seed_same_bytes_and_pairing_within_call():
+    sampler = FieldSampler((30, 20), 0.2)
+    one = sampler.sample(np.random.default_rng(7), 3)
+    two = sampler.sample(np.random.default_rng(7), 3)
+    assert one.tobytes() == two.tobytes()
+    assert np.array_equal(sampler.sample(np.random.default_rng(7), 2), one[:2])
+    assert not np.array_equal(one[0], one[1])
+
+
+def _implied_grid_cov(sampler: FieldSampler) -> np.ndarray:
+    """Covariance actually sampled, from the stored square-root eigenvalues (full FFT route,
+    independent of the DCT shortcut used inside the sampler)."""
+    m, n = sampler.torus
+    eig = sampler._sqrt_eig.astype(np.float64) ** 2 * (m * n)
+    c = sfft.ifft2(eig).real
+    return c[: sampler.shape[0], : sampler.shape[1]]
+
+
+def _target_grid_cov(shape, lam):
+    i, j = np.arange(shape[0]), np.arange(shape[1])
+    return exp_cov(np.hypot(i[:, None], j[None, :]), lam)
+
+
+SMALL, SEED_LAM = (24, 16), 0.001
+
+
+def test_seed_lambda_plain_embedding_is_not_nonnegative_definite():
+    with pytest.raises(ValueError, match="not nonnegative definite"):
+        FieldSampler(SMALL, SEED_LAM, method="circulant")
+    assert FieldSampler(SMALL, SEED_LAM).method == "dense"  # auto: exact dense for small grids
+
+
+@pytest.fixture(scope="module")
+def cutoff_small():
+    return FieldSampler(SMALL, SEED_LAM, method="cutoff")
+
+
+def test_cutoff_embedding_is_exact_at_seed_lambda(cutoff_small):
+    s = cutoff_small
+    assert s.exact and s.min_eig_ratio > 0
+    assert s.max_cov_error < 1e-12
+    err = np.abs(_implied_grid_cov(s) - _target_grid_cov(SMALL, SEED_LAM)).max()
+    assert err < 1e-5  # sqrt-eigenvalues are stored in float32
+
+
+def test_cutoff_samples_whiten_to_white_noise(cutoff_small):
+    """x = L y exactly iff L^-1 x is iid N(0,1): a sharp test of the whole covariance,
+    including its smallest-eigenvalue directions, with only a few draws."""
+    chol = fields.dense_cholesky_factor(SMALL, SEED_LAM)
+    y = _whitened(cutoff_small, chol, k=6)
+    dof = y.size
+    assert abs(np.mean(y**2) - 1) < Z * np.sqrt(2 / dof)
+    assert abs(np.mean(y)) < Z / np.sqrt(dof)
+    # Power: the clipped (approximate) embedding fails the same test by a wide margin.
+    y_clip = _whitened(FieldSampler(SMALL, SEED_LAM, method="clipped"), chol, k=6)
+    assert np.mean(y_clip**2) - 1 > Z * np.sqrt(2 / dof)
+
+
+def _whitened(sampler: FieldSampler, chol: np.ndarray, k: int) -> np.ndarray:
+    x = sampler.sample(np.random.default_rng(3), k).reshape(k, -1).astype(np.float64)
+    return sla.solve_triangular(chol, x.T, lower=True)
+
+
+def test_clipped_embedding_reports_measured_error_and_warns_once(caplog, monkeypatch):
+    monkeypatch.setattr(fields, "_warned", set())
+    with caplog.at_level(logging.WARNING, logger="plugins.fields"):
+        s = FieldSampler(SMALL, SEED_LAM, method="clipped")
+        FieldSampler(SMALL, SEED_LAM, method="clipped")
+    assert not s.exact and s.min_eig_ratio < 0
+    measured = np.abs(_implied_grid_cov(s) - _target_grid_cov(SMALL, SEED_LAM)).max()
+    assert s.max_cov_error > 1e-4
+    assert measured == pytest.approx(s.max_cov_error, rel=1e-3, abs=1e-6)
+    assert sum("clipped" in r.message for r in caplog.records) == 1
+
+
+def test_auto_uses_exact_cutoff_on_grids_too_big_for_dense():
+    s = FieldSampler((300, 20), SEED_LAM)
+    assert s.method == "cutoff" and s.exact and s.max_cov_error < 1e-12
+    x = s.sample(np.random.default_rng(0), 2)
+    assert x.shape == (2, 300, 20) and np.isfinite(x).all()
+
+
+@pytest.mark.parametrize("shape", [(1, 40), (40, 1), (1, 1)])
+def test_one_dimensional_grids_use_exact_1d_embedding(shape):
+    s = FieldSampler(shape, SEED_LAM)
+    assert s.method == "circulant" and s.max_cov_error < 1e-12
+    assert s.sample(np.random.default_rng(0), 1).shape == (1, *shape)
+
+
+def test_dense_reference_sampler_has_target_variance():
+    x = dense_cholesky_field((6, 5), 0.3, np.random.default_rng(0), sigma=2.0, count=4000)
+    v = float(np.mean(x[:, 0, 0] ** 2))
+    assert abs(v - 4.0) < Z * 4.0 * np.sqrt(2 / 4000)
