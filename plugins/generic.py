@@ -1,0 +1,104 @@
+"""The seed paper's variability model: eps = eps_sys + eps_cor + eps_rand per crossbar cell.
+
+sigma_tot^2 = sigma_sys^2 + sigma_cor^2 + sigma_rand^2, split by ``sys_share`` and
+``cor_share`` (fractions of the variance). Effective weight = w * (1 + eps).
+
+- eps_sys: ONE N(0, sigma_sys^2) draw per chip, shared by every cell of every layer.
+- eps_cor: an independent stationary Gaussian field per layer over its logical (rows, cols)
+  grid, covariance sigma_cor^2 exp(-lam d), d Euclidean in cells (plugins.fields, exact).
+- eps_rand: iid N(0, sigma_rand^2) per cell.
+
+Draw order (fixed, so chip weights are a pure function of the generator state):
+1. eps_sys (one standard normal);
+2. if sigma_cor > 0: correlated fields, grouped by grid shape in order of first appearance,
+   one ``FieldSampler.sample(rng, count)`` call per shape (two fields per FFT);
+3. if sigma_rand > 0: one standard-normal (rows, cols) float32 array per layer, in order.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .base import ParamSpec, VariabilityPlugin, check_matrices
+from .fields import FieldSampler
+
+PRESETS: dict[str, tuple[float, float]] = {"typical": (0.25, 0.25), "extreme": (0.5, 0.0)}
+
+
+class GenericVariability(VariabilityPlugin):
+    """Systematic + spatially correlated + random multiplicative variation (the paper's)."""
+
+    name = "generic"
+
+    @classmethod
+    def parameters(cls) -> ParamSpec:
+        return {
+            "sigma_tot": (0.3, "total standard deviation of eps (relative weight error)"),
+            "sys_share": (0.25, "fraction of sigma_tot^2 that is systematic (per chip)"),
+            "cor_share": (0.25, "fraction of sigma_tot^2 that is spatially correlated"),
+            "lam": (0.001, "decay rate lambda of the correlation exp(-lambda d), 1/cells"),
+            "preset": ("custom", "typical (0.25/0.25), extreme (0.5/0.0) or custom shares"),
+        }
+
+    def _validate(self, values: dict[str, Any]) -> dict[str, Any]:
+        preset = values["preset"]
+        self._require(preset in (*PRESETS, "custom"),
+                      f"preset must be one of typical, extreme, custom (got {preset!r})")
+        if preset in PRESETS:
+            shares = PRESETS[preset]
+            for key, share in zip(("sys_share", "cor_share"), shares):
+                given = values[key]
+                self._require(key not in self._given or math.isclose(given, share),
+                              f"preset={preset} sets {key}={share}, but {key}={given} was given")
+                values[key] = share
+        self._require(math.isfinite(values["sigma_tot"]) and values["sigma_tot"] >= 0,
+                      f"sigma_tot must be >= 0 (got {values['sigma_tot']})")
+        for key in ("sys_share", "cor_share"):
+            self._require(0.0 <= values[key] <= 1.0, f"{key} must be in [0, 1] (got {values[key]})")
+        self._require(values["sys_share"] + values["cor_share"] <= 1.0 + 1e-12,
+                      "sys_share + cor_share must be <= 1")
+        self._require(math.isfinite(values["lam"]) and values["lam"] > 0,
+                      f"lam must be > 0 (got {values['lam']})")
+        return values
+
+    @property
+    def sigmas(self) -> tuple[float, float, float]:
+        """(sigma_sys, sigma_cor, sigma_rand)."""
+        p = self._params
+        rand_share = max(0.0, 1.0 - p["sys_share"] - p["cor_share"])
+        return tuple(p["sigma_tot"] * math.sqrt(s)
+                     for s in (p["sys_share"], p["cor_share"], rand_share))
+
+    def sampler(self, shape: tuple[int, int]) -> FieldSampler:
+        """Field sampler for one grid shape, cached on the instance (setup is the costly part)."""
+        key = ("field", tuple(shape))
+        if key not in self._caches:
+            self._caches[key] = FieldSampler(shape, self._params["lam"])
+        return self._caches[key]
+
+    def perturb(self, matrices: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
+        mats = check_matrices(matrices)
+        s_sys, s_cor, s_rand = self.sigmas
+        eps_sys = s_sys * rng.standard_normal()  # ONE draw per chip, shared by all cells
+        eps = [np.full(m.shape, eps_sys, dtype=np.float32) for m in mats]
+        if s_cor > 0:
+            for shape, idx in _group_by_shape(mats).items():
+                fields = self.sampler(shape).sample(rng, len(idx))
+                for k, i in enumerate(idx):
+                    eps[i] += np.float32(s_cor) * fields[k]
+        if s_rand > 0:
+            for i, m in enumerate(mats):
+                eps[i] += np.float32(s_rand) * rng.standard_normal(m.shape, dtype=np.float32)
+        return [(m * (np.float32(1.0) + e)).astype(np.float32) for m, e in zip(mats, eps)]
+
+
+def _group_by_shape(mats: list[np.ndarray]) -> dict[tuple[int, int], list[int]]:
+    """Layer indices per grid shape, shapes in order of first appearance (dicts keep order)."""
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, m in enumerate(mats):
+        if m.size:
+            groups.setdefault(m.shape, []).append(i)
+    return groups

@@ -1,0 +1,144 @@
+"""GenericVariability: the seed paper's eps_sys + eps_cor + eps_rand model (seeded statistics).
+
+With all-ones nominal weights the effective matrix is 1 + eps, so eps is observed directly.
+Estimators use the known zero mean; their standard errors follow from Gaussian moments:
+Var(mean(x^2)) = 2 s^4 / n and Var(mean(x y)) = (s_x^2 s_y^2 + c^2) / n.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from plugins.generic import GenericVariability
+from toolkit.errors import PluginError
+
+Z = 5.0
+SHAPES = [(16, 24), (16, 24), (10, 7)]
+
+
+def _eps(plugin: GenericVariability, n: int, seed: int = 0) -> list[np.ndarray]:
+    """(n, rows, cols) eps per layer over n chips (chip i uses default_rng([seed, i]))."""
+    ones = [np.ones(s, dtype=np.float32) for s in SHAPES]
+    chips = [plugin.perturb(ones, np.random.default_rng([seed, i])) for i in range(n)]
+    return [np.stack([c[k] for c in chips]).astype(np.float64) - 1 for k in range(len(SHAPES))]
+
+
+@pytest.fixture(scope="module")
+def typical():
+    plugin = GenericVariability(preset="typical")
+    return plugin, _eps(plugin, 2500)
+
+
+def _check_moment(x: np.ndarray, y: np.ndarray, expected: float, sx2: float, sy2: float):
+    n = len(x)
+    se = math.sqrt((sx2 * sy2 + expected**2) / n)
+    est = float(np.mean(x * y))
+    assert abs(est - expected) < Z * se, (est, expected, se)
+
+
+def test_component_variances_typical(typical):
+    plugin, eps = typical
+    s_sys, s_cor, s_rand = plugin.sigmas
+    tot = plugin.params["sigma_tot"] ** 2
+    assert s_sys**2 + s_cor**2 + s_rand**2 == pytest.approx(tot)
+    lam = plugin.params["lam"]
+    a = eps[0][:, 0, 0]
+    _check_moment(a, a, tot, tot, tot)                                  # total variance
+    _check_moment(a, eps[1][:, 0, 0], s_sys**2, tot, tot)              # other layer, same shape
+    _check_moment(a, eps[2][:, 0, 0], s_sys**2, tot, tot)              # other layer and shape
+    _check_moment(a, eps[0][:, 0, 1], s_sys**2 + s_cor**2 * math.exp(-lam), tot, tot)
+    _check_moment(a, eps[0][:, 3, 4], s_sys**2 + s_cor**2 * math.exp(-5 * lam), tot, tot)
+    # Neighbour differences isolate the random part (the correlated part nearly cancels).
+    diff = eps[0][:, 0, 0] - eps[0][:, 0, 1]
+    v = 2 * s_rand**2 + 2 * s_cor**2 * (1 - math.exp(-lam))
+    _check_moment(diff, diff, v, v, v)
+
+
+def test_systematic_part_identical_across_cells_and_layers():
+    plugin = GenericVariability(sys_share=1.0, cor_share=0.0)
+    rng = np.random.default_rng(5)
+    w = [rng.uniform(0.5, 2.0, s).astype(np.float32) for s in SHAPES]
+    factors = []
+    for i in range(400):
+        out = plugin.perturb(w, np.random.default_rng([1, i]))
+        ratio = np.concatenate([(o / m).ravel() for o, m in zip(out, w)])
+        assert np.ptp(ratio) < 1e-6 * max(1.0, abs(ratio[0]))
+        factors.append(float(ratio[0]) - 1)
+    f = np.array(factors)
+    s2 = plugin.params["sigma_tot"] ** 2
+    assert abs(np.mean(f**2) - s2) < Z * s2 * math.sqrt(2 / len(f))
+
+
+def test_systematic_shared_in_typical_preset_too():
+    """In one chip, the layer-wide mean of eps differs from eps_sys only by averaged noise;
+    two layers' means therefore agree far better than two chips' do."""
+    plugin = GenericVariability(preset="typical", lam=0.5)  # short correlation: means converge
+    big = [np.ones((60, 60), np.float32)] * 2
+    gaps, spread = [], []
+    for i in range(40):
+        out = plugin.perturb(big, np.random.default_rng([2, i]))
+        m0, m1 = float(out[0].mean()) - 1, float(out[1].mean()) - 1
+        gaps.append(m0 - m1)
+        spread.append(m0)
+    assert np.std(gaps) < 0.25 * np.std(spread)
+
+
+def test_correlated_only_matches_field_correlation():
+    lam = 0.15
+    plugin = GenericVariability(sys_share=0.0, cor_share=1.0, lam=lam, sigma_tot=0.2)
+    ones = [np.ones((20, 20), np.float32)] * 2  # same shape: one FFT gives both layers
+    out = np.stack([np.stack(plugin.perturb(ones, np.random.default_rng([3, i])))
+                    for i in range(600)]).astype(np.float64) - 1
+    s2 = 0.04
+    for lag in (0, 1, 5):
+        rho = s2 * math.exp(-lam * lag)
+        _check_moment(out[:, 0, 4, 4], out[:, 0, 4, 4 + lag], rho, s2, s2)
+    _check_moment(out[:, 0, 4, 4], out[:, 1, 4, 4], 0.0, s2, s2)  # layers independent
+
+
+def test_extreme_preset_sets_shares_and_skips_correlated_part():
+    plugin = GenericVariability(preset="extreme")
+    assert plugin.params["sys_share"] == 0.5 and plugin.params["cor_share"] == 0.0
+    s_sys, s_cor, s_rand = plugin.sigmas
+    assert s_cor == 0 and s_sys == pytest.approx(s_rand)
+
+
+def test_same_seed_same_bytes_and_pure_function_of_rng():
+    rng = np.random.default_rng(9)
+    w = [rng.standard_normal(s).astype(np.float32) for s in SHAPES]
+    a = GenericVariability().perturb(w, np.random.default_rng([42, 3]))
+    p = GenericVariability()
+    p.perturb(w, np.random.default_rng(0))  # warm caches; must not change later draws
+    b = p.perturb(w, np.random.default_rng([42, 3]))
+    c = p.perturb(w, np.random.default_rng([42, 4]))
+    assert all(x.tobytes() == y.tobytes() for x, y in zip(a, b))
+    assert not np.array_equal(a[0], c[0])
+    assert all(x.dtype == np.float32 and x.shape == m.shape for x, m in zip(a, w))
+
+
+def test_params_complete_and_json_able():
+    p = GenericVariability(sigma_tot=1).params
+    assert set(p) == set(GenericVariability.parameters())
+    assert p["sigma_tot"] == 1.0 and isinstance(p["sigma_tot"], float)
+    json.dumps(p)
+
+
+@pytest.mark.parametrize("params, match", [
+    ({"sigma": 0.3}, "unknown parameter 'sigma'.*parameters: sigma_tot, sys_share"),
+    ({"sigma_tot": "big"}, "sigma_tot' must be of type float"),
+    ({"sigma_tot": True}, "must be of type float"),
+    ({"sigma_tot": -0.1}, "sigma_tot must be >= 0"),
+    ({"sys_share": 1.5}, r"sys_share must be in \[0, 1\]"),
+    ({"sys_share": 0.7, "cor_share": 0.5}, "must be <= 1"),
+    ({"lam": 0}, "lam must be > 0"),
+    ({"preset": "worst"}, "preset must be one of"),
+    ({"preset": "extreme", "cor_share": 0.25}, "preset=extreme sets cor_share"),
+])
+def test_validation_errors_are_one_line_plugin_errors(params, match):
+    with pytest.raises(PluginError, match=match) as info:
+        GenericVariability(**params)
+    assert "\n" not in str(info.value)
