@@ -221,3 +221,18 @@ def test_torch_cnn_keeps_batchnorm_and_it_is_not_a_layer(torch_cnn_path):
     proto = onnx.load(str(torch_cnn_path))
     bn_params = {i for n in proto.graph.node if n.op_type == "BatchNormalization" for i in n.input[1:]}
     assert bn_params and not bn_params & {la.name for la in find_crossbar_layers(proto)}
+
+
+@pytest.mark.parametrize("shape,target,expected", [
+    ((2, 3, 4), (-1, 4), (6, 4)),
+    ((2, 3, 4), (0, -1), (2, 12)),   # 0 copies the input dim
+    ((6, 4), (3, 0, 3), None),       # 3 * 4 * 3 != 24
+    ((6, 4), (-1, -1), None),
+])
+def test_reshape_targets_follow_onnx_semantics(shape, target, expected):
+    from toolkit.crossbar import _reshape_target
+    if expected is None:
+        with pytest.raises(ValueError):
+            _reshape_target(shape, target)
+    else:
+        assert _reshape_target(shape, target) == expected

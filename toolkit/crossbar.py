@@ -16,9 +16,11 @@ constant operand is mapped:
 
 Constants are initializers or ``Constant`` nodes (``value`` attribute). A weight may reach
 its consumer through a single-input chain of ``Identity``/``Cast``/``Transpose``/
-``Reshape`` (Reshape only with a constant target shape without 0/-1 ambiguity); the chain is
-recorded and replayed by :meth:`CrossbarLayer.to_matrix`. Anything else (Squeeze, Slice,
+``Reshape`` (Reshape only with a constant target; 0 and -1 resolved as ONNX does); the chain
+is recorded and replayed by :meth:`CrossbarLayer.to_matrix`. Anything else (Squeeze, Slice,
 Concat, DequantizeLinear, ...) is skipped: such a weight is not reported as a crossbar layer.
+Also not mapped: ConvTranspose, quantized ops (QLinearConv, MatMulInteger), non-float
+weights, MatMul weights of rank != 2, and nodes inside subgraphs (If/Loop/Scan bodies).
 
 Never crossbar layers: biases (Conv input 2, Gemm C, the Add after a MatMul), BatchNorm
 parameters and every other constant. An initializer consumed by several crossbar nodes is a
@@ -163,10 +165,26 @@ def _chain_step(node: onnx.NodeProto, consts: _Constants) -> ChainStep | None | 
     if target is None:
         return False
     dims = tuple(int(d) for d in numpy_helper.to_array(target).reshape(-1))
+    if 0 in dims and _attr_int(node, "allowzero", 0):
+        return False  # a literal zero-sized dim: not a weight we can map
     return ("reshape", dims)
 
 
-def _resolve_chain(shape: tuple[int, ...], steps: list[ChainStep]) -> tuple[ChainStep, ...] | None:
+def _reshape_target(shape: tuple[int, ...], target: tuple[int, ...]) -> tuple[int, ...]:
+    """ONNX Reshape semantics (0 copies a dim, one -1 is inferred) without touching data."""
+    dims = [shape[i] if d == 0 and i < len(shape) else d for i, d in enumerate(target)]
+    total = int(np.prod(shape))
+    if dims.count(-1) == 1:
+        known = int(np.prod([d for d in dims if d != -1]))
+        if known <= 0 or total % known:
+            raise ValueError(f"cannot reshape {shape} to {target}")
+        dims[dims.index(-1)] = total // known
+    if any(d < 0 for d in dims) or int(np.prod(dims)) != total:
+        raise ValueError(f"cannot reshape {shape} to {target}")
+    return tuple(dims)
+
+
+def _resolve_chain(shape: tuple[int, ...], steps: list[ChainStep]) -> tuple[ChainStep, ...]:
     """Fill in default perms and resolve 0/-1 in Reshape targets against the actual shapes."""
     resolved: list[ChainStep] = []
     for kind, arg in steps:
@@ -175,10 +193,8 @@ def _resolve_chain(shape: tuple[int, ...], steps: list[ChainStep]) -> tuple[Chai
             resolved.append(("transpose", perm))
             shape = tuple(shape[i] for i in perm)
         else:
-            target = np.empty(shape, dtype=np.int8).reshape(
-                [shape[i] if d == 0 and i < len(shape) else d for i, d in enumerate(arg)]).shape
-            resolved.append(("reshape", tuple(target)))
-            shape = tuple(target)
+            shape = _reshape_target(shape, arg)
+            resolved.append(("reshape", shape))
     return tuple(resolved)
 
 

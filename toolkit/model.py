@@ -227,6 +227,8 @@ def _shape_text(dims: Sequence[int | None]) -> str:
 def _logits_output(inferred: onnx.ModelProto, input_name: str,
                    input_dims: list[int | None]) -> tuple[str, int]:
     """Name and class count M of the (batch, M) float logits output (first graph output)."""
+    if not inferred.graph.output:
+        raise ModelError("the model has no output; egis needs (batch, classes) logits")
     out = inferred.graph.output[0]
     elem = out.type.tensor_type.elem_type
     if elem not in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE):
