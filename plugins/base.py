@@ -26,7 +26,7 @@ class ChipAdapter(Protocol):
         ...
 
 
-def _coerce(name: str, value: Any, default: Any) -> Any:
+def _coerce(value: Any, default: Any) -> Any:
     """Convert ``value`` to the type of ``default``; None when it cannot be (bools never
     pass as numbers, so ``sigma=True`` is a type error rather than sigma=1)."""
     if isinstance(default, bool):
@@ -68,7 +68,7 @@ class VariabilityPlugin(ABC):
         values: dict[str, Any] = {}
         for key, (default, _doc) in spec.items():
             raw = params.get(key, default)
-            value = _coerce(key, raw, default)
+            value = _coerce(raw, default)
             if value is None:
                 raise self._error(f"parameter '{key}' must be of type "
                                   f"{type(default).__name__}, got {raw!r}")

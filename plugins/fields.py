@@ -228,7 +228,8 @@ class FieldSampler:
         eig = np.maximum(eig, 0.0)
         self.exact = name != "clipped"
         axes = [k for k in range(2) if eig.shape[k] > 1]
-        implied = (sfft.idctn(eig, type=1, axes=axes) if axes else eig)[: self.shape[0], : self.shape[1]]
+        implied = sfft.idctn(eig, type=1, axes=axes) if axes else eig
+        implied = implied[: self.shape[0], : self.shape[1]]
         i, j = np.arange(self.shape[0]), np.arange(self.shape[1])
         target = exp_cov(np.hypot(i[:, None], j[None, :]), self.lam)
         self.max_cov_error = float(np.abs(implied - target).max())
@@ -261,7 +262,8 @@ class FieldSampler:
         """One complex FFT -> two independent fields (real and imaginary parts)."""
         m, n = self.torus
         p, q = self.shape
-        z = rng.standard_normal((m, n, 2), dtype=np.float32).view(np.complex64)[..., 0]
+        z = rng.standard_normal((m, n, 2), dtype=np.float32)
+        z = z.view(np.complex64)[..., 0]  # real/imag parts interleaved: no copy
         z *= self._sqrt_eig
         # Transform the longer-kept axis first so the second pass only covers kept lines.
         if q / n <= p / m:

@@ -157,7 +157,9 @@ class TiledVariability(VariabilityPlugin):
         return np.where((u >= p["p_stuck_on"]) & (u < p["p_stuck_on"] + p["p_stuck_off"]),
                         p["g_min"], g)
 
-    def program(self, matrices: list[np.ndarray], rng: np.random.Generator) -> list[ProgrammedLayer]:
+    def program(
+        self, matrices: list[np.ndarray], rng: np.random.Generator
+    ) -> list[ProgrammedLayer]:
         """One chip's read-back conductances for every layer (the physics behind perturb)."""
         mats = check_matrices(matrices)
         tiles, n_tiles = self.tile_layout([m.shape for m in mats])
