@@ -64,11 +64,11 @@ def export(
 @duts_app.command("plugins")
 def list_plugins() -> None:
     """List installed variability plugins and their parameters."""
-    from plugins import available_plugins, plugin_class
+    from plugins import available_plugins, load_plugin
 
     for name in available_plugins():
         typer.echo(name)
-        for param, (default, doc) in plugin_class(name).parameters().items():
+        for param, (default, doc) in type(load_plugin(name, {})).parameters().items():
             typer.echo(f"  {param} = {default!r}: {doc}")
 
 

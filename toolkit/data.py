@@ -69,7 +69,8 @@ def _to_model_layout(x: np.ndarray, contract: InputContract, source: str) -> np.
     if x.ndim == 3 and c == 1:
         x = x[:, None, :, :]
     if x.ndim != 4:
-        raise DataError(f"{source}: images have shape {x.shape}; expected 4 dimensions")
+        raise DataError(f"{source}: images of shape {tuple(x.shape[1:])} do not match the model "
+                        f"input ({c}x{h}x{w}, as NCHW or NHWC)")
     per_image = tuple(x.shape[1:])
     if per_image == (c, h, w):
         nchw = x

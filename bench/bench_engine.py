@@ -1,0 +1,83 @@
+"""Chip-simulation throughput: the engine next to its baseline and its limit, in one run.
+
+baseline: a freshly written perturbed ONNX model and a new onnxruntime session per chip
+engine:   toolkit.engine (one session, crossbar weights fed as graph inputs)
+limit:    one session with fixed (nominal) weights, same images, same number of runs
+
+Usage: python bench/bench_engine.py [MODEL.onnx ...] [--chips 32] [--images 512]
+Prints chip-images/s and the engine's ratio to the baseline and to the limit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from toolkit.engine import population_logits, session_options  # noqa: E402
+from toolkit.model import load_model  # noqa: E402
+from toolkit.population import Population, PopulationSpec  # noqa: E402
+
+
+def measure(model_path: Path, chips: int, images: int, threads: int) -> dict[str, float]:
+    model = load_model(model_path)
+    spec = PopulationSpec(model.sha256, "generic", {"sigma_tot": 0.2, "preset": "typical"}, 0, chips)
+    population = Population(spec, model)
+    pixels = np.random.default_rng(0).random((images, *model.contract.image_shape), dtype=np.float32)
+    x = model.contract.normalize(pixels)
+    # Chip weights are drawn in every method, so the draw cost is counted the same everywhere.
+    started = time.perf_counter()
+    for index in range(chips):
+        chip = population.chip_model(index)
+        session = ort.InferenceSession(chip.SerializeToString(), session_options(threads),
+                                       providers=["CPUExecutionProvider"])
+        session.run(None, {model.input_name: x})
+    baseline = time.perf_counter() - started
+
+    started = time.perf_counter()
+    population_logits(population, pixels, progress=False, threads=threads)
+    engine = time.perf_counter() - started
+
+    session = ort.InferenceSession(model.proto.SerializeToString(), session_options(threads),
+                                   providers=["CPUExecutionProvider"])
+    started = time.perf_counter()
+    for _ in range(chips):
+        session.run(None, {model.input_name: x})
+    limit = time.perf_counter() - started
+
+    started = time.perf_counter()
+    for index in range(chips):
+        population.chip_weights(index)
+    draw = time.perf_counter() - started
+    work = chips * images
+    return {"baseline": work / baseline, "engine": work / engine, "limit": work / limit,
+            "draw_ms_per_chip": 1000 * draw / chips}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("models", nargs="*", type=Path)
+    parser.add_argument("--chips", type=int, default=32)
+    parser.add_argument("--images", type=int, default=512)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    models = args.models or [p for p in (ROOT / "models/digits/model.onnx",
+                                         ROOT / "models/cifar10_vgg16/model.onnx",
+                                         ROOT / "models/cifar10_mobilenet/model.onnx") if p.exists()]
+    print(f"{'model':<28} {'baseline':>10} {'engine':>10} {'limit':>10} {'eng/base':>9} {'eng/limit':>9} {'draw ms/chip':>12}")
+    for path in models:
+        r = measure(path, args.chips, args.images, args.threads)
+        print(f"{path.parent.name:<28} {r['baseline']:>10.0f} {r['engine']:>10.0f} {r['limit']:>10.0f} "
+              f"{r['engine'] / r['baseline']:>9.2f} {r['engine'] / r['limit']:>9.2f} {r['draw_ms_per_chip']:>12.2f}")
+    print("(chip-images/s; chips x images per second of wall time)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,5 @@
+"""`python -m cli` is the same as the `egis` console script."""
+
+from cli.main import main
+
+main()

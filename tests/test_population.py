@@ -1,0 +1,88 @@
+"""Populations: chips are a pure function of (spec, index); the fast engine agrees with
+standalone perturbed ONNX files run in onnxruntime; only crossbar weights change."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from onnx import numpy_helper
+
+from toolkit.engine import ChipSimulator, population_logits
+from toolkit.errors import PopulationError
+from toolkit.model import load_model
+from toolkit.population import Population, PopulationSpec
+
+PARAMS = {"sigma_tot": 0.3, "preset": "typical"}
+
+
+def make_population(path, count=6, seed=3, plugin="generic", params=PARAMS) -> Population:
+    model = load_model(path)
+    return Population(PopulationSpec(model.sha256, plugin, params, seed, count), model)
+
+
+def test_spec_round_trip_and_hash(tmp_path, tiny_cnn_path):
+    pop = make_population(tiny_cnn_path)
+    pop.spec.save(tmp_path / "pop.json")
+    again = PopulationSpec.load(tmp_path / "pop.json")
+    assert again == pop.spec and again.sha256() == pop.spec.sha256()
+    other = PopulationSpec(pop.spec.model_sha256, "generic", PARAMS, seed=4, count=6)
+    assert other.sha256() != pop.spec.sha256()
+
+
+def test_chip_weights_are_pure_functions_of_spec_and_index(tiny_cnn_path):
+    a, b = make_population(tiny_cnn_path), make_population(tiny_cnn_path)
+    forward = [a.chip_weights(i) for i in range(4)]
+    backward = [b.chip_weights(i) for i in reversed(range(4))][::-1]
+    for wa, wb in zip(forward, backward):
+        assert wa.keys() == wb.keys()
+        for name in wa:
+            assert wa[name].tobytes() == wb[name].tobytes()
+    assert not np.array_equal(forward[0][next(iter(forward[0]))], forward[1][next(iter(forward[1]))])
+
+
+def test_wrong_model_and_bad_index_are_refused(tiny_cnn_path, digits_cnn_path):
+    pop = make_population(tiny_cnn_path)
+    with pytest.raises(PopulationError, match="made for model"):
+        Population(pop.spec, load_model(digits_cnn_path))
+    with pytest.raises(PopulationError, match="outside this population"):
+        pop.chip_weights(6)
+
+
+def test_malformed_spec_is_one_line_error(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text('{"plugin": "generic"}')
+    with pytest.raises(PopulationError, match="missing"):
+        PopulationSpec.load(path)
+
+
+@pytest.mark.parametrize("fixture", ["tiny_cnn_path", "nhwc_matmul_path", "batch1_opset9_path",
+                                     "residual_path", "digits_cnn_path"])
+def test_engine_matches_standalone_chip_files(fixture, request, tmp_path):
+    pop = make_population(request.getfixturevalue(fixture), count=3)
+    model = pop.model
+    n = 5
+    pixels = np.random.default_rng(1).random((n, *model.contract.image_shape), dtype=np.float32)
+    fast = population_logits(pop, pixels, progress=False)
+    for index in range(3):
+        path = tmp_path / f"chip{index}.onnx"
+        path.write_bytes(pop.chip_model(index).SerializeToString())
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        x = model.contract.normalize(pixels)
+        step = model.fixed_batch or n
+        slow = np.concatenate([session.run(None, {model.input_name: x[i:i + step]})[0]
+                               for i in range(0, n, step)])
+        np.testing.assert_allclose(fast[index], slow, rtol=1e-4, atol=1e-5)
+    nominal = ChipSimulator(model).logits(ChipSimulator(model).nominal_weights(), pixels)
+    assert not np.allclose(fast[0], nominal, atol=1e-4), "chips must differ from the nominal model"
+
+
+def test_only_crossbar_weights_change(tiny_cnn_path):
+    pop = make_population(tiny_cnn_path)
+    crossbar = {layer.name for layer in pop.model.layers}
+    nominal = {i.name: numpy_helper.to_array(i) for i in pop.model.proto.graph.initializer}
+    chip = {i.name: numpy_helper.to_array(i) for i in pop.chip_model(0).graph.initializer}
+    assert nominal.keys() == chip.keys()
+    for name in nominal:
+        same = np.array_equal(nominal[name], chip[name])
+        assert same == (name not in crossbar), name
