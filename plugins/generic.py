@@ -4,8 +4,16 @@ sigma_tot^2 = sigma_sys^2 + sigma_cor^2 + sigma_rand^2, split by ``sys_share`` a
 ``cor_share`` (fractions of the variance). Effective weight = w * (1 + eps).
 
 - eps_sys: ONE N(0, sigma_sys^2) draw per chip, shared by every cell of every layer.
-- eps_cor: an independent stationary Gaussian field per layer over its logical (rows, cols)
-  grid, covariance sigma_cor^2 exp(-lam d), d Euclidean in cells (plugins.fields, exact).
+- eps_cor: a stationary Gaussian field with covariance sigma_cor^2 exp(-lam d), d the
+  Euclidean distance in cells (plugins.fields, exact). Within every crossbar (one logical
+  rows x cols grid per layer) the covariance is exactly the paper's. Between crossbars it
+  depends on ``placement``:
+  * ``die`` (default): every crossbar sits on one die plane (shelf packing in model order,
+    see ``die_layout``), and ONE field over the die serves them all, so crossbars that sit
+    close together are correlated, as on silicon. At the seed's lam = 0.001 the exact
+    (cut-off) embedding needs a torus of about (2/lam)^2 cells whatever the grid size, so one
+    die field per chip is also several times cheaper than one field per layer.
+  * ``independent``: an independent field per layer (cheaper only for a single layer).
 - eps_rand: iid N(0, sigma_rand^2) per cell.
 
 Draw order (fixed, so chip weights are a pure function of the generator state):
@@ -41,6 +49,8 @@ class GenericVariability(VariabilityPlugin):
             "cor_share": (0.25, "fraction of sigma_tot^2 that is spatially correlated"),
             "lam": (0.001, "decay rate lambda of the correlation exp(-lambda d), 1/cells"),
             "preset": ("custom", "typical (0.25/0.25), extreme (0.5/0.0) or custom shares"),
+            "placement": ("die", "die: all crossbars on one die plane sharing one field; "
+                                 "independent: one independent field per crossbar"),
         }
 
     def _validate(self, values: dict[str, Any]) -> dict[str, Any]:
@@ -60,6 +70,8 @@ class GenericVariability(VariabilityPlugin):
             self._require(0.0 <= values[key] <= 1.0, f"{key} must be in [0, 1] (got {values[key]})")
         self._require(values["sys_share"] + values["cor_share"] <= 1.0 + 1e-12,
                       "sys_share + cor_share must be <= 1")
+        self._require(values["placement"] in ("die", "independent"),
+                      f"placement must be die or independent (got {values['placement']!r})")
         self._require(math.isfinite(values["lam"]) and values["lam"] > 0,
                       f"lam must be > 0 (got {values['lam']})")
         return values
@@ -79,12 +91,25 @@ class GenericVariability(VariabilityPlugin):
             self._caches[key] = FieldSampler(shape, self._params["lam"])
         return self._caches[key]
 
+    def die_layout(self, shapes: tuple[tuple[int, int], ...]) -> tuple[list[tuple[int, int]], tuple[int, int]]:
+        """Origins of the crossbars on the die and the die's shape (cached per model)."""
+        key = ("die", shapes)
+        if key not in self._caches:
+            self._caches[key] = shelf_pack(shapes)
+        return self._caches[key]
+
     def perturb(self, matrices: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
         mats = check_matrices(matrices)
         s_sys, s_cor, s_rand = self.sigmas
         eps_sys = s_sys * rng.standard_normal()  # ONE draw per chip, shared by all cells
         eps = [np.full(m.shape, eps_sys, dtype=np.float32) for m in mats]
-        if s_cor > 0:
+        if s_cor > 0 and self._params["placement"] == "die":
+            shapes = tuple(m.shape for m in mats)
+            origins, die = self.die_layout(shapes)
+            field = self.sampler(die).sample(rng, 1)[0]
+            for i, ((r, c), (rows, cols)) in enumerate(zip(origins, shapes)):
+                eps[i] += np.float32(s_cor) * field[r:r + rows, c:c + cols]
+        elif s_cor > 0:
             for shape, idx in _group_by_shape(mats).items():
                 fields = self.sampler(shape).sample(rng, len(idx))
                 for k, i in enumerate(idx):
@@ -93,6 +118,25 @@ class GenericVariability(VariabilityPlugin):
             for i, m in enumerate(mats):
                 eps[i] += np.float32(s_rand) * rng.standard_normal(m.shape, dtype=np.float32)
         return [(m * (np.float32(1.0) + e)).astype(np.float32) for m, e in zip(mats, eps)]
+
+
+def shelf_pack(shapes: tuple[tuple[int, int], ...]) -> tuple[list[tuple[int, int]], tuple[int, int]]:
+    """Place crossbars (rows, cols) on a die: left to right on shelves, in model order.
+
+    A shelf is as wide as the widest crossbar or sqrt(total cells), whichever is larger, so
+    the die stays roughly square (which keeps its embedding torus small). Returns each
+    crossbar's (row, col) origin and the die's (rows, cols).
+    """
+    total = sum(r * c for r, c in shapes)
+    width = max([c for _, c in shapes] + [int(math.ceil(math.sqrt(max(total, 1))))])
+    origins, top, x, shelf_height = [], 0, 0, 0
+    for rows, cols in shapes:
+        if x + cols > width:
+            top, x, shelf_height = top + shelf_height, 0, 0
+        origins.append((top, x))
+        x += cols
+        shelf_height = max(shelf_height, rows)
+    return origins, (max(top + shelf_height, 1), width)
 
 
 def _group_by_shape(mats: list[np.ndarray]) -> dict[tuple[int, int], list[int]]:

@@ -29,7 +29,7 @@ def _eps(plugin: GenericVariability, n: int, seed: int = 0) -> list[np.ndarray]:
 
 @pytest.fixture(scope="module")
 def typical():
-    plugin = GenericVariability(preset="typical")
+    plugin = GenericVariability(preset="typical", placement="independent")
     return plugin, _eps(plugin, 2500)
 
 
@@ -89,7 +89,8 @@ def test_systematic_shared_in_typical_preset_too():
 
 def test_correlated_only_matches_field_correlation():
     lam = 0.15
-    plugin = GenericVariability(sys_share=0.0, cor_share=1.0, lam=lam, sigma_tot=0.2)
+    plugin = GenericVariability(sys_share=0.0, cor_share=1.0, lam=lam, sigma_tot=0.2,
+                                placement="independent")
     ones = [np.ones((20, 20), np.float32)] * 2  # same shape: one FFT gives both layers
     out = np.stack([np.stack(plugin.perturb(ones, np.random.default_rng([3, i])))
                     for i in range(600)]).astype(np.float64) - 1
@@ -142,3 +143,35 @@ def test_validation_errors_are_one_line_plugin_errors(params, match):
     with pytest.raises(PluginError, match=match) as info:
         GenericVariability(**params)
     assert "\n" not in str(info.value)
+
+
+def test_die_placement_correlates_crossbars_by_their_distance_on_the_die():
+    """placement=die: one field over the die; within a crossbar the paper's covariance, and
+    between crossbars exp(-lam d) with d their cells' distance on the die."""
+    lam = 0.15
+    plugin = GenericVariability(sys_share=0.0, cor_share=1.0, lam=lam, sigma_tot=0.2)
+    assert plugin.params["placement"] == "die"
+    shapes = ((20, 20), (20, 20), (6, 9))
+    origins, die = plugin.die_layout(shapes)
+    assert origins[0] == (0, 0) and die[0] >= 20 and die[1] >= 20
+    for a in range(3):   # crossbars never overlap
+        for b in range(a + 1, 3):
+            (ra, ca), (rb, cb) = origins[a], origins[b]
+            overlap_r = ra < rb + shapes[b][0] and rb < ra + shapes[a][0]
+            overlap_c = ca < cb + shapes[b][1] and cb < ca + shapes[a][1]
+            assert not (overlap_r and overlap_c)
+    ones = [np.ones(shape, np.float32) for shape in shapes]
+    out = [plugin.perturb(ones, np.random.default_rng([4, i])) for i in range(600)]
+    layer = [np.stack([o[k] for o in out]).astype(np.float64) - 1 for k in range(3)]
+    s2 = 0.04
+    _check_moment(layer[0][:, 4, 4], layer[0][:, 4, 6], s2 * math.exp(-lam * 2), s2, s2)
+    for (ka, ra, ca), (kb, rb, cb) in [((0, 17, 4), (1, 1, 5)), ((0, 4, 19), (2, 2, 3)),
+                                       ((1, 3, 3), (2, 0, 0))]:
+        d = math.hypot(origins[ka][0] + ra - origins[kb][0] - rb,
+                       origins[ka][1] + ca - origins[kb][1] - cb)
+        _check_moment(layer[ka][:, ra, ca], layer[kb][:, rb, cb], s2 * math.exp(-lam * d), s2, s2)
+
+
+def test_placement_is_validated():
+    with pytest.raises(PluginError, match="placement"):
+        GenericVariability(placement="diagonal")
