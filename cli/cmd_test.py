@@ -1,0 +1,70 @@
+"""`egis test`: judge chips with a test bundle. Stays light: onnx, onnxruntime, numpy.
+
+Chips are ONNX files (`egis duts export` or a behavioural model of a real chip),
+`plugin:NAME:TARGET` hardware adapters, and/or a range of a simulated population.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from toolkit.errors import BundleError
+
+
+def test_command(
+    bundle_dir: Path = typer.Argument(..., metavar="BUNDLE_DIR", help="Test bundle (egis compact)."),
+    chips: Optional[list[str]] = typer.Argument(None, metavar="CHIP...",
+                                                help="Chip ONNX files or plugin:NAME:TARGET."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+    as_csv: bool = typer.Option(False, "--csv", help="Print CSV (chip,pass,pass_probability,elapsed_ms)."),
+    population: Optional[Path] = typer.Option(None, "--population", help="Also test chips of this population spec."),
+    chip_range: Optional[str] = typer.Option(None, "--range", help="START:STOP of --population (default all)."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Model of --population (default: path in the spec)."),
+    threads: int = typer.Option(1, "--threads", min=1, help="onnxruntime threads per session."),
+) -> None:
+    """Print pass/fail and P(pass) for every chip."""
+    from toolkit.chips import open_chip
+    from toolkit.tester import Tester
+
+    if as_json and as_csv:
+        raise BundleError("choose one of --json and --csv")
+    tester = Tester(bundle_dir, threads=threads)
+    manifest = tester.bundle.manifest
+    todo = [open_chip(spec, manifest, threads=threads) for spec in (chips or [])]
+    if population is not None:
+        from cli.cmd_label import parse_range
+        from toolkit.chips import PopulationChips
+        from toolkit.population import PopulationSpec
+
+        count = PopulationSpec.load(population).count
+        todo.extend(PopulationChips(population, model, manifest, parse_range(chip_range, count),
+                                    threads=threads))
+    elif chip_range is not None or model is not None:
+        raise BundleError("--range and --model apply to --population")
+    if not todo:
+        raise BundleError("no chips to test: give CHIP files or --population")
+    verdicts = [tester.test(chip) for chip in todo]
+    if as_json:
+        typer.echo(json.dumps([v.to_dict() for v in verdicts], indent=2))
+    elif as_csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["chip", "pass", "pass_probability", "elapsed_ms"])
+        for v in verdicts:
+            writer.writerow([v.chip, int(v.passed), f"{v.pass_probability:.6f}", f"{v.elapsed_ms:.3f}"])
+    else:
+        width = max(len(v.chip) for v in verdicts)
+        for v in verdicts:
+            typer.echo(f"{v.chip:<{width}}  {'PASS' if v.passed else 'FAIL'}  "
+                       f"p(pass)={v.pass_probability:.4f}  {v.elapsed_ms:.2f} ms")
+        passed = sum(v.passed for v in verdicts)
+        typer.echo(f"{passed}/{len(verdicts)} pass", err=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("test")(test_command)

@@ -1,0 +1,251 @@
+"""The test bundle: everything a test floor needs to judge chips, and nothing it has to trust.
+
+A bundle is a directory of three files:
+
+* ``stimulus.onnx`` -- a model with NO inputs whose outputs are the K test images as
+  Constants: ``images`` is the exact float32 tensor fed to a chip's input (already through
+  the model's input contract), ``pixels`` the same images in the pixel domain (for people and
+  for hardware adapters that take pixels). Constants are stored as raw tensor bytes, so what
+  the tester feeds is bit-identical to what compaction scored.
+* ``detector.onnx`` -- the pass/fail classifier: input ``signature`` (1, K*M) float32, the
+  chip's logits on the K images stacked image-major; outputs ``label`` (1 = pass) and
+  ``probabilities`` (column 1 = P(pass)).
+* ``manifest.json`` -- what the bundle is for (customer model sha256 and I/O names, shapes,
+  layout, input contract, K, M, signature layout, cutoff, the labelled population's plugin
+  and parameters, tool version, creation settings) and the sha256 of the other files.
+
+Integrity: every listed file's sha256 is checked on load. The manifest carries
+``manifest_sha256``, the hash of its own canonical JSON without that field, AND must be byte
+for byte in canonical form (sorted keys, indent 2, ASCII, trailing newline). Together this
+catches any changed byte of manifest.json: a change in content breaks the self-hash, a
+change in formatting (e.g. one whitespace byte turned into another) breaks canonicality.
+
+No timestamps are written, so the same inputs always give the same bundle bytes.
+
+Tester path: imports only onnx, onnxruntime, numpy and the standard library.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from toolkit.errors import BundleError
+
+FORMAT_VERSION = 1
+STIMULUS_FILE = "stimulus.onnx"
+DETECTOR_FILE = "detector.onnx"
+MANIFEST_FILE = "manifest.json"
+STIMULUS_INPUTS = "images"    # model-input tensor, fed to chips as is
+STIMULUS_PIXELS = "pixels"    # pixel-domain images
+DETECTOR_INPUT = "signature"
+DETECTOR_LABEL = "label"
+DETECTOR_PROBA = "probabilities"
+SELF_HASH = "manifest_sha256"
+STIMULUS_OPSET = 13
+STIMULUS_IR_VERSION = 8
+
+
+def canonical_json(data: Any) -> bytes:
+    """The one byte form of a manifest (also what its self-hash is computed over)."""
+    return (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=True, allow_nan=False)
+            + "\n").encode("ascii")
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def stimulus_model(inputs: np.ndarray, pixels: np.ndarray) -> bytes:
+    """Serialized input-less ONNX model whose two outputs are the given arrays, bit exact."""
+    inputs = np.ascontiguousarray(inputs, dtype=np.float32)
+    pixels = np.ascontiguousarray(pixels, dtype=np.float32)
+    if len(inputs) != len(pixels):
+        raise BundleError(f"stimulus has {len(inputs)} input tensors but {len(pixels)} pixel images")
+    nodes, outputs = [], []
+    for name, array in ((STIMULUS_INPUTS, inputs), (STIMULUS_PIXELS, pixels)):
+        nodes.append(helper.make_node("Constant", [], [name], name=f"{name}_constant",
+                                      value=numpy_helper.from_array(array, f"{name}_value")))
+        outputs.append(helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, list(array.shape)))
+    graph = helper.make_graph(nodes, "egis_stimulus", [], outputs)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", STIMULUS_OPSET)],
+                              producer_name="egis-toolkit")
+    model.ir_version = STIMULUS_IR_VERSION
+    model.doc_string = "egis test stimulus: K images (model-input tensor and pixel domain)"
+    return model.SerializeToString()
+
+
+@dataclass
+class Bundle:
+    """A verified bundle: its manifest and the bytes of its ONNX files."""
+
+    directory: Path
+    manifest: dict[str, Any]
+    stimulus_onnx: bytes
+    detector_onnx: bytes
+
+    @property
+    def k(self) -> int:
+        return int(self.manifest["k"])
+
+    @property
+    def m(self) -> int:
+        return int(self.manifest["m"])
+
+    @property
+    def model(self) -> dict[str, Any]:
+        """Customer model facts: sha256, input_name, output_name, input_shape, ..."""
+        return self.manifest["model"]
+
+    def stimulus_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """(model-input tensor, pixel-domain images) of the K test images, via onnxruntime."""
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.log_severity_level = 3
+        session = ort.InferenceSession(self.stimulus_onnx, options, providers=["CPUExecutionProvider"])
+        inputs, pixels = session.run([STIMULUS_INPUTS, STIMULUS_PIXELS], {})
+        return np.asarray(inputs, np.float32), np.asarray(pixels, np.float32)
+
+
+def build_manifest(k: int, m: int, stimulus: bytes, detector: bytes, info: dict[str, Any],
+                   stimulus_shape: tuple[int, ...], pixel_shape: tuple[int, ...]) -> dict[str, Any]:
+    """Manifest content: ``info`` (model, cutoff, population, tool, creation...) plus the
+    fixed bundle facts and file hashes, and finally the self-hash."""
+    reserved = {"format_version", "k", "m", "files", "stimulus", "detector", "signature", SELF_HASH}
+    clash = sorted(reserved & set(info))
+    if clash:
+        raise BundleError(f"manifest info may not set {', '.join(clash)}")
+    manifest = dict(info)
+    manifest.update({
+        "format_version": FORMAT_VERSION,
+        "k": int(k), "m": int(m),
+        "stimulus": {"file": STIMULUS_FILE, "inputs_output": STIMULUS_INPUTS,
+                     "pixels_output": STIMULUS_PIXELS, "inputs_shape": list(stimulus_shape),
+                     "pixels_shape": list(pixel_shape), "dtype": "float32",
+                     "note": "'images' is fed to the chip input as is (input contract applied); "
+                             "'pixels' is the pixel domain"},
+        "signature": {"length": int(k * m), "layout": "image-major",
+                      "definition": "signature[k*M:(k+1)*M] = chip logits on stimulus image k"},
+        "detector": {"file": DETECTOR_FILE, "input": DETECTOR_INPUT, "label_output": DETECTOR_LABEL,
+                     "probability_output": DETECTOR_PROBA, "pass_label": 1, "pass_column": 1},
+        "files": {STIMULUS_FILE: _sha256(stimulus), DETECTOR_FILE: _sha256(detector)},
+    })
+    manifest[SELF_HASH] = _sha256(canonical_json(manifest))
+    return manifest
+
+
+def write_bundle(directory: str | os.PathLike, stimulus_inputs: np.ndarray, detector_onnx: bytes,
+                 info: dict[str, Any], stimulus_pixels: np.ndarray | None = None) -> Path:
+    """Write a bundle atomically: everything goes into a temporary sibling directory that
+    replaces ``directory`` only when complete. ``info`` must hold ``model`` (with
+    ``num_classes``); it becomes part of the manifest."""
+    target = Path(directory)
+    inputs = np.ascontiguousarray(stimulus_inputs, dtype=np.float32)
+    pixels = inputs if stimulus_pixels is None else np.ascontiguousarray(stimulus_pixels, np.float32)
+    try:
+        m = int(info["model"]["num_classes"])
+    except (KeyError, TypeError, ValueError):
+        raise BundleError("bundle info must include model.num_classes") from None
+    stimulus = stimulus_model(inputs, pixels)
+    manifest = build_manifest(len(inputs), m, stimulus, detector_onnx, info,
+                              tuple(inputs.shape), tuple(pixels.shape))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        (staging / STIMULUS_FILE).write_bytes(stimulus)
+        (staging / DETECTOR_FILE).write_bytes(detector_onnx)
+        (staging / MANIFEST_FILE).write_bytes(canonical_json(manifest))
+        os.chmod(staging, 0o755)
+        _replace_directory(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def _replace_directory(staging: Path, target: Path) -> None:
+    """Move ``staging`` onto ``target``; an existing target is moved aside first (rename(2)
+    cannot replace a non-empty directory) and removed only after the swap."""
+    if not target.exists():
+        os.replace(staging, target)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+    os.rmdir(old)
+    os.replace(target, old)
+    try:
+        os.replace(staging, target)
+    except BaseException:
+        os.replace(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise BundleError(f"bundle {path.parent} is incomplete: {MANIFEST_FILE} is missing") from None
+    try:
+        manifest = json.loads(raw.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        raise BundleError(f"{MANIFEST_FILE} of bundle {path.parent} is damaged (not valid JSON)") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get(SELF_HASH), str):
+        raise BundleError(f"{MANIFEST_FILE} of bundle {path.parent} is not an egis manifest "
+                          f"(no {SELF_HASH})")
+    body = {key: value for key, value in manifest.items() if key != SELF_HASH}
+    if _sha256(canonical_json(body)) != manifest[SELF_HASH]:
+        version = manifest.get("format_version")
+        if version != FORMAT_VERSION:
+            raise BundleError(f"{MANIFEST_FILE} of bundle {path.parent} is damaged or has an "
+                              f"unsupported format version ({version!r}; this egis reads {FORMAT_VERSION})")
+        raise BundleError(f"{MANIFEST_FILE} of bundle {path.parent} was modified: its content "
+                          f"does not match its {SELF_HASH}")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise BundleError(f"bundle {path.parent} has format version {manifest.get('format_version')!r}; "
+                          f"this egis reads version {FORMAT_VERSION}")
+    if raw != canonical_json(manifest):
+        raise BundleError(f"{MANIFEST_FILE} of bundle {path.parent} was modified: its bytes are "
+                          "not in the canonical form they were written in")
+    return manifest
+
+
+def _read_listed(directory: Path, name: str, expected: str) -> bytes:
+    try:
+        data = (directory / name).read_bytes()
+    except FileNotFoundError:
+        raise BundleError(f"bundle {directory} is incomplete: {name} is missing") from None
+    if _sha256(data) != expected:
+        raise BundleError(f"{name} of bundle {directory} is damaged or was modified "
+                          f"(sha256 does not match the manifest)")
+    return data
+
+
+def load_bundle(directory: str | os.PathLike) -> Bundle:
+    """Read and verify a bundle; any missing, changed or inconsistent file -> BundleError."""
+    path = Path(directory)
+    if not path.is_dir():
+        raise BundleError(f"bundle directory not found: {path}")
+    manifest = _read_manifest(path / MANIFEST_FILE)
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not {STIMULUS_FILE, DETECTOR_FILE} <= set(files):
+        raise BundleError(f"{MANIFEST_FILE} of bundle {path} does not list {STIMULUS_FILE} and {DETECTOR_FILE}")
+    if any(Path(str(name)).name != name or str(name).startswith(".") for name in files):
+        raise BundleError(f"{MANIFEST_FILE} of bundle {path} lists a file outside the bundle directory")
+    data = {name: _read_listed(path, name, str(digest)) for name, digest in sorted(files.items())}
+    for key in ("k", "m", "model"):
+        if key not in manifest:
+            raise BundleError(f"{MANIFEST_FILE} of bundle {path} has no '{key}'")
+    return Bundle(directory=path, manifest=manifest, stimulus_onnx=data[STIMULUS_FILE],
+                  detector_onnx=data[DETECTOR_FILE])

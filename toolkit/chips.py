@@ -1,0 +1,205 @@
+"""Chips the tester can judge: anything that turns the K stimulus images into logits (K, M).
+
+* :class:`OnnxChip` -- an ONNX model of one chip: a simulated chip from ``egis duts export``
+  or a behavioural model of a real one. Its input/output names and shapes are checked
+  against the bundle's manifest before it is used.
+* :class:`AdapterChip` -- a vendor's hardware adapter, ``plugin:NAME:TARGET`` on the
+  command line: ``plugins.load_plugin(NAME, {}).adapter(TARGET)``; it takes pixels.
+* :class:`PopulationChips` -- chips of a population spec, simulated on ONE shared
+  onnxruntime session with the weights as inputs (toolkit.engine).
+
+Only the ONNX-file path is imported eagerly; plugins and the population machinery are
+imported on first use, so ``egis test BUNDLE chip.onnx`` stays light (onnx, onnxruntime,
+numpy).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from toolkit.errors import BundleError
+
+
+@dataclass(frozen=True)
+class Stimulus:
+    """The K test images: ``inputs`` as fed to a chip's input, ``pixels`` in the pixel domain."""
+
+    inputs: np.ndarray
+    pixels: np.ndarray
+
+
+class Chip(Protocol):
+    name: str
+
+    def logits(self, stimulus: Stimulus) -> np.ndarray:
+        """Logits (K, M) of this chip on the K stimulus images, in stimulus order."""
+        ...
+
+
+def _session_options(threads: int = 1) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    return options
+
+
+def _dim_text(dims: Sequence[Any]) -> str:
+    return "(" + ", ".join(str(d) if isinstance(d, int) else "?" for d in dims) + ")"
+
+
+class OnnxChip:
+    """One chip given as an ONNX file (or bytes); one onnxruntime session per chip."""
+
+    def __init__(self, source: str | os.PathLike | bytes, manifest: dict[str, Any], name: str | None = None,
+                 threads: int = 1) -> None:
+        import onnxruntime as ort
+
+        self.name = name or (str(source) if not isinstance(source, bytes) else "chip")
+        model = manifest["model"]
+        self._input = str(model["input_name"])
+        self._output = str(model["output_name"])
+        self._m = int(manifest["m"])
+        if not isinstance(source, bytes):
+            try:
+                source = Path(source).read_bytes()
+            except OSError as exc:
+                raise BundleError(f"cannot read chip file {self.name}: {exc.strerror or exc}") from None
+        try:
+            self._session = ort.InferenceSession(source, _session_options(threads),
+                                                 providers=["CPUExecutionProvider"])
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises several private types
+            raise BundleError(f"chip {self.name} is not a runnable ONNX model: "
+                              f"{str(exc).splitlines()[0][:200]}") from None
+        self._batch = self._check_io(manifest)
+
+    def _check_io(self, manifest: dict[str, Any]) -> int | None:
+        """Names/shapes vs the manifest; returns the chip's fixed batch size (None: free)."""
+        inputs = {i.name: i for i in self._session.get_inputs()}
+        outputs = {o.name: o for o in self._session.get_outputs()}
+        if self._input not in inputs:
+            raise BundleError(f"chip {self.name} has no input '{self._input}' (it has "
+                              f"{', '.join(inputs) or 'none'}); the bundle was made for another model")
+        if self._output not in outputs:
+            raise BundleError(f"chip {self.name} has no output '{self._output}' (it has "
+                              f"{', '.join(outputs)}); the bundle was made for another model")
+        expected = list(manifest["stimulus"]["inputs_shape"])[1:]
+        dims = list(inputs[self._input].shape)
+        if inputs[self._input].type != "tensor(float)":
+            raise BundleError(f"chip {self.name} input '{self._input}' is {inputs[self._input].type}, "
+                              "expected tensor(float)")
+        if len(dims) != len(expected) + 1 or any(
+                isinstance(d, int) and d != e for d, e in zip(dims[1:], expected)):
+            raise BundleError(f"chip {self.name} input '{self._input}' has shape {_dim_text(dims)}; "
+                              f"the bundle's images are {_dim_text(['n', *expected])}")
+        out_dims = list(outputs[self._output].shape)
+        if out_dims and isinstance(out_dims[-1], int) and out_dims[-1] != self._m:
+            raise BundleError(f"chip {self.name} output '{self._output}' has {out_dims[-1]} classes; "
+                              f"the bundle expects {self._m}")
+        batch = dims[0] if isinstance(dims[0], int) and dims[0] > 0 else None
+        k = int(manifest["k"])
+        if batch is not None and k % batch:
+            raise BundleError(f"chip {self.name} has a fixed batch of {batch}, which does not divide K={k}")
+        return batch
+
+    def logits(self, stimulus: Stimulus) -> np.ndarray:
+        x = stimulus.inputs
+        step = self._batch or len(x)
+        parts = [self._session.run([self._output], {self._input: x[i:i + step]})[0]
+                 for i in range(0, len(x), step)]
+        return np.concatenate(parts).reshape(len(x), -1)
+
+
+class AdapterChip:
+    """A vendor hardware adapter (``ChipAdapter.run(pixels) -> logits``) behind the Chip API."""
+
+    def __init__(self, adapter: Any, name: str) -> None:
+        self.adapter = adapter
+        self.name = name
+
+    @classmethod
+    def from_spec(cls, spec: str) -> "AdapterChip":
+        """``plugin:NAME:TARGET`` -> the adapter plugin NAME provides for TARGET."""
+        parts = spec.split(":", 2)
+        if len(parts) != 3 or parts[0] != "plugin" or not parts[1]:
+            raise BundleError(f"chip '{spec}' is not plugin:NAME:TARGET")
+        from plugins import load_plugin
+
+        return cls(load_plugin(parts[1], {}).adapter(parts[2]), spec)
+
+    def logits(self, stimulus: Stimulus) -> np.ndarray:
+        out = np.asarray(self.adapter.run(stimulus.pixels), dtype=np.float32)
+        return out.reshape(len(stimulus.pixels), -1)
+
+
+class PopulationChip:
+    """Chip ``index`` of a population, run on the shared simulator session of its owner."""
+
+    def __init__(self, owner: "PopulationChips", index: int) -> None:
+        self.owner = owner
+        self.index = index
+        self.name = f"{owner.label}#{index}"
+
+    def logits(self, stimulus: Stimulus) -> np.ndarray:
+        return self.owner.logits(self.index, stimulus)
+
+
+class PopulationChips:
+    """Chips ``indices`` of a population spec, simulated with one ChipSimulator session."""
+
+    def __init__(self, population_path: str | os.PathLike, model_path: str | os.PathLike | None,
+                 manifest: dict[str, Any], indices: Sequence[int] | None = None,
+                 threads: int | None = None) -> None:
+        from toolkit.engine import ChipSimulator
+        from toolkit.model import load_model
+        from toolkit.population import Population, PopulationSpec
+
+        spec = PopulationSpec.load(population_path)
+        if model_path is None:
+            if not spec.model_path:
+                raise BundleError(f"{population_path} names no model file; pass --model MODEL.onnx")
+            candidate = Path(spec.model_path)
+            if not candidate.is_absolute() and not candidate.exists():
+                candidate = Path(population_path).parent / candidate
+            model_path = candidate
+        model = load_model(model_path)
+        if model.sha256 != manifest["model"]["sha256"]:
+            raise BundleError(f"model {model_path} (sha256 {model.sha256[:12]}...) is not the model "
+                              f"this bundle was made for ({manifest['model']['sha256'][:12]}...)")
+        self.population = Population(spec, model)
+        self.simulator = ChipSimulator(model, threads=threads)
+        self.label = Path(population_path).name
+        self.indices = list(range(len(self.population))) if indices is None else list(indices)
+        for index in self.indices:
+            self.population._check_index(index)
+
+    def logits(self, index: int, stimulus: Stimulus) -> np.ndarray:
+        return self.simulator.logits_normalized(self.population.chip_weights(index), stimulus.inputs)
+
+    def __iter__(self) -> Iterator[PopulationChip]:
+        return (PopulationChip(self, i) for i in self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+def open_chip(spec: str, manifest: dict[str, Any], threads: int = 1) -> Chip:
+    """A chip from a command-line argument: ``plugin:NAME:TARGET`` or an ONNX file path."""
+    if spec.startswith("plugin:"):
+        return AdapterChip.from_spec(spec)
+    if not Path(spec).exists():
+        raise BundleError(f"chip file not found: {spec}")
+    return OnnxChip(spec, manifest, name=spec, threads=threads)
+
+
+__all__ = ["AdapterChip", "Chip", "OnnxChip", "PopulationChip", "PopulationChips",
+           "Stimulus", "open_chip"]

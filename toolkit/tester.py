@@ -1,0 +1,93 @@
+"""The tester: judge chips with a verified bundle, reusing every session across chips.
+
+The stimulus model is run once (the K images are then plain arrays), the detector session
+is created once, and each chip costs only its K-image inference plus one detector call.
+Session creation is what costs milliseconds (5-8 ms per onnxruntime session here), so
+creating them per chip would dominate; bench/bench_tester.py measures both.
+
+Tester path: imports only onnx, onnxruntime, numpy and the standard library (plugins and
+population simulation are imported lazily by toolkit.chips when asked for).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from toolkit.bundle import Bundle, load_bundle
+from toolkit.chips import Chip, Stimulus
+from toolkit.errors import BundleError
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One chip's result: pass/fail, P(pass) from the detector, and test time (chip+detector)."""
+
+    chip: str
+    passed: bool
+    pass_probability: float
+    elapsed_ms: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Tester:
+    """Loads a bundle once; :meth:`test` judges one chip, :meth:`test_many` an iterable."""
+
+    def __init__(self, bundle: Bundle | str | os.PathLike, threads: int = 1) -> None:
+        import onnxruntime as ort
+
+        self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+        manifest = self.bundle.manifest
+        inputs, pixels = self.bundle.stimulus_arrays()
+        self.stimulus = Stimulus(inputs=inputs, pixels=pixels)
+        if len(inputs) != self.bundle.k:
+            raise BundleError(f"bundle stimulus has {len(inputs)} images, manifest says K={self.bundle.k}")
+        detector = manifest["detector"]
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        try:
+            self._detector = ort.InferenceSession(self.bundle.detector_onnx, options,
+                                                  providers=["CPUExecutionProvider"])
+        except Exception as exc:  # noqa: BLE001
+            raise BundleError(f"detector of bundle {self.bundle.directory} cannot be loaded: "
+                              f"{str(exc).splitlines()[0][:200]}") from None
+        self._det_input = detector["input"]
+        self._det_outputs = [detector["label_output"], detector["probability_output"]]
+        self._pass_label = int(detector["pass_label"])
+        self._pass_column = int(detector["pass_column"])
+        self._shape = (self.bundle.k, self.bundle.m)
+
+    def signature(self, chip: Chip) -> np.ndarray:
+        """The chip's signature (1, K*M): logits on the K images, stacked image-major."""
+        logits = np.asarray(chip.logits(self.stimulus), dtype=np.float32)
+        if logits.shape != self._shape:
+            raise BundleError(f"chip {chip.name} returned logits of shape {logits.shape}; "
+                              f"the bundle expects {self._shape} (K images x M classes)")
+        return np.ascontiguousarray(logits).reshape(1, -1)
+
+    def judge(self, signatures: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(passed bool, P(pass)) for signatures (n, K*M) -- the detector alone."""
+        label, proba = self._detector.run(self._det_outputs,
+                                          {self._det_input: np.ascontiguousarray(signatures, np.float32)})
+        return (np.asarray(label).reshape(-1) == self._pass_label,
+                np.asarray(proba)[:, self._pass_column].astype(np.float64))
+
+    def test(self, chip: Chip) -> Verdict:
+        started = time.perf_counter()
+        passed, proba = self.judge(self.signature(chip))
+        elapsed = (time.perf_counter() - started) * 1e3
+        return Verdict(chip=chip.name, passed=bool(passed[0]), pass_probability=float(proba[0]),
+                       elapsed_ms=elapsed)
+
+    def test_many(self, chips: Iterable[Chip]) -> Iterator[Verdict]:
+        for chip in chips:
+            yield self.test(chip)
