@@ -91,7 +91,8 @@ def bundle_info(model: Any, spec: Any, labels_meta: dict, chips: list[int], resu
         "population": {"sha256": spec.sha256(), "plugin": spec.plugin, "params": spec.params,
                        "seed": spec.seed, "count": spec.count, "labelled_chips": len(chips)},
         "tool": {"name": "egis-toolkit", "version": toolkit.__version__},
-        "creation": {**result.to_dict(), **extra},
+        # no wall-clock fields: the same inputs and seed must give the same bundle bytes
+        "creation": {**{k: v for k, v in result.to_dict().items() if k != "seconds"}, **extra},
     }
 
 

@@ -12,6 +12,7 @@ graph against scikit-learn before anything is written.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -49,8 +50,11 @@ def export_onnx(model: Any, length: int) -> bytes:
     from skl2onnx import to_onnx
     from skl2onnx.common.data_types import FloatTensorType
 
-    onx = to_onnx(model, initial_types=[(INPUT_NAME, FloatTensorType([None, length]))],
-                  options={id(model): {"zipmap": False}}, target_opset=TARGET_OPSET)
+    with warnings.catch_warnings():
+        # skl2onnx 1.20 passes bools where protobuf 6 wants ints (HGB export); harmless here
+        warnings.filterwarnings("ignore", message=".*Expected an int, got a boolean.*")
+        onx = to_onnx(model, initial_types=[(INPUT_NAME, FloatTensorType([None, length]))],
+                      options={id(model): {"zipmap": False}}, target_opset=TARGET_OPSET)
     names = [out.name for out in onx.graph.output]
     if names != [LABEL_OUTPUT, PROBA_OUTPUT]:
         raise DataError(f"unexpected detector outputs {names}")

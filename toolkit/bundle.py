@@ -197,27 +197,29 @@ def _read_manifest(path: Path) -> dict[str, Any]:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise BundleError(f"bundle {path.parent} is incomplete: {MANIFEST_FILE} is missing") from None
+    return parse_manifest(raw, f"{MANIFEST_FILE} of bundle {path.parent}")
+
+
+def parse_manifest(raw: bytes, where: str = MANIFEST_FILE) -> dict[str, Any]:
+    """Verify manifest bytes (self-hash, canonical form, format version) and parse them."""
     try:
         manifest = json.loads(raw.decode("ascii"))
     except (UnicodeDecodeError, ValueError):
-        raise BundleError(f"{MANIFEST_FILE} of bundle {path.parent} is damaged (not valid JSON)") from None
+        raise BundleError(f"{where} is damaged (not valid JSON)") from None
     if not isinstance(manifest, dict) or not isinstance(manifest.get(SELF_HASH), str):
-        raise BundleError(f"{MANIFEST_FILE} of bundle {path.parent} is not an egis manifest "
-                          f"(no {SELF_HASH})")
+        raise BundleError(f"{where} is not an egis manifest (no {SELF_HASH})")
     body = {key: value for key, value in manifest.items() if key != SELF_HASH}
+    version = manifest.get("format_version")
     if _sha256(canonical_json(body)) != manifest[SELF_HASH]:
-        version = manifest.get("format_version")
         if version != FORMAT_VERSION:
-            raise BundleError(f"{MANIFEST_FILE} of bundle {path.parent} is damaged or has an "
-                              f"unsupported format version ({version!r}; this egis reads {FORMAT_VERSION})")
-        raise BundleError(f"{MANIFEST_FILE} of bundle {path.parent} was modified: its content "
-                          f"does not match its {SELF_HASH}")
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise BundleError(f"bundle {path.parent} has format version {manifest.get('format_version')!r}; "
-                          f"this egis reads version {FORMAT_VERSION}")
+            raise BundleError(f"{where} is damaged or has an unsupported format version "
+                              f"({version!r}; this egis reads {FORMAT_VERSION})")
+        raise BundleError(f"{where} was modified: its content does not match its {SELF_HASH}")
+    if version != FORMAT_VERSION:
+        raise BundleError(f"{where} has format version {version!r}; this egis reads version {FORMAT_VERSION}")
     if raw != canonical_json(manifest):
-        raise BundleError(f"{MANIFEST_FILE} of bundle {path.parent} was modified: its bytes are "
-                          "not in the canonical form they were written in")
+        raise BundleError(f"{where} was modified: its bytes are not in the canonical form "
+                          "they were written in")
     return manifest
 
 

@@ -1,0 +1,111 @@
+"""Algorithm 1 (annealing over image sets) and the exported detector."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from egis.compaction import (BoosterConfig, compact, propose, schedule_length,
+                             stratified_splits)
+from egis.detector import build_detector, export_onnx, onnx_predict, train_detector
+from toolkit.errors import DataError
+from toolkit.signatures import signatures
+
+FAST = BoosterConfig(max_iter=10)
+
+
+def planted(d: int = 240, n: int = 150, m: int = 4, informative: int = 6, seed: int = 0):
+    """Logits where only ``informative`` images reveal whether a chip passes."""
+    rng = np.random.default_rng(seed)
+    base = rng.normal(0, 3, (n, m)).astype(np.float32)
+    sens = np.full(n, 0.02, np.float32)
+    hot = rng.choice(n, informative, replace=False)
+    sens[hot] = 2.0
+    direction = rng.normal(0, 1, (n, m)).astype(np.float32)
+    severity = rng.random(d).astype(np.float32)
+    logits = (base[None] + severity[:, None, None] * sens[None, :, None] * direction[None]
+              + rng.normal(0, 0.3, (d, n, m)).astype(np.float32)).astype(np.float32)
+    return logits, (severity < 0.5).astype(np.int64), set(int(h) for h in hot)
+
+
+def test_schedule_is_208_iterations():
+    assert schedule_length() == 208
+    assert schedule_length(2.0, 0.03, 0.98) == 208
+
+
+def test_proposals_keep_distinct_images():
+    rng = np.random.default_rng(0)
+    current = np.array([0, 1, 2, 3])
+    changed = []
+    for _ in range(400):
+        cand = propose(current, 10, rng)
+        assert len(set(cand.tolist())) == 4 and cand.min() >= 0 and cand.max() < 10
+        changed.append(int(np.sum(cand != current)))
+    assert 1.6 < np.mean(changed) < 2.4          # each slot replaced with probability 0.5
+
+
+def test_splits_are_stratified_80_20():
+    y = np.array([0] * 30 + [1] * 70)
+    for train, val in stratified_splits(y, 5, np.random.default_rng(0)):
+        assert len(val) == 20 and set(train).isdisjoint(val) and len(train) + len(val) == 100
+        assert np.sum(y[val] == 0) == 6
+    with pytest.raises(DataError, match="single class"):
+        stratified_splits(np.ones(10, int), 2, np.random.default_rng(0))
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return planted()
+
+
+@pytest.fixture(scope="module")
+def result(problem):
+    logits, labels, _ = problem
+    return compact(logits, labels, k=3, seed=7, trials=3, config=FAST, t_end=0.3, n_jobs=1)
+
+
+def test_annealing_finds_the_informative_images(problem, result):
+    _, _, hot = problem
+    assert len(result.history) == schedule_length(2.0, 0.3)
+    assert result.reward >= result.initial_reward + 0.15, (result.initial_reward, result.reward)
+    assert hot & set(result.indices), (hot, result.indices)
+    best = [s.best for s in result.history]
+    assert best == sorted(best) and best[-1] == result.reward
+    assert all(s.current <= s.best for s in result.history)
+
+
+def test_annealing_is_deterministic_and_independent_of_parallelism(problem, result):
+    logits, labels, _ = problem
+    again = compact(logits, labels, k=3, seed=7, trials=3, config=FAST, t_end=0.3, n_jobs=2)
+    assert again.indices == result.indices and again.reward == result.reward
+    assert again.history == result.history
+    other = compact(logits, labels, k=3, seed=8, trials=3, config=FAST, t_end=1.5, n_jobs=1)
+    assert other.initial_indices != result.initial_indices
+
+
+def test_detector_onnx_matches_sklearn(problem, result):
+    logits, labels, _ = problem
+    model, onnx_bytes = build_detector(logits, labels, result.indices, FAST)
+    x = signatures(logits, result.indices)
+    onnx_labels, onnx_p = onnx_predict(onnx_bytes, x)
+    assert np.array_equal(onnx_labels, model.predict(x))
+    assert np.allclose(onnx_p, model.predict_proba(x)[:, 1], atol=1e-5)
+    # fresh signatures the detector never saw, too
+    fresh = x + np.random.default_rng(3).normal(0, 0.5, x.shape).astype(np.float32)
+    assert np.array_equal(onnx_predict(onnx_bytes, fresh)[0], model.predict(fresh))
+    assert export_onnx(train_detector(logits, labels, result.indices, FAST), x.shape[1]) == onnx_bytes
+
+
+def test_detector_with_gradient_boosting_exports_too(problem, result):
+    logits, labels, _ = problem
+    model, onnx_bytes = build_detector(logits, labels, result.indices, BoosterConfig(kind="gb", max_iter=10))
+    x = signatures(logits, result.indices)
+    assert np.array_equal(onnx_predict(onnx_bytes, x)[0], model.predict(x))
+
+
+def test_bad_inputs_are_user_errors(problem):
+    logits, labels, _ = problem
+    with pytest.raises(DataError, match="K must be"):
+        compact(logits, labels, k=0)
+    with pytest.raises(DataError, match="labels for"):
+        compact(logits, labels[:-1], k=2)
