@@ -196,3 +196,23 @@ def test_tester_path_does_not_import_torch_or_sklearn():
                             timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "", f"tester path imported {result.stdout.strip()}"
+
+
+def test_hardware_adapter_chip_gets_pixels_and_matches_the_onnx_chip(world):
+    from toolkit.chips import AdapterChip
+
+    tester = ChipTester(world["cid"] / "bundle")
+    reference = OnnxChip(world["chip_files"][0], tester.bundle.manifest)
+    seen = []
+
+    class FakeHardware:                       # a vendor ChipAdapter: run(pixels) -> logits
+        def run(self, images):
+            seen.append(images)
+            from toolkit.chips import Stimulus
+
+            return reference.logits(Stimulus(inputs=images, pixels=images))   # digits: inputs == pixels
+
+    verdict = tester.test(AdapterChip(FakeHardware(), "plugin:fake:board0"))
+    assert seen[0].tobytes() == tester.stimulus.pixels.tobytes()
+    expected = tester.test(reference)
+    assert (verdict.passed, verdict.pass_probability) == (expected.passed, expected.pass_probability)
