@@ -1,0 +1,103 @@
+"""`egis synthesize MODEL.onnx -o SID_DIR`: make test images from the model alone (EGIS).
+
+Trains the entropy-guided generator (or makes a baseline set), samples the images and
+writes the SID directory atomically. Progress and live H_c / H_s go to stderr; a one-line
+summary goes to stdout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import sys
+from collections.abc import Iterator
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from toolkit.errors import EgisError
+
+
+class Baseline(str, Enum):
+    none = "none"
+    gaussian = "gaussian"
+    uniform = "uniform"
+    untrained = "untrained"
+
+
+@contextlib.contextmanager
+def _progress(enabled: bool, num_classes: int) -> Iterator:
+    """A rich progress bar whose text shows the latest H_c and H_s (and log M)."""
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+
+    log_m = math.log(num_classes)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=Console(file=sys.stderr), transient=False) as bar:
+        task = bar.add_task("training", total=None)
+
+        def on_step(record, total: int) -> None:
+            bar.update(task, completed=record.iteration, total=total,
+                       description=f"H_c {record.h_c:.3f} H_s {record.h_s:.3f} (log M {log_m:.3f})")
+
+        yield on_step
+
+
+def synthesize_command(
+    model_path: Path = typer.Argument(..., metavar="MODEL.onnx", help="ONNX image classifier."),
+    out: Path = typer.Option(..., "--out", "-o", help="SID directory to write (replaced atomically)."),
+    images: int = typer.Option(2048, "--images", help="Number of images to sample."),
+    iterations: int = typer.Option(5000, "--iterations",
+                                   help="Maximum training iterations (the seed's 5000; early "
+                                        "stopping usually ends far sooner)."),
+    batch: int = typer.Option(256, "--batch", help="Noise vectors per iteration (>= 2 x classes)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of generator init and all noise."),
+    lr: float = typer.Option(3e-4, "--lr", help="Adam learning rate."),
+    early_stop: bool = typer.Option(True, "--early-stop/--no-early-stop",
+                                    help="Stop once H_s >= 0.95 log M and H_c <= 0.1 log M held "
+                                         "for --patience consecutive iterations."),
+    patience: int = typer.Option(50, "--patience", help="Iterations the targets must hold."),
+    checkpoint_every: int = typer.Option(250, "--checkpoint-every",
+                                         help="Checkpoint to SID_DIR.checkpoint every N iterations."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from SID_DIR.checkpoint."),
+    baseline: Baseline = typer.Option(Baseline.none, "--baseline",
+                                      help="Write a baseline set instead of training."),
+    layout: Optional[str] = typer.Option(None, "--layout", help="Override the input layout (NCHW|NHWC)."),
+    pixel_range: Optional[str] = typer.Option(None, "--pixel-range", help="Override 'min,max' pixel domain."),
+    threads: int = typer.Option(2, "--threads", help="torch threads."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Synthesize test images from MODEL.onnx alone (entropy-guided generator) into SID_DIR."""
+    from egis.synthesis import SynthesisConfig, synthesize  # noqa: PLC0415 (torch is slow to import)
+    from toolkit.model import load_model  # noqa: PLC0415
+
+    config = SynthesisConfig(iterations=iterations, batch=batch, lr=lr, seed=seed, images=images,
+                             early_stop=early_stop, patience=patience,
+                             checkpoint_every=checkpoint_every, threads=threads)
+    config.validate()
+    model = load_model(model_path, layout=layout, pixel_range=pixel_range, require_torch=True)
+    if baseline is not Baseline.none:
+        if resume:
+            raise EgisError("--resume applies to EGIS training, not to --baseline sets")
+        from egis.baselines import make_baseline  # noqa: PLC0415
+
+        meta = make_baseline(model, baseline.value, out, config)
+    else:
+        with _progress(not quiet, model.num_classes) as on_step:
+            meta = synthesize(model, out, config, resume=resume, on_step=on_step)
+    s = meta["set"]
+    typer.echo(f"wrote {meta['image_count']} images to {out} ({meta['kind']}): set H_c {s['h_c']:.3f}, "
+               f"H_s {s['h_s']:.3f} (log M {s['log_m']:.3f}), classes {s['classes_covered']}/"
+               f"{meta['num_classes']}, max share {s['max_class_share']:.3f}, "
+               f"{meta['wall_time_s']:.0f} s")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("synthesize")(synthesize_command)

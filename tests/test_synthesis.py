@@ -1,0 +1,275 @@
+"""EGIS synthesis: entropy loss bounds, frozen model, generator shapes/ranges, SID output,
+determinism, resume, baselines, CLI errors, and (slow) the targets on the digits model."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+if importlib.util.find_spec("onnx2torch") is None:  # imported via toolkit.torch_bridge only
+    pytest.skip("onnx2torch is not installed", allow_module_level=True)
+
+from egis.entropy import check_batch_size, entropy_terms, set_entropies  # noqa: E402
+from egis.generator import Generator, Normalizer, upsampling_stages  # noqa: E402
+from egis.synthesis import (SynthesisConfig, _step, build_classifier, build_generator,  # noqa: E402
+                            checkpoint_dir_for, sample, synthesize, train_generator)
+from toolkit.errors import EgisError, ModelError  # noqa: E402
+from toolkit.io import read_json, read_npz  # noqa: E402
+from toolkit.model import load_model  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+DIGITS = REPO / "models" / "digits" / "model.onnx"
+TINY = SynthesisConfig(iterations=4, batch=32, images=40, checkpoint_every=2, early_stop=False, threads=1)
+
+
+# ------------------------------------------------------------------------------ entropy
+def _value(logits: torch.Tensor) -> float:
+    return float(-entropy_terms(logits).loss)
+
+
+def test_identical_one_hot_rows_give_one() -> None:
+    logits = torch.full((64, 10), -50.0)
+    logits[:, 3] = 50.0
+    assert _value(logits) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_evenly_spread_one_hot_gives_m() -> None:
+    m = 10
+    logits = torch.full((6 * m, m), -1e4)
+    logits[torch.arange(6 * m), torch.arange(6 * m) % m] = 1e4
+    terms = entropy_terms(logits)
+    assert float(terms.h_c) == pytest.approx(0.0, abs=1e-6)
+    assert float(terms.h_s) == pytest.approx(math.log(m), abs=1e-6)
+    assert _value(logits) == pytest.approx(m, rel=1e-5)
+
+
+@pytest.mark.parametrize("scale", [1e-3, 1.0, 30.0, 1e4, 1e30])
+def test_loss_within_jensen_bounds_and_finite_gradients(scale: float) -> None:
+    gen = torch.Generator().manual_seed(0)
+    logits = (torch.randn(48, 7, generator=gen) * scale).requires_grad_(True)
+    terms = entropy_terms(logits)
+    value = float(-terms.loss.detach())
+    assert 1.0 - 1e-5 <= value <= 7.0 + 1e-4
+    h_c, h_s = float(terms.h_c.detach()), float(terms.h_s.detach())
+    assert 0.0 <= h_c <= h_s + 1e-6 <= math.log(7) + 1e-5
+    terms.loss.backward()
+    assert torch.isfinite(logits.grad).all()
+
+
+def test_set_entropies_match_training_terms() -> None:
+    logits = torch.randn(20, 5, generator=torch.Generator().manual_seed(1))
+    terms = entropy_terms(logits)
+    h_c, h_s = set_entropies(torch.softmax(logits, 1).numpy())
+    assert h_c == pytest.approx(float(terms.h_c), abs=1e-5)
+    assert h_s == pytest.approx(float(terms.h_s), abs=1e-5)
+
+
+def test_batch_must_hold_two_per_class() -> None:
+    check_batch_size(20, 10)
+    with pytest.raises(EgisError, match="at least 20"):
+        check_batch_size(19, 10)
+
+
+# ------------------------------------------------------------------------------ generator
+@pytest.mark.parametrize("size,stages", [(2, 1), (4, 1), (8, 2), (16, 3), (28, 4), (32, 4), (33, 5), (64, 5)])
+def test_upsampling_rule(size: int, stages: int) -> None:
+    assert upsampling_stages(size, size) == stages
+    assert 2 * 2 ** stages >= size > (2 ** stages if stages > 1 else 0)
+
+
+def test_seed_generator_for_32x32_is_table_one() -> None:
+    convs = [m for m in Generator(3, 32, 32).modules() if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size[0], c.stride[0]) for c in convs] == [
+        (100, 256, 2, 1), (256, 128, 4, 2), (128, 64, 4, 2), (64, 32, 4, 2), (32, 3, 4, 2)]
+
+
+@pytest.mark.parametrize("c,h,w", [(1, 8, 8), (3, 28, 28), (3, 32, 16), (1, 5, 40)])
+def test_generator_crops_to_any_size(c: int, h: int, w: int) -> None:
+    out = Generator(c, h, w).eval()(torch.randn(3, 100))
+    assert out.shape == (3, c, h, w)
+    assert out.abs().max() <= 1.0
+
+
+def test_normalizer_matches_contract(tiny_cnn_path: Path) -> None:
+    model = load_model(tiny_cnn_path, pixel_range=(0, 255), mean=(120, 110, 100), std=(60, 61, 62))
+    c = model.contract
+    pixels = np.random.default_rng(0).uniform(0, 255, (4, *c.image_shape)).astype(np.float32)
+    ours = Normalizer(c.mean, c.std, c.channels, c.layout)(torch.from_numpy(pixels)).numpy()
+    np.testing.assert_allclose(ours, c.normalize(pixels), rtol=1e-6, atol=1e-5)
+
+
+# ------------------------------------------------------------------------------ shapes/range
+@pytest.mark.parametrize("fixture,shape", [("digits_cnn_path", (1, 8, 8)), ("tiny_cnn_path", (3, 32, 32)),
+                                           ("nhwc_matmul_path", (12, 12, 3))])
+def test_sampled_images_are_chip_inputs(fixture: str, shape: tuple, request: pytest.FixtureRequest) -> None:
+    model = load_model(request.getfixturevalue(fixture), pixel_range=(-2.0, 5.0))
+    assert model.contract.image_shape == shape
+    generator = build_generator(model, seed=0).eval()
+    _noise, images = sample(generator, 9, seed=0)
+    assert images.shape == (9, *shape) and images.dtype == np.float32
+    assert images.min() >= -2.0 and images.max() <= 5.0
+    assert images.std() > 0
+
+
+# ------------------------------------------------------------------------------ frozen model
+def test_gradients_reach_generator_not_model(torch_cnn_path: Path) -> None:
+    model = load_model(torch_cnn_path)
+    classifier = build_classifier(model)
+    bn = [m for m in classifier.modules() if "BatchNorm" in type(m).__name__]
+    assert bn, "fixture should keep BatchNorm as a node"
+    before = {k: v.clone() for k, v in classifier.state_dict().items()}
+    generator = build_generator(model, seed=0).train()
+    gen_before = [p.detach().clone() for p in generator.parameters()]
+    optimizer = torch.optim.Adam(generator.parameters(), lr=1e-2)
+    classifier.train()   # must be ignored: the classifier stays in eval mode
+    _step(generator, classifier, optimizer, replace(TINY, batch=24), iteration=1)
+    assert not any(m.training for m in classifier.modules())
+    assert all(not p.requires_grad and p.grad is None for p in classifier.parameters())
+    for key, value in classifier.state_dict().items():
+        assert torch.equal(value, before[key]), key
+    assert all(p.grad is not None for p in generator.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(gen_before, generator.parameters()))
+
+
+# ------------------------------------------------------------------------------ SID output
+def test_sid_directory_contents_nhwc(nhwc_matmul_path: Path, tmp_path: Path) -> None:
+    ort = pytest.importorskip("onnxruntime")
+    model = load_model(nhwc_matmul_path, pixel_range=(0, 255))
+    out = tmp_path / "sid"
+    meta = synthesize(model, out, TINY)
+    assert sorted(p.name for p in out.iterdir()) == [
+        "entropy.png", "generator.onnx", "grid.png", "images.npz", "meta.json", "training.csv"]
+    arrays = read_npz(out / "images.npz")
+    assert arrays["images"].shape == (40, 12, 12, 3)
+    assert arrays["images"].min() >= 0 and arrays["images"].max() <= 255
+    assert arrays["pred"].shape == arrays["confidence"].shape == (40,)
+    assert sum(meta["set"]["class_histogram"]) == 40
+    assert read_json(out / "meta.json")["model_sha256"] == model.sha256
+    assert len((out / "training.csv").read_text().splitlines()) == 1 + TINY.iterations
+    session = ort.InferenceSession(str(out / "generator.onnx"), providers=["CPUExecutionProvider"])
+    again = session.run(None, {"noise": arrays["noise"][:7]})[0]
+    np.testing.assert_allclose(again, arrays["images"][:7], rtol=1e-4, atol=1e-3)
+    assert not checkpoint_dir_for(out).exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "staging left behind"
+
+
+def test_same_seed_same_bytes(digits_cnn_path: Path, tmp_path: Path) -> None:
+    model = load_model(digits_cnn_path)
+    synthesize(model, tmp_path / "a", TINY)
+    synthesize(model, tmp_path / "b", TINY)
+    synthesize(model, tmp_path / "c", replace(TINY, seed=1))
+    a, b, c = (read_npz(tmp_path / n / "images.npz")["images"] for n in "abc")
+    assert a.tobytes() == b.tobytes()
+    assert a.tobytes() != c.tobytes()
+
+
+def test_resume_continues_bit_for_bit(digits_cnn_path: Path, tmp_path: Path) -> None:
+    model = load_model(digits_cnn_path)
+    straight = train_generator(model, TINY)
+    ckpt = tmp_path / "ckpt"
+    train_generator(model, replace(TINY, iterations=2), checkpoint_dir=ckpt)
+    resumed = train_generator(model, TINY, checkpoint_dir=ckpt, resume=True)
+    assert resumed.resumed_from == 2 and len(resumed.history) == 4
+    assert [r.loss for r in resumed.history] == [r.loss for r in straight.history]
+    for a, b in zip(straight.pixel_generator.state_dict().values(),
+                    resumed.pixel_generator.state_dict().values()):
+        assert torch.equal(a, b)
+    with pytest.raises(EgisError, match="used"):
+        train_generator(model, replace(TINY, lr=1e-3), checkpoint_dir=ckpt, resume=True)
+
+
+def test_failed_write_leaves_previous_sid(digits_cnn_path: Path, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    model = load_model(digits_cnn_path)
+    out = tmp_path / "sid"
+    synthesize(model, out, TINY)
+    first = (out / "images.npz").read_bytes()
+
+    def boom(*_args, **_kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("egis.plots.image_grid", boom)
+    with pytest.raises(RuntimeError):
+        synthesize(model, out, replace(TINY, seed=3))
+    assert (out / "images.npz").read_bytes() == first
+    # no staging directory left behind; the checkpoint stays for --resume
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sid", "sid.checkpoint"]
+
+
+def test_refuses_to_replace_a_foreign_directory(digits_cnn_path: Path, tmp_path: Path) -> None:
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "cat.jpg").write_bytes(b"x")
+    with pytest.raises(EgisError, match="not an SID directory"):
+        synthesize(load_model(digits_cnn_path), tmp_path / "photos", TINY)
+
+
+# ------------------------------------------------------------------------------ baselines
+@pytest.mark.parametrize("kind", ["gaussian", "uniform", "untrained"])
+def test_baselines_in_pixel_domain(kind: str, tiny_cnn_path: Path, tmp_path: Path) -> None:
+    from egis.baselines import make_baseline
+
+    model = load_model(tiny_cnn_path, pixel_range=(0, 255))
+    meta = make_baseline(model, kind, tmp_path / kind, replace(TINY, images=16))
+    images = read_npz(tmp_path / kind / "images.npz")["images"]
+    assert images.shape == (16, 3, 32, 32) and 0 <= images.min() and images.max() <= 255
+    assert meta["kind"] == f"baseline:{kind}"
+    assert (tmp_path / kind / "generator.onnx").exists() == (kind == "untrained")
+
+
+def test_untrained_baseline_is_the_seeded_initial_generator(digits_cnn_path: Path, tmp_path: Path) -> None:
+    """Same builder and seed as training's starting point (train_generator uses build_generator)."""
+    from egis.baselines import make_baseline
+    from egis.synthesis import deterministic, finalize_generator
+
+    model = load_model(digits_cnn_path)
+    make_baseline(model, "untrained", tmp_path / "u", TINY)
+    with deterministic(TINY.seed, TINY.threads):
+        generator = finalize_generator(build_generator(model, TINY.seed), TINY)
+        _noise, images = sample(generator, TINY.images, TINY.seed)
+    np.testing.assert_array_equal(read_npz(tmp_path / "u" / "images.npz")["images"], images)
+
+
+# ------------------------------------------------------------------------------ CLI
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    code = "import sys; from cli.main import main; sys.argv = ['egis', *sys.argv[1:]]; main()"
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_cli_one_line_error_for_model_without_image_input(two_inputs_path: Path, tmp_path: Path) -> None:
+    done = _cli("synthesize", str(two_inputs_path), "-o", str(tmp_path / "sid"), "--iterations", "2")
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: ")
+    assert not (tmp_path / "sid").exists()
+
+
+def test_cli_writes_sid(digits_cnn_path: Path, tmp_path: Path) -> None:
+    done = _cli("synthesize", str(digits_cnn_path), "-o", str(tmp_path / "sid"), "--iterations", "3",
+                "--batch", "20", "--images", "30", "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert "wrote 30 images" in done.stdout
+    assert read_json(tmp_path / "sid" / "meta.json")["training"]["iterations"] == 3
+
+
+# ------------------------------------------------------------------------------ slow: digits
+@pytest.mark.slow
+@pytest.mark.skipif(not DIGITS.is_file(), reason="models/digits/model.onnx not built yet")
+def test_digits_reaches_targets(tmp_path: Path) -> None:
+    model = load_model(DIGITS, require_torch=True)
+    # B=128 and 1 thread: stops after ~250 iterations, ~20 s on 2 busy cores (B=256: ~40 s)
+    config = SynthesisConfig(iterations=400, batch=128, images=1024, patience=20, threads=1)
+    meta = synthesize(model, tmp_path / "sid", config)
+    log_m = math.log(10)
+    training, summary = meta["training"], meta["set"]
+    assert training["final_h_s"] >= 0.95 * log_m and training["final_h_c"] <= 0.1 * log_m
+    assert training["stopped_early"]
+    assert summary["h_s"] >= 0.95 * log_m and summary["h_c"] <= 0.1 * log_m
+    assert summary["classes_covered"] == 10 and summary["max_class_share"] <= 0.3
