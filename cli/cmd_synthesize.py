@@ -42,12 +42,16 @@ def _progress(enabled: bool, num_classes: int) -> Iterator:
                TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=Console(file=sys.stderr), transient=False) as bar:
         task = bar.add_task("training", total=None)
+        done = [0]
 
         def on_step(record, total: int) -> None:
+            done[0] = record.iteration
             bar.update(task, completed=record.iteration, total=total,
                        description=f"H_c {record.h_c:.3f} H_s {record.h_s:.3f} (log M {log_m:.3f})")
 
         yield on_step
+        if done[0]:  # early stop: show a full bar at the iteration reached, not 210/5000
+            bar.update(task, total=done[0], completed=done[0])
 
 
 def synthesize_command(

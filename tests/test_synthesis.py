@@ -252,10 +252,20 @@ def test_cli_one_line_error_for_model_without_image_input(two_inputs_path: Path,
 
 
 def test_cli_writes_sid(digits_cnn_path: Path, tmp_path: Path) -> None:
-    done = _cli("synthesize", str(digits_cnn_path), "-o", str(tmp_path / "sid"), "--iterations", "3",
-                "--batch", "20", "--images", "30", "--quiet")
-    assert done.returncode == 0, done.stderr
-    assert "wrote 30 images" in done.stdout
+    """In-process (typer's runner): a subprocess would spend seconds importing torch again."""
+    import typer
+    from typer.testing import CliRunner
+
+    from cli.cmd_synthesize import register
+
+    app = typer.Typer()
+    register(app)
+    app.command("noop")(lambda: None)   # two commands, so typer keeps the command name
+    done = CliRunner().invoke(app, ["synthesize", str(digits_cnn_path), "-o", str(tmp_path / "sid"),
+                                    "--iterations", "3", "--batch", "20", "--images", "30",
+                                    "--threads", "1", "--quiet"])
+    assert done.exit_code == 0, done.output
+    assert "wrote 30 images" in done.output
     assert read_json(tmp_path / "sid" / "meta.json")["training"]["iterations"] == 3
 
 
