@@ -35,6 +35,31 @@ def _install_torchvision_stand_in() -> None:
     sys.modules["torchvision.ops"] = ops
 
 
+def _inline_identity_initializers(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Copy of ``model`` where Identity nodes of initializers become initializers themselves.
+
+    The torch exporter merges identical weights into one initializer plus Identity nodes;
+    onnx2torch then fails with a KeyError on the Identity's output. Giving every such output
+    its own initializer keeps the graph equivalent and convertible.
+    """
+    initializers = {init.name: init for init in model.graph.initializer}
+    identities = [node for node in model.graph.node
+                  if node.op_type == "Identity" and node.input[0] in initializers]
+    if not identities:
+        return model
+    fixed = onnx.ModelProto()
+    fixed.CopyFrom(model)
+    for node in identities:
+        copy = fixed.graph.initializer.add()
+        copy.CopyFrom(initializers[node.input[0]])
+        copy.name = node.output[0]
+    drop = {id(n) for n in identities}
+    kept = [n for n, original in zip(fixed.graph.node, model.graph.node) if id(original) not in drop]
+    del fixed.graph.node[:]
+    fixed.graph.node.extend(kept)
+    return fixed
+
+
 def to_torch(model: onnx.ModelProto):
     """Convert an ONNX model to a frozen torch module in eval mode.
 
@@ -45,7 +70,7 @@ def to_torch(model: onnx.ModelProto):
     import onnx2torch  # noqa: PLC0415 (deliberately late: see module docstring)
 
     try:
-        module = onnx2torch.convert(model)
+        module = onnx2torch.convert(_inline_identity_initializers(model))
     except NotImplementedError as exc:
         raise ModelError(f"onnx2torch cannot convert this model: {str(exc).splitlines()[0]}") from exc
     except Exception as exc:  # onnx2torch raises bare exceptions for unsupported opsets/attributes
