@@ -16,16 +16,17 @@ from toolkit.torch_bridge import to_torch  # noqa: E402
 def test_identity_of_shared_initializer_converts_and_matches_onnxruntime():
     """The torch exporter writes a shared weight once and Identity nodes for its other uses."""
     rng = np.random.default_rng(0)
-    w = numpy_helper.from_array(rng.standard_normal((4, 4)).astype(np.float32), "w")
+    w = numpy_helper.from_array(rng.standard_normal((2, 2, 3, 3)).astype(np.float32), "w")
     nodes = [helper.make_node("Identity", ["w"], ["w_copy"]),
-             helper.make_node("MatMul", ["x", "w"], ["h"]),
+             helper.make_node("Conv", ["x", "w"], ["h"], pads=[1, 1, 1, 1]),
              helper.make_node("Relu", ["h"], ["r"]),
-             helper.make_node("MatMul", ["r", "w_copy"], ["y"])]
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 4])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 4])], [w])
+             helper.make_node("Conv", ["r", "w_copy"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Flatten", ["c"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 2, 4, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 32])], [w])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     onnx.checker.check_model(model)
-    x = rng.standard_normal((3, 4)).astype(np.float32)
+    x = rng.standard_normal((3, 2, 4, 4)).astype(np.float32)
     expected = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
     module = to_torch(model)
     got = module(torch.from_numpy(x)).detach().numpy()
