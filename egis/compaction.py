@@ -193,7 +193,7 @@ class RewardFunction:
 
     def __enter__(self) -> "RewardFunction":
         if self.n_jobs > 1:
-            from joblib import Parallel
+            from sklearn.utils.parallel import Parallel
 
             self._pool = Parallel(n_jobs=self.n_jobs, backend=self.backend)
             self._pool.__enter__()
@@ -215,7 +215,7 @@ class RewardFunction:
             if self._pool is None:
                 scores = [_score_split(self.config, x, self.labels, tr, va) for tr, va in self.splits]
             else:
-                from joblib import delayed
+                from sklearn.utils.parallel import delayed
 
                 scores = self._pool(delayed(_score_split)(self.config, x, self.labels, tr, va)
                                     for tr, va in self.splits)

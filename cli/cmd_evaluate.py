@@ -1,0 +1,77 @@
+"""`egis evaluate`: EGIS against its baselines on held-out evaluation chips, with a report."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from toolkit.errors import DataError
+
+
+def _ints(text: str, what: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise DataError(f"{what} must be a comma-separated list of integers, got '{text}'") from None
+    if not values:
+        raise DataError(f"{what} is empty")
+    return values
+
+
+def load_real_images(source: str, model, subdir: Optional[str]):
+    """Real images for the dataset-aware baseline: DATA path, or builtin:digits (test split)."""
+    if source == "builtin:digits":
+        from models.digits.train import split
+
+        return split()[2]
+    from toolkit.data import load_labelled_images
+
+    return load_labelled_images(Path(source), model.contract, model.num_classes, subdir=subdir).pixels
+
+
+def evaluate(
+    model: Path = typer.Argument(..., help="Customer ONNX classifier."),
+    sid: Path = typer.Option(..., "--sid", help="Synthetic image set (egis synthesize)."),
+    populations: Path = typer.Option(..., "--populations", help="Folder with <variability>/{labelled,evaluation}{.json,_accuracy.csv}."),
+    output: Path = typer.Option(..., "-o", "--output", help="Report folder."),
+    real: Optional[str] = typer.Option(None, "--real", help="Real images for the dataset-aware baseline: DATA or builtin:digits."),
+    real_subdir: Optional[str] = typer.Option(None, help="Folder inside --real holding <class>/ (e.g. test)."),
+    variability: str = typer.Option("typical,extreme", help="Sub-folders of --populations to evaluate."),
+    k: str = typer.Option("2,4,8,16", "--k", help="K values for EGIS."),
+    baseline_k: str = typer.Option("4", help="K values at which every baseline runs too."),
+    cutoffs: str = typer.Option("A50,A60,A70", help="Cutoffs (computed on the labelled chips)."),
+    seeds: int = typer.Option(3, min=1, help="Seeds per setting (spread is reported over them)."),
+    images: int = typer.Option(1024, min=16, help="Images per stimulus set."),
+    trials: int = typer.Option(5, min=1, help="Validation splits per annealing reward."),
+    name: Optional[str] = typer.Option(None, help="Model name in the report (default: file's folder)."),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bars."),
+) -> None:
+    """Sweep K, cutoffs, variability and seeds; write results.csv, report.md and report.html."""
+    from egis.experiment import SweepConfig, build_report, load_stimuli, run_sweep
+    from toolkit.model import load_model
+
+    loaded = load_model(model)
+    variabilities = [v for v in variability.split(",") if v]
+    for v in variabilities:
+        if not (populations / v / "labelled.json").exists():
+            raise DataError(f"{populations / v} has no labelled.json (see egis evaluate --help)")
+    config = SweepConfig(ks=_ints(k, "--k"), cutoffs=[c for c in cutoffs.split(",") if c],
+                         seeds=list(range(seeds)), baseline_ks=_ints(baseline_k, "--baseline-k"),
+                         trials=trials, images=images)
+    output.mkdir(parents=True, exist_ok=True)
+    real_pixels = load_real_images(real, loaded, real_subdir) if real else None
+    stimuli = load_stimuli(loaded, sid, real_pixels, images, seed=0, work_dir=output)
+    rows, timings, showcase = run_sweep(loaded, populations, variabilities, stimuli, output, config,
+                                        progress=not quiet, log=lambda line: typer.echo(line, err=True))
+    command = "egis " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    report = build_report(loaded, name or model.parent.name, sid, populations, variabilities, rows, timings,
+                          showcase, stimuli, output, config, command)
+    typer.echo(f"{report}: {len(rows)} result rows")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("evaluate")(evaluate)

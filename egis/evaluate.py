@@ -1,0 +1,156 @@
+"""Evaluation harness: EGIS against its baselines on the same evaluation chips.
+
+The evaluation chips are never used for synthesis, compaction or detector training; their
+true accuracies come from the customer's evaluation copy of the labels. Every method sees
+the same labelled chips, the same cutoff (computed on the labelled chips, A<p> = p% of them
+pass) and the same seeds, and is scored on the same evaluation chips.
+
+Methods (``METHODS``):
+- ``egis``: synthetic images, K chosen by annealing, gradient-boosting classifier;
+- ``egis-random``: K random synthetic images, no annealing;
+- ``gaussian`` / ``uniform``: i.i.d. noise images, annealing, classifier;
+- ``untrained``: images of the untrained generator, annealing, classifier;
+- ``da-regressor``: the seed's reference [6]: K real test images chosen by the same annealing,
+  a gradient-boosting regressor of accuracy, pass if predicted accuracy >= cutoff;
+- ``da-classifier``: the same K real images with the classifier.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from egis.compaction import BoosterConfig, CompactionResult, compact
+from egis.detector import train_detector
+from toolkit.io import atomic_open
+from toolkit.labels import Cutoff
+from toolkit.signatures import signatures
+
+METRICS = ("TA", "TE", "YL", "CTE", "BTE")
+METHODS = ("egis", "egis-random", "gaussian", "uniform", "untrained", "da-regressor", "da-classifier")
+STIMULUS_OF = {"egis": "egis", "egis-random": "egis", "gaussian": "gaussian", "uniform": "uniform",
+               "untrained": "untrained", "da-regressor": "real", "da-classifier": "real"}
+CRITICAL_MARGIN = 0.01   # a passed chip more than 1 accuracy point below the cutoff is critical
+ROW_FIELDS = ("variability", "cutoff", "threshold", "k", "seed", "method", *METRICS,
+              "reward", "seconds")
+
+
+def test_metrics(predicted_pass: np.ndarray, accuracy: np.ndarray, threshold: float) -> dict[str, float]:
+    """TA, TE, YL, CTE, BTE in % of all chips ("pass" is the positive class).
+
+    TE = passed bad chips = CTE (accuracy < cutoff - 1 point) + BTE (within 1 point below).
+    """
+    predicted = np.asarray(predicted_pass, dtype=bool)
+    truth = accuracy >= threshold
+    critical = accuracy < threshold - CRITICAL_MARGIN
+    scale = 100.0 / len(accuracy)
+    return {"TA": scale * float(np.sum(predicted == truth)),
+            "TE": scale * float(np.sum(predicted & ~truth)),
+            "YL": scale * float(np.sum(~predicted & truth)),
+            "CTE": scale * float(np.sum(predicted & critical)),
+            "BTE": scale * float(np.sum(predicted & ~truth & ~critical))}
+
+
+@dataclass
+class ChipResponses:
+    """Logits of one chip set on every stimulus set, plus the chips' true accuracies."""
+
+    logits: dict[str, np.ndarray]   # stimulus name -> (chips, images, M)
+    accuracy: np.ndarray            # (chips,)
+
+
+def _regressor(config: BoosterConfig) -> Any:
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    return HistGradientBoostingRegressor(max_iter=config.max_iter * 5, learning_rate=0.1,
+                                         early_stopping=False, random_state=0)
+
+
+def predict_with(method: str, labelled: ChipResponses, evaluation: ChipResponses, indices: Sequence[int],
+                 labels: np.ndarray, threshold: float, config: BoosterConfig) -> np.ndarray:
+    """Pass/fail of the evaluation chips by the final detector of ``method`` on ``indices``."""
+    stimulus = STIMULUS_OF[method]
+    x_eval = signatures(evaluation.logits[stimulus], indices)
+    if method == "da-regressor":
+        model = _regressor(config)
+        model.fit(signatures(labelled.logits[stimulus], indices), labelled.accuracy)
+        return model.predict(x_eval) >= threshold
+    detector = train_detector(labelled.logits[stimulus], labels, indices, config)
+    return detector.predict(x_eval).astype(bool)
+
+
+def evaluate_setting(labelled: ChipResponses, evaluation: ChipResponses, cutoff: str, k: int, seed: int,
+                     methods: Sequence[str], trials: int, config: BoosterConfig,
+                     on_compaction: Callable[[str, CompactionResult], None] | None = None,
+                     schedule: dict[str, float] | None = None) -> list[dict[str, Any]]:
+    """Rows of metrics for each method at one (cutoff, K, seed); annealing shared where equal."""
+    threshold = Cutoff.parse(cutoff).threshold(labelled.accuracy)
+    labels = (labelled.accuracy >= threshold).astype(np.int64)
+    annealed: dict[str, CompactionResult] = {}
+    rows = []
+    for method in methods:
+        started = time.perf_counter()
+        stimulus = STIMULUS_OF[method]
+        n_images = labelled.logits[stimulus].shape[1]
+        if method == "egis-random":
+            indices = np.random.default_rng([seed, k]).choice(n_images, size=k, replace=False).tolist()
+            reward = float("nan")
+        else:
+            if stimulus not in annealed:
+                annealed[stimulus] = compact(labelled.logits[stimulus], labels, k, seed=seed,
+                                             trials=trials, config=config, **(schedule or {}))
+                if on_compaction is not None:
+                    on_compaction(stimulus, annealed[stimulus])
+            indices, reward = annealed[stimulus].indices, annealed[stimulus].reward
+        predicted = predict_with(method, labelled, evaluation, indices, labels, threshold, config)
+        rows.append({"cutoff": cutoff, "threshold": threshold, "k": k, "seed": seed, "method": method,
+                     **test_metrics(predicted, evaluation.accuracy, threshold),
+                     "reward": reward, "seconds": time.perf_counter() - started})
+    return rows
+
+
+def row_key(row: dict[str, Any]) -> tuple:
+    return (row["variability"], row["cutoff"], int(row["k"]), int(row["seed"]), row["method"])
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        for name in (*METRICS, "reward", "seconds", "threshold"):
+            row[name] = float(row[name])
+        row["k"], row["seed"] = int(row["k"]), int(row["seed"])
+    return rows
+
+
+def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+    with atomic_open(path) as handle:
+        writer = csv.DictWriter(handle, fieldnames=ROW_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        for row in sorted(rows, key=row_key):
+            writer.writerow({key: (f"{value:.6g}" if isinstance(value, float) else value)
+                             for key, value in row.items()})
+
+
+def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mean and standard deviation over seeds for each (variability, cutoff, K, method)."""
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["variability"], row["cutoff"], int(row["k"]), row["method"]), []).append(row)
+    summary = []
+    for (variability, cutoff, k, method), members in sorted(groups.items()):
+        entry: dict[str, Any] = {"variability": variability, "cutoff": cutoff, "k": k, "method": method,
+                                 "seeds": len(members)}
+        for name in METRICS:
+            values = np.array([m[name] for m in members])
+            entry[name], entry[f"{name}_std"] = float(values.mean()), float(values.std())
+        summary.append(entry)
+    return summary

@@ -1,0 +1,118 @@
+"""Ship a reference model's chip populations and the customer's labels for them.
+
+For each variability setting (typical: 25% systematic / 25% correlated / 50% random;
+extreme: 50% / 0% / 50%) this makes a labelled population and an evaluation population and
+labels both with the customer's data, as `egis duts make` + `egis label --with-accuracy`
+would. Output, under ``models/<name>/populations/<variability>/``:
+
+- labelled.json, evaluation.json          population specs (seeded, reproducible)
+- labelled_A50.csv, _A60.csv, _A70.csv     what the fab receives: dut,pass only (+ .json side files)
+- labelled_accuracy.csv, evaluation_accuracy.csv   the customer's evaluation copies (with accuracy)
+- ../stats.json and ../accuracy_<variability>.png: the chip-accuracy distribution
+
+Usage: python -m models.populations digits --sigma 0.3 --count 1000
+       python -m models.populations cifar10_vgg16 --sigma 0.3 --count 1000 --images 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from toolkit.labels import Cutoff, chip_accuracies, write_labels, write_side_file
+from toolkit.model import load_model
+from toolkit.population import Population, PopulationSpec
+
+PRESETS = ("typical", "extreme")
+CUTOFFS = ("A50", "A60", "A70")
+SEEDS = {"labelled": 1, "evaluation": 2}
+CIFAR_ZIP = Path(__file__).resolve().parents[2] / "shared/datasets/cifar10/cifar10-jpeg.zip"
+
+
+def customer_data(name: str, model, images: int | None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The customer's private labelled images for a reference model."""
+    if name == "digits":
+        from models.digits.train import split
+
+        _, _, x, y = split()
+    else:
+        import os
+
+        from toolkit.data import load_labelled_images
+
+        zip_path = Path(os.environ.get("EGIS_CIFAR10_ZIP", CIFAR_ZIP))
+        data = load_labelled_images(zip_path, model.contract, model.num_classes, subdir="test")
+        x, y = data.pixels, data.labels
+    if images is not None and images < len(y):
+        keep = np.sort(np.random.default_rng(seed).choice(len(y), images, replace=False))
+        x, y = x[keep], y[keep]
+    return x.astype(np.float32), y.astype(np.int64)
+
+
+def make(name: str, sigma: float, count: int, images: int | None, presets=PRESETS) -> dict:
+    model_path = Path(__file__).parent / name / "model.onnx"
+    model = load_model(model_path)
+    x, y = customer_data(name, model, images)
+    out = Path(__file__).parent / name / "populations"
+    stats = json.loads((out / "stats.json").read_text()) if (out / "stats.json").exists() else {}
+    for preset in presets:
+        folder = out / preset
+        accuracies = {}
+        for chip_set, seed in SEEDS.items():
+            spec = PopulationSpec(model.sha256, "generic", {"sigma_tot": sigma, "preset": preset}, seed, count,
+                                  model_path=f"models/{name}/model.onnx",
+                                  note=f"{name} {preset} {chip_set} chips")
+            folder.mkdir(parents=True, exist_ok=True)
+            spec.save(folder / f"{chip_set}.json")
+            started = time.perf_counter()
+            acc = chip_accuracies(Population(spec, model), x, y)
+            seconds = time.perf_counter() - started
+            accuracies[chip_set] = acc
+            threshold = Cutoff.parse("A50").threshold(acc)
+            write_labels(folder / f"{chip_set}_accuracy.csv", range(count), acc >= threshold, acc)
+            write_side_file(folder / f"{chip_set}_accuracy.csv", {
+                "cutoff": "A50", "threshold": threshold, "population_sha256": spec.sha256(),
+                "model_sha256": model.sha256, "images": int(len(y)), "seconds": round(seconds, 2),
+                "chips_per_s": round(count / seconds, 2), "images_per_s": round(count * len(y) / seconds)})
+        lab = accuracies["labelled"]
+        for text in CUTOFFS:
+            threshold = Cutoff.parse(text).threshold(lab)
+            write_labels(folder / f"labelled_{text}.csv", range(count), lab >= threshold)
+            write_side_file(folder / f"labelled_{text}.csv", {
+                "cutoff": text, "threshold": threshold, "population_sha256":
+                PopulationSpec.load(folder / "labelled.json").sha256(), "model_sha256": model.sha256,
+                "images": int(len(y))})
+        stats[preset] = {
+            chip_set: {"mean": float(a.mean()), "std": float(a.std()), "min": float(a.min()),
+                       "max": float(a.max()),
+                       **{c: Cutoff.parse(c).threshold(a) for c in CUTOFFS}}
+            for chip_set, a in accuracies.items()}
+        stats[preset]["sigma_tot"] = sigma
+        stats[preset]["images"] = int(len(y))
+        from egis.report_plots import accuracy_histogram
+
+        accuracy_histogram(out / f"accuracy_{preset}.png", accuracies,
+                           {c: Cutoff.parse(c).threshold(lab) for c in CUTOFFS},
+                           f"{name}: chip accuracy, {preset} variation, sigma_tot={sigma}")
+        (out / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
+        print(f"{name} {preset}: " + json.dumps(stats[preset]["labelled"]))
+    return stats
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("name")
+    parser.add_argument("--sigma", type=float, required=True)
+    parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--images", type=int, default=None)
+    parser.add_argument("--presets", default=",".join(PRESETS))
+    args = parser.parse_args()
+    make(args.name, args.sigma, args.count, args.images, args.presets.split(","))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""Evaluation harness: metric definitions, and a small end-to-end sweep with its report."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from egis.evaluate import METHODS, summarize, test_metrics as metrics_of
+from egis.report import markdown_to_html
+
+
+def test_metrics_follow_the_definitions():
+    threshold = 0.90
+    accuracy = np.array([0.95, 0.93, 0.91, 0.895, 0.85, 0.80, 0.92, 0.97, 0.60, 0.905])
+    passed = np.array([1, 1, 0, 1, 1, 0, 1, 0, 0, 1], dtype=bool)
+    # truth (acc >= 0.90):   1  1  1  0  0  0  1  1  0  1
+    m = metrics_of(passed, accuracy, threshold)
+    assert m["TA"] == pytest.approx(60.0)        # chips 0,1,5,6,8,9 right
+    assert m["YL"] == pytest.approx(20.0)        # good chips 2 and 7 failed
+    assert m["TE"] == pytest.approx(20.0)        # bad chips 3 and 4 passed
+    assert m["CTE"] == pytest.approx(10.0)       # chip 4: 0.85 < 0.89
+    assert m["BTE"] == pytest.approx(10.0)       # chip 3: 0.895 in [0.89, 0.90)
+    assert m["TE"] == pytest.approx(m["CTE"] + m["BTE"])
+    assert m["TA"] + m["TE"] + m["YL"] == pytest.approx(100.0)
+
+
+def test_summary_is_mean_and_std_over_seeds():
+    rows = [{"variability": "typical", "cutoff": "A50", "k": 4, "seed": s, "method": "egis",
+             "TA": ta, "TE": 0.0, "YL": 100 - ta, "CTE": 0.0, "BTE": 0.0} for s, ta in enumerate((90.0, 92.0, 94.0))]
+    (entry,) = summarize(rows)
+    assert entry["TA"] == pytest.approx(92.0) and entry["TA_std"] == pytest.approx(np.std([90, 92, 94]))
+    assert entry["seeds"] == 3
+
+
+def test_html_rendering_of_tables_images_and_code():
+    page = markdown_to_html("# T\n\n| a | b |\n|---|---|\n| 1 | <2> |\n\n![x](fig.png)\n\n```\negis demo\n```\n", "T")
+    assert "<table>" in page and "<th>a</th>" in page and "<td>&lt;2&gt;</td>" in page
+    assert '<img alt="x" src="fig.png">' in page and "<pre>\negis demo\n</pre>" in page
+
+
+def test_small_sweep_end_to_end(tmp_path):
+    """Tiny populations on the shipped digits model; a short schedule keeps it quick."""
+    from egis.baselines import make_baseline
+    from egis.experiment import SweepConfig, build_report, load_stimuli, run_sweep
+    from egis.synthesis import SynthesisConfig
+    from models.digits.train import split
+    from models.registry import reference_model_path
+    from toolkit.labels import Cutoff, chip_accuracies, write_labels
+    from toolkit.model import load_model
+    from toolkit.population import Population, PopulationSpec
+
+    model = load_model(reference_model_path("digits"))
+    _, _, x, y = split()
+    pops = tmp_path / "pops" / "extreme"
+    pops.mkdir(parents=True)
+    for name, seed in (("labelled", 1), ("evaluation", 2)):
+        spec = PopulationSpec(model.sha256, "generic", {"sigma_tot": 0.5, "preset": "extreme"}, seed, 60)
+        spec.save(pops / f"{name}.json")
+        acc = chip_accuracies(Population(spec, model), x[:120], y[:120], progress=False)
+        write_labels(pops / f"{name}_accuracy.csv", range(60), acc >= np.median(acc), acc)
+    sid = tmp_path / "sid"
+    make_baseline(model, "untrained", sid, SynthesisConfig(images=64, seed=3, batch=32))
+    config = SweepConfig(ks=(2,), cutoffs=("A50",), seeds=(0,), baseline_ks=(2,), trials=2, images=48,
+                         schedule={"t_end": 1.5})
+    stimuli = load_stimuli(model, sid, x, 48, seed=0, work_dir=tmp_path / "out")
+    assert set(stimuli) == {"egis", "gaussian", "uniform", "untrained", "real"}
+    rows, timings, showcase = run_sweep(model, tmp_path / "pops", ["extreme"], stimuli, tmp_path / "out",
+                                        config, progress=False, log=lambda line: None)
+    assert sorted(r["method"] for r in rows) == sorted(METHODS)
+    for row in rows:
+        assert row["TA"] + row["TE"] + row["YL"] == pytest.approx(100.0)
+        assert row["threshold"] == Cutoff.parse("A50").threshold(
+            np.loadtxt(pops / "labelled_accuracy.csv", delimiter=",", skiprows=1)[:, 2])
+    # Resuming finds every row done and computes nothing new.
+    again, _, _ = run_sweep(model, tmp_path / "pops", ["extreme"], stimuli, tmp_path / "out", config,
+                            progress=False, log=lambda line: None)
+    assert len(again) == len(rows)
+    report = build_report(model, "digits", sid, tmp_path / "pops", ["extreme"], rows, timings, showcase,
+                          stimuli, tmp_path / "out", config, "egis evaluate ...")
+    text = report.read_text()
+    assert "Table II analogue" in text and "dataset-aware [6] (regressor)" in text
+    for figure in ("accuracy_extreme.png", "fig5_extreme.png", "reward_extreme.png", "cid_extreme.png"):
+        assert (tmp_path / "out" / figure).stat().st_size > 1000
+    assert (tmp_path / "out" / "report.html").exists()
