@@ -7,8 +7,6 @@ from typing import Optional
 
 import typer
 
-from toolkit.errors import PopulationError
-
 duts_app = typer.Typer(help="Simulated chips (DUTs): populations and standalone chip files.",
                        no_args_is_help=True)
 
@@ -75,15 +73,9 @@ def list_plugins() -> None:
 def load_population_model(spec, model: Optional[Path], population_path: Path):
     """The model a population was made for: the given file, else the path hint in the spec."""
     from toolkit.model import load_model
+    from toolkit.population import resolve_model_path
 
-    if model is None:
-        if not spec.model_path:
-            raise PopulationError(f"{population_path} names no model file; pass --model MODEL.onnx")
-        candidate = Path(spec.model_path)
-        if not candidate.is_absolute() and not candidate.exists():
-            candidate = Path(population_path).parent / candidate
-        model = candidate
-    return load_model(model)
+    return load_model(resolve_model_path(spec, population_path, model))
 
 
 def register(app: typer.Typer) -> None:

@@ -161,16 +161,10 @@ class PopulationChips:
                  threads: int | None = None) -> None:
         from toolkit.engine import ChipSimulator
         from toolkit.model import load_model
-        from toolkit.population import Population, PopulationSpec
+        from toolkit.population import Population, PopulationSpec, resolve_model_path
 
         spec = PopulationSpec.load(population_path)
-        if model_path is None:
-            if not spec.model_path:
-                raise BundleError(f"{population_path} names no model file; pass --model MODEL.onnx")
-            candidate = Path(spec.model_path)
-            if not candidate.is_absolute() and not candidate.exists():
-                candidate = Path(population_path).parent / candidate
-            model_path = candidate
+        model_path = resolve_model_path(spec, population_path, model_path)
         model = load_model(model_path)
         if model.sha256 != manifest["model"]["sha256"]:
             raise BundleError(f"model {model_path} (sha256 {model.sha256[:12]}...) is not the model "

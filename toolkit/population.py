@@ -80,6 +80,20 @@ class PopulationSpec:
                    note=data.get("note", ""), model_path=data.get("model_path", ""))
 
 
+def resolve_model_path(spec: PopulationSpec, population_path: str | Path,
+                       model: str | Path | None = None) -> Path:
+    """The model file of a population: ``model`` if given, else the spec's path hint
+    (relative hints are tried as given, then next to the population file)."""
+    if model is not None:
+        return Path(model)
+    if not spec.model_path:
+        raise PopulationError(f"{population_path} names no model file; pass --model MODEL.onnx")
+    candidate = Path(spec.model_path)
+    if not candidate.is_absolute() and not candidate.exists():
+        candidate = Path(population_path).parent / candidate
+    return candidate
+
+
 class Population:
     """The chips of one spec on one model; builds any chip's weights on demand."""
 
