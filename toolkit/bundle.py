@@ -111,10 +111,10 @@ class Bundle:
         """(model-input tensor, pixel-domain images) of the K test images, via onnxruntime."""
         import onnxruntime as ort
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.log_severity_level = 3
-        session = ort.InferenceSession(self.stimulus_onnx, options, providers=["CPUExecutionProvider"])
+        from toolkit.chips import session_options
+
+        session = ort.InferenceSession(self.stimulus_onnx, session_options(1),
+                                       providers=["CPUExecutionProvider"])
         inputs, pixels = session.run([STIMULUS_INPUTS, STIMULUS_PIXELS], {})
         return np.asarray(inputs, np.float32), np.asarray(pixels, np.float32)
 

@@ -42,7 +42,13 @@ class Chip(Protocol):
         ...
 
 
-def _session_options(threads: int = 1) -> Any:
+def session_options(threads: int = 1) -> Any:
+    """onnxruntime options of every tester-path session (chips, detector, stimulus).
+
+    One place, so chip and detector sessions are tuned alike: a fixed thread count (the
+    tester runs many short sessions; oversubscribing busy cores only adds jitter), all graph
+    optimisations, and warnings off (onnxruntime's are about the model, not the user's input).
+    """
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -75,7 +81,7 @@ class OnnxChip:
             except OSError as exc:
                 raise BundleError(f"cannot read chip file {self.name}: {exc.strerror or exc}") from None
         try:
-            self._session = ort.InferenceSession(source, _session_options(threads),
+            self._session = ort.InferenceSession(source, session_options(threads),
                                                  providers=["CPUExecutionProvider"])
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises several private types
             raise BundleError(f"chip {self.name} is not a runnable ONNX model: "
@@ -196,4 +202,4 @@ def open_chip(spec: str, manifest: dict[str, Any], threads: int = 1) -> Chip:
 
 
 __all__ = ["AdapterChip", "Chip", "OnnxChip", "PopulationChip", "PopulationChips",
-           "Stimulus", "open_chip"]
+           "Stimulus", "open_chip", "session_options"]

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from toolkit.bundle import Bundle, load_bundle
-from toolkit.chips import Chip, Stimulus
+from toolkit.chips import Chip, Stimulus, session_options
 from toolkit.errors import BundleError
 
 
@@ -50,12 +50,8 @@ class Tester:
         if len(inputs) != self.bundle.k:
             raise BundleError(f"bundle stimulus has {len(inputs)} images, manifest says K={self.bundle.k}")
         detector = manifest["detector"]
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
         try:
-            self._detector = ort.InferenceSession(self.bundle.detector_onnx, options,
+            self._detector = ort.InferenceSession(self.bundle.detector_onnx, session_options(threads),
                                                   providers=["CPUExecutionProvider"])
         except Exception as exc:  # noqa: BLE001
             raise BundleError(f"detector of bundle {self.bundle.directory} cannot be loaded: "
