@@ -32,7 +32,6 @@ import contextlib
 import dataclasses
 import json
 import math
-import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -45,6 +44,7 @@ from torch import nn
 
 from egis.entropy import check_batch_size, entropy_terms
 from egis.generator import NOISE_DIM, Generator, Normalizer, PixelGenerator, recalibrate_batchnorm
+from toolkit.bundle import atomic_directory
 from toolkit.errors import EgisError, ModelError
 from toolkit.io import atomic_path, read_json, write_json, write_npz
 from toolkit.model import LoadedModel
@@ -433,29 +433,9 @@ def staged_directory(out_dir: str | Path) -> Iterator[Path]:
     ``out_dir`` is replaced only if it is an earlier SID directory (has meta.json) or empty,
     never a folder of someone's other files.
     """
-    import shutil
-    import tempfile
-
-    out = Path(out_dir)
-    check_output_dir(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    staging.chmod(0o777 & ~umask)   # mkdtemp makes it 0700; a finished SID dir is ordinary
-    try:
+    check_output_dir(out_dir)
+    with atomic_directory(out_dir) as staging:
         yield staging
-        old = None
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
-            old.rmdir()
-            out.rename(old)
-        staging.rename(out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
 
 
 def class_histogram(pred: np.ndarray, num_classes: int) -> list[int]:

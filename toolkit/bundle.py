@@ -27,11 +27,13 @@ Tester path: imports only onnx, onnxruntime, numpy and the standard library.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -148,8 +150,8 @@ def build_manifest(k: int, m: int, stimulus: bytes, detector: bytes, info: dict[
 
 def write_bundle(directory: str | os.PathLike, stimulus_inputs: np.ndarray, detector_onnx: bytes,
                  info: dict[str, Any], stimulus_pixels: np.ndarray | None = None) -> Path:
-    """Write a bundle atomically: everything goes into a temporary sibling directory that
-    replaces ``directory`` only when complete. ``info`` must hold ``model`` (with
+    """Write a bundle atomically (:func:`atomic_directory`): nothing appears at ``directory``
+    until all three files are complete. ``info`` must hold ``model`` (with
     ``num_classes``); it becomes part of the manifest."""
     target = Path(directory)
     inputs = np.ascontiguousarray(stimulus_inputs, dtype=np.float32)
@@ -161,23 +163,40 @@ def write_bundle(directory: str | os.PathLike, stimulus_inputs: np.ndarray, dete
     stimulus = stimulus_model(inputs, pixels)
     manifest = build_manifest(len(inputs), m, stimulus, detector_onnx, info,
                               tuple(inputs.shape), tuple(pixels.shape))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    try:
+    with atomic_directory(target) as staging:
         (staging / STIMULUS_FILE).write_bytes(stimulus)
         (staging / DETECTOR_FILE).write_bytes(detector_onnx)
         (staging / MANIFEST_FILE).write_bytes(canonical_json(manifest))
-        os.chmod(staging, 0o755)
+    return target
+
+
+@contextlib.contextmanager
+def atomic_directory(directory: str | os.PathLike) -> Iterator[Path]:
+    """Yield an empty temporary sibling of ``directory``; it becomes ``directory`` on success.
+
+    Readers never see a half-written directory: a failure removes the staging directory,
+    and an existing ``directory`` is replaced only once the new one is complete. The staging
+    directory gets the permissions a plain mkdir would give (mkdtemp makes it 0700).
+    Used for bundles and for SID directories (egis.synthesis).
+    """
+    target = Path(directory)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        staging.chmod(0o777 & ~umask)
+        yield staging
         _replace_directory(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return target
 
 
 def _replace_directory(staging: Path, target: Path) -> None:
     """Move ``staging`` onto ``target``; an existing target is moved aside first (rename(2)
-    cannot replace a non-empty directory) and removed only after the swap."""
+    cannot replace a non-empty directory), put back if the swap fails, and removed only
+    after the swap."""
     if not target.exists():
         os.replace(staging, target)
         return
