@@ -22,6 +22,7 @@ import numpy as np
 from toolkit.bundle import Bundle, load_bundle
 from toolkit.chips import Chip, Stimulus, session_options
 from toolkit.errors import BundleError
+from toolkit.signatures import signature_from_logits
 
 
 @dataclass(frozen=True)
@@ -63,12 +64,16 @@ class Tester:
         self._shape = (self.bundle.k, self.bundle.m)
 
     def signature(self, chip: Chip) -> np.ndarray:
-        """The chip's signature (1, K*M): logits on the K images, stacked image-major."""
+        """The chip's signature (1, K*M): logits on the K images, stacked image-major.
+
+        Built by toolkit.signatures, which also builds the training signatures of compaction
+        and the detector, so the tester's layout cannot drift from the one it was trained on.
+        """
         logits = np.asarray(chip.logits(self.stimulus), dtype=np.float32)
         if logits.shape != self._shape:
             raise BundleError(f"chip {chip.name} returned logits of shape {logits.shape}; "
                               f"the bundle expects {self._shape} (K images x M classes)")
-        return np.ascontiguousarray(logits).reshape(1, -1)
+        return signature_from_logits(logits)
 
     def judge(self, signatures: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(passed bool, P(pass)) for signatures (n, K*M) -- the detector alone."""
