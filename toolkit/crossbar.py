@@ -116,13 +116,26 @@ class _Constants:
     def __init__(self, graph: onnx.GraphProto) -> None:
         self.tensors: dict[str, onnx.TensorProto] = {t.name: t for t in graph.initializer}
         for node in graph.node:
-            if node.op_type == "Constant" and len(node.output) == 1:
-                for attr in node.attribute:
-                    if attr.name == "value" and attr.type == onnx.AttributeProto.TENSOR:
-                        self.tensors[node.output[0]] = attr.t
+            tensor = constant_tensor(node)
+            if tensor is not None:
+                self.tensors[node.output[0]] = tensor
 
     def get(self, name: str) -> onnx.TensorProto | None:
         return self.tensors.get(name)
+
+
+def constant_tensor(node: onnx.NodeProto) -> onnx.TensorProto | None:
+    """The tensor of a standard ``Constant(value=tensor)`` node; None for any other node.
+
+    Shared with toolkit.model, which turns these nodes into initializers: what the mapper
+    accepts as a constant weight and what intake converts must be the same set of nodes.
+    """
+    if node.op_type != "Constant" or node.domain not in ("", "ai.onnx") or len(node.output) != 1:
+        return None
+    for attr in node.attribute:
+        if attr.name == "value" and attr.type == onnx.AttributeProto.TENSOR:
+            return attr.t
+    return None
 
 
 def _producers(graph: onnx.GraphProto) -> dict[str, onnx.NodeProto]:

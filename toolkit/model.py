@@ -19,7 +19,7 @@ import onnx
 from google.protobuf.message import DecodeError
 from onnx import external_data_helper, numpy_helper
 
-from toolkit.crossbar import CrossbarLayer, find_crossbar_layers
+from toolkit.crossbar import CrossbarLayer, constant_tensor, find_crossbar_layers
 from toolkit.errors import DataError, ModelError
 
 LAYOUTS = ("NCHW", "NHWC")
@@ -140,7 +140,7 @@ def constants_to_initializers(proto: onnx.ModelProto) -> int:
     keep: list[onnx.NodeProto] = []
     converted = 0
     for node in graph.node:
-        tensor = _constant_tensor(node)
+        tensor = constant_tensor(node)
         if tensor is None or node.output[0] in outputs:
             keep.append(node)
             continue
@@ -155,15 +155,6 @@ def constants_to_initializers(proto: onnx.ModelProto) -> int:
         del graph.node[:]
         graph.node.extend(keep)
     return converted
-
-
-def _constant_tensor(node: onnx.NodeProto) -> onnx.TensorProto | None:
-    if node.op_type != "Constant" or node.domain not in ("", "ai.onnx") or len(node.output) != 1:
-        return None
-    for attr in node.attribute:
-        if attr.name == "value" and attr.type == onnx.AttributeProto.TENSOR:
-            return attr.t
-    return None
 
 
 def _validate(proto: onnx.ModelProto, path: str | os.PathLike) -> onnx.ModelProto:
