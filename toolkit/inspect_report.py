@@ -10,7 +10,7 @@ from typing import Any
 
 import onnx
 
-from toolkit.model import LoadedModel, graph_inputs
+from toolkit.model import LoadedModel, graph_inputs, shape_text
 
 
 def _shape(value: onnx.ValueInfoProto) -> list[int | str | None] | None:
@@ -56,12 +56,6 @@ def inspect_model(loaded: LoadedModel) -> dict[str, Any]:
     }
 
 
-def _dims_text(shape: list[int | str | None] | None) -> str:
-    if shape is None:
-        return "(?)"
-    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
-
-
 def _table(headers: list[str], rows: list[list[str]], right: set[int]) -> list[str]:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
               for i, h in enumerate(headers)]
@@ -82,8 +76,8 @@ def format_report(report: dict[str, Any]) -> str:
     lines = [
         f"model     sha256 {report['sha256'][:16]}..., opset {report['opset']}, "
         f"IR {report['ir_version']}, producer {report['producer'] or '?'}",
-        *(f"input     {v['name']}: {v['dtype']} {_dims_text(v['shape'])}" for v in report["inputs"]),
-        *(f"output    {v['name']}: {v['dtype']} {_dims_text(v['shape'])}" for v in report["outputs"]),
+        *(f"input     {v['name']}: {v['dtype']} {shape_text(v['shape'])}" for v in report["inputs"]),
+        *(f"output    {v['name']}: {v['dtype']} {shape_text(v['shape'])}" for v in report["outputs"]),
         f"images    {report['layout']}, {contract['channels']}x{contract['height']}x"
         f"{contract['width']} (CxHxW), pixels {contract['pixel_min']:g}..{contract['pixel_max']:g}, "
         f"normalisation {norm}",

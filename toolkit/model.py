@@ -206,12 +206,15 @@ def _image_input(proto: onnx.ModelProto) -> tuple[str, list[int | None]]:
         raise ModelError(f"input '{value.name}' is {kind} with {rank}; egis needs a rank-4 float32 "
                          "image input")
     if any(d is None for d in dims[1:]):
-        raise ModelError(f"input '{value.name}' has shape {_shape_text(dims)}; channels, height and "
+        raise ModelError(f"input '{value.name}' has shape {shape_text(dims)}; channels, height and "
                          "width must be fixed numbers")
     return value.name, dims
 
 
-def _shape_text(dims: Sequence[int | None]) -> str:
+def shape_text(dims: Sequence[int | str | None] | None) -> str:
+    """``(1, 3, ?, ?)``: unknown dims (and an unknown rank) as ``?``, for messages and reports."""
+    if dims is None:
+        return "(?)"
     return "(" + ", ".join("?" if d is None else str(d) for d in dims) + ")"
 
 
@@ -229,7 +232,7 @@ def _logits_output(inferred: onnx.ModelProto, input_name: str,
     if dims is None or (len(dims) == 2 and dims[1] is None):
         dims = list(_run_once(inferred, input_name, input_dims, out.name).shape)
     if len(dims) != 2:
-        raise ModelError(f"output '{out.name}' has shape {_shape_text(dims)}; egis needs "
+        raise ModelError(f"output '{out.name}' has shape {shape_text(dims)}; egis needs "
                          "(batch, classes) logits")
     if dims[1] < 2:
         raise ModelError(f"output '{out.name}' has {dims[1]} class(es); egis needs at least 2")
