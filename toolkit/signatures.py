@@ -46,10 +46,6 @@ def images_sha256(images: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def signature_length(k: int, m: int) -> int:
-    return k * m
-
-
 def signatures(logits: np.ndarray, indices: Sequence[int]) -> np.ndarray:
     """Signatures (D, K*M) float32 of every chip in ``logits`` (D, N, M) for image set ``indices``.
 
