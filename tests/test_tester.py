@@ -78,10 +78,9 @@ def world(tmp_path_factory, digits_cnn_path):
 
 
 def _nominal(model):
-    from onnx import numpy_helper
+    from toolkit.model import nominal_weights
 
-    init = {t.name: t for t in model.proto.graph.initializer}
-    return {layer.name: numpy_helper.to_array(init[layer.name]).astype(np.float32) for layer in model.layers}
+    return nominal_weights(model)
 
 
 def test_compact_writes_every_output(world):

@@ -394,7 +394,12 @@ def load_model(path: str | os.PathLike, *, layout: str | None = None,
     return model
 
 
-def initializer_arrays(proto: onnx.ModelProto, names: Sequence[str]) -> dict[str, np.ndarray]:
-    """Numpy copies of the named initializers (e.g. the crossbar weights of a model)."""
-    by_name = {t.name: t for t in proto.graph.initializer}
-    return {n: numpy_helper.to_array(by_name[n]) for n in names}
+def nominal_weights(model: LoadedModel) -> dict[str, np.ndarray]:
+    """The nominal chip: every crossbar weight tensor (original shape) as float32, by name.
+
+    The same dict a population's ``chip_weights(i)`` returns for a perturbed chip, so a
+    simulator can run the unperturbed model through the same code path.
+    """
+    by_name = {t.name: t for t in model.proto.graph.initializer}
+    return {layer.name: numpy_helper.to_array(by_name[layer.name]).astype(np.float32)
+            for layer in model.layers}
