@@ -88,6 +88,8 @@ class SynthesisConfig:
                 raise SynthesisError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise SynthesisError(f"learning rate must be a positive number, got {self.lr}")
+        if self.seed < 0:  # numpy's SeedSequence (all noise streams) rejects negative seeds
+            raise SynthesisError(f"--seed must be 0 or more, got {self.seed}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -251,6 +251,14 @@ def test_cli_one_line_error_for_model_without_image_input(two_inputs_path: Path,
     assert not (tmp_path / "sid").exists()
 
 
+def test_cli_one_line_error_for_negative_seed(digits_cnn_path: Path, tmp_path: Path) -> None:
+    done = _cli("synthesize", str(digits_cnn_path), "-o", str(tmp_path / "sid"), "--seed", "-1",
+                "--iterations", "2")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: --seed")
+    assert not (tmp_path / "sid").exists()
+
+
 def test_cli_writes_sid(digits_cnn_path: Path, tmp_path: Path) -> None:
     """In-process (typer's runner): a subprocess would spend seconds importing torch again."""
     import typer
