@@ -15,7 +15,7 @@ import onnx
 import onnxruntime as ort
 
 from toolkit.errors import DataError
-from toolkit.model import LoadedModel
+from toolkit.model import LoadedModel, nominal_weights
 from toolkit.progress import progress_iter
 
 DEFAULT_BATCH = 1024
@@ -99,11 +99,7 @@ class ChipSimulator:
             together[:len(alone)], alone, rtol=1e-4, atol=1e-5)
 
     def nominal_weights(self) -> dict[str, np.ndarray]:
-        from onnx import numpy_helper
-
-        initializers = {init.name: init for init in self.model.proto.graph.initializer}
-        return {layer.name: numpy_helper.to_array(initializers[layer.name]).astype(np.float32)
-                for layer in self.model.layers}
+        return nominal_weights(self.model)
 
     def _run(self, weights: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
         feeds = dict(weights)

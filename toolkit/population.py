@@ -18,7 +18,7 @@ from onnx import numpy_helper
 
 from toolkit.errors import PopulationError
 from toolkit.io import read_json, sha256_bytes, write_json
-from toolkit.model import LoadedModel
+from toolkit.model import LoadedModel, nominal_weights
 
 FORMAT_VERSION = 1
 SPEC_FIELDS = ("format_version", "model_sha256", "plugin", "params", "seed", "count")
@@ -107,12 +107,9 @@ class Population:
         self.spec = spec
         self.model = model
         self.plugin = load_plugin(spec.plugin, spec.params)
-        initializers = {init.name: init for init in model.proto.graph.initializer}
-        self._nominal = [
-            np.ascontiguousarray(layer.to_matrix(numpy_helper.to_array(initializers[layer.name])),
-                                 dtype=np.float32)
-            for layer in model.layers
-        ]
+        weights = nominal_weights(model)
+        self._nominal = [np.ascontiguousarray(layer.to_matrix(weights[layer.name]), dtype=np.float32)
+                         for layer in model.layers]
 
     def __len__(self) -> int:
         return self.spec.count
