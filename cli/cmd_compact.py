@@ -9,6 +9,7 @@ cache (CID_DIR/cache by default, reused when model, population, images and chips
 from __future__ import annotations
 
 import csv
+import zipfile
 from pathlib import Path
 from typing import Any, Optional
 
@@ -25,12 +26,19 @@ def load_sid_images(sid_dir: Path, model_sha256: str) -> np.ndarray:
     path = sid_dir / "images.npz"
     if not path.is_file():
         raise DataError(f"{sid_dir} is not an SID directory (no images.npz)")
-    arrays = read_npz(path)
+    try:
+        arrays = read_npz(path)
+    except (OSError, ValueError, zipfile.BadZipFile):
+        raise DataError(f"{path} is damaged or not an .npz of plain arrays") from None
     if "images" not in arrays:
         raise DataError(f"{path} holds no 'images' array")
     meta_path = sid_dir / "meta.json"
     if meta_path.is_file():
-        sha = read_json(meta_path).get("model_sha256")
+        try:
+            meta = read_json(meta_path)
+        except (OSError, ValueError):
+            raise DataError(f"{meta_path} is damaged (not valid JSON)") from None
+        sha = meta.get("model_sha256") if isinstance(meta, dict) else None
         if sha and sha != model_sha256:
             raise DataError(f"{sid_dir} was synthesized for model sha256 {sha[:12]}..., "
                             f"not this model ({model_sha256[:12]}...)")
@@ -108,7 +116,7 @@ def compact_command(
     bundle: bool = typer.Option(True, "--bundle/--no-bundle", help="Also train the detector and write CID_DIR/bundle."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Signature cache directory (default CID_DIR/cache)."),
     jobs: Optional[int] = typer.Option(None, "--jobs", min=1, help="Parallel trials (default: min(trials, CPUs))."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="onnxruntime threads for chip simulation."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="onnxruntime threads for chip simulation."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Select K test images (Algorithm 1), then train and export the pass/fail detector."""

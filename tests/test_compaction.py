@@ -109,3 +109,17 @@ def test_bad_inputs_are_user_errors(problem):
         compact(logits, labels, k=0)
     with pytest.raises(DataError, match="labels for"):
         compact(logits, labels[:-1], k=2)
+
+
+def test_damaged_sid_directory_is_a_user_error(tmp_path):
+    from cli.cmd_compact import load_sid_images
+
+    (tmp_path / "images.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(DataError, match="damaged"):
+        load_sid_images(tmp_path, "ab" * 32)
+    from toolkit.io import write_npz
+
+    write_npz(tmp_path / "images.npz", images=np.zeros((2, 1, 8, 8), np.float32))
+    (tmp_path / "meta.json").write_text("{ truncated")
+    with pytest.raises(DataError, match="damaged"):
+        load_sid_images(tmp_path, "ab" * 32)
