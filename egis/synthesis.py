@@ -33,6 +33,7 @@ import dataclasses
 import json
 import math
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +47,7 @@ from egis.entropy import check_batch_size, entropy_terms
 from egis.generator import NOISE_DIM, Generator, Normalizer, PixelGenerator, recalibrate_batchnorm
 from toolkit.bundle import atomic_directory
 from toolkit.errors import EgisError, ModelError
-from toolkit.io import atomic_path, read_json, write_json, write_npz
+from toolkit.io import atomic_path, read_json, read_npz, write_json, write_npz
 from toolkit.model import LoadedModel
 from toolkit.torch_bridge import to_torch
 
@@ -255,11 +256,17 @@ def load_checkpoint(directory: Path, generator: PixelGenerator, optimizer: torch
     arrays_path = directory / f"{CHECKPOINT_NAME}.npz"
     if not (meta_path.is_file() and arrays_path.is_file()):
         raise SynthesisError(f"--resume: no checkpoint in {directory}")
-    meta = read_json(meta_path)
-    with np.load(arrays_path, allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files}
-    if int(arrays["iteration"]) != meta["iteration"]:
-        raise SynthesisError(f"--resume: checkpoint in {directory} is incomplete; delete it and start again")
+    try:
+        meta = read_json(meta_path)
+        arrays = read_npz(arrays_path)
+        complete = (int(arrays["iteration"]) == meta["iteration"]
+                    and all(key in meta for key in ("model_sha256", "training", "optimizer",
+                                                    "history", "streak")))
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile):
+        complete = False
+    if not complete:
+        raise SynthesisError(f"--resume: checkpoint in {directory} is incomplete or damaged; "
+                             "delete it and start again")
     if meta["model_sha256"] != model_sha256:
         raise SynthesisError(f"--resume: checkpoint in {directory} was made for another model")
     if meta["training"] != config.training_key():

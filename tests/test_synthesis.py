@@ -184,6 +184,9 @@ def test_resume_continues_bit_for_bit(digits_cnn_path: Path, tmp_path: Path) -> 
         assert torch.equal(a, b)
     with pytest.raises(EgisError, match="used"):
         train_generator(model, replace(TINY, lr=1e-3), checkpoint_dir=ckpt, resume=True)
+    (ckpt / "checkpoint.npz").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(EgisError, match="damaged"):
+        train_generator(model, TINY, checkpoint_dir=ckpt, resume=True)
 
 
 def test_failed_write_leaves_previous_sid(digits_cnn_path: Path, tmp_path: Path,
