@@ -30,12 +30,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import math
 import time
 import zipfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 

@@ -21,7 +21,7 @@ from egis.entropy import check_batch_size, entropy_terms, set_entropies  # noqa:
 from egis.generator import Generator, Normalizer, upsampling_stages  # noqa: E402
 from egis.synthesis import (SynthesisConfig, _step, build_classifier, build_generator,  # noqa: E402
                             checkpoint_dir_for, sample, synthesize, train_generator)
-from toolkit.errors import EgisError, ModelError  # noqa: E402
+from toolkit.errors import EgisError  # noqa: E402
 from toolkit.io import read_json, read_npz  # noqa: E402
 from toolkit.model import load_model  # noqa: E402
 
