@@ -27,9 +27,11 @@ def test_command(
     chip_range: Optional[str] = typer.Option(None, "--range", help="START:STOP of --population (default all)."),
     model: Optional[Path] = typer.Option(None, "--model", help="Model of --population (default: path in the spec)."),
     threads: int = typer.Option(1, "--threads", min=1, help="onnxruntime threads per session."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar on stderr."),
 ) -> None:
     """Print pass/fail and P(pass) for every chip."""
     from toolkit.chips import open_chip
+    from toolkit.progress import progress_iter
     from toolkit.tester import Tester
 
     if as_json and as_csv:
@@ -49,7 +51,9 @@ def test_command(
         raise BundleError("--range and --model apply to --population")
     if not todo:
         raise BundleError("no chips to test: give CHIP files or --population")
-    verdicts = [tester.test(chip) for chip in todo]
+    # a population range simulates every chip: seconds to minutes, so show progress
+    chips_iter = progress_iter(todo, len(todo), "testing chips", enabled=not quiet and len(todo) > 1)
+    verdicts = [tester.test(chip) for chip in chips_iter]
     if as_json:
         typer.echo(json.dumps([v.to_dict() for v in verdicts], indent=2))
     elif as_csv:
