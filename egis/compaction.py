@@ -159,15 +159,20 @@ def _openmp_controller() -> Any:
     return _CONTROLLER
 
 
-def _score_split(config: BoosterConfig, x: np.ndarray, y: np.ndarray,
-                 train: np.ndarray, val: np.ndarray) -> float:
-    """Validation accuracy of one fit, on ONE native thread.
+def one_native_thread() -> Any:
+    """Context manager: scikit-learn fits inside it use ONE OpenMP thread.
 
     Measured here (2 cores shared with other jobs): HGB's OpenMP with 2 threads took
     0.15-6 s per fit, erratically (spinning threads fighting for busy cores); one thread took
     0.05-0.07 s. The limit is set in the calling thread, so it also holds in pool workers.
     """
-    with _openmp_controller().limit(limits=1, user_api="openmp"):
+    return _openmp_controller().limit(limits=1, user_api="openmp")
+
+
+def _score_split(config: BoosterConfig, x: np.ndarray, y: np.ndarray,
+                 train: np.ndarray, val: np.ndarray) -> float:
+    """Validation accuracy of one fit, on one native thread (:func:`one_native_thread`)."""
+    with one_native_thread():
         model = config.make()
         model.fit(x[train], y[train])
         return float(np.mean(model.predict(x[val]) == y[val]))

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from egis.compaction import BoosterConfig
+from egis.compaction import BoosterConfig, one_native_thread
 from toolkit.errors import DataError
 from toolkit.signatures import signatures
 
@@ -33,14 +33,12 @@ PROBA_TOLERANCE = 1e-5
 def train_detector(logits: np.ndarray, labels: Sequence[int] | np.ndarray, indices: Sequence[int],
                    config: BoosterConfig | None = None) -> Any:
     """Fit the detector on ``signatures(logits, indices)`` of every chip (labels: 1 = pass)."""
-    from egis.compaction import _openmp_controller
-
     y = np.asarray(labels).astype(np.int64).reshape(-1)
     if set(np.unique(y)) != {0, 1}:
         raise DataError("the detector needs labels with both classes 0 (fail) and 1 (pass)")
     x = signatures(logits, indices)
     model = (config or BoosterConfig()).make()
-    with _openmp_controller().limit(limits=1, user_api="openmp"):
+    with one_native_thread():
         model.fit(x, y)
     return model
 
