@@ -161,6 +161,15 @@ def test_wrong_logit_count_is_refused(world):
     with pytest.raises(BundleError, match="shape"):
         tester.test(Odd())
 
+    from toolkit.chips import AdapterChip
+
+    class Ragged:                             # an adapter whose answer fits no (K, M) shape
+        def run(self, images):
+            return np.zeros(len(images) * 10 + 1, np.float32)
+
+    with pytest.raises(BundleError, match="logits for"):
+        tester.test(AdapterChip(Ragged(), "plugin:ragged:0"))
+
 
 def test_cli_test_outputs(world):
     bundle = str(world["cid"] / "bundle")

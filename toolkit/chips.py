@@ -144,7 +144,10 @@ class AdapterChip:
 
     def logits(self, stimulus: Stimulus) -> np.ndarray:
         out = np.asarray(self.adapter.run(stimulus.pixels), dtype=np.float32)
-        return out.reshape(len(stimulus.pixels), -1)
+        count = len(stimulus.pixels)
+        if out.size % count:  # flat (K*M,) answers are fine; anything else is the adapter's fault
+            raise BundleError(f"chip {self.name} returned {out.size} logits for {count} images")
+        return out.reshape(count, -1)
 
 
 class PopulationChip:
