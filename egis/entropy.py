@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 from toolkit.errors import EgisError
@@ -65,7 +66,7 @@ def check_batch_size(batch: int, num_classes: int) -> None:
                         f"use at least {2 * num_classes} (2 x classes)")
 
 
-def set_entropies(probabilities, eps: float = 0.0) -> tuple[float, float]:
+def set_entropies(probabilities: np.ndarray | torch.Tensor, eps: float = 0.0) -> tuple[float, float]:
     """(H_c, H_s) of a whole image set from its (N, M) softmax probabilities (numpy or torch).
 
     Used for the final report on sampled images, where only probabilities are at hand.

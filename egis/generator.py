@@ -25,6 +25,8 @@ it is also what gets exported as generator.onnx.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
@@ -144,7 +146,8 @@ class Normalizer(nn.Module):
     (normalisation inside the graph).
     """
 
-    def __init__(self, mean, std, channels: int, layout: str) -> None:
+    def __init__(self, mean: Sequence[float] | None, std: Sequence[float] | None, channels: int,
+                 layout: str) -> None:
         super().__init__()
         shape = (1, channels, 1, 1) if layout == "NCHW" else (1, 1, 1, channels)
         mean_t = torch.zeros(channels) if mean is None else _per_channel(mean, channels)
@@ -159,7 +162,7 @@ class Normalizer(nn.Module):
         return (pixels - self.mean) / self.std
 
 
-def _per_channel(values, channels: int) -> torch.Tensor:
+def _per_channel(values: Sequence[float], channels: int) -> torch.Tensor:
     tensor = torch.as_tensor(values, dtype=torch.float32).reshape(-1)
     if tensor.numel() == 1:
         tensor = tensor.expand(channels).clone()
