@@ -21,6 +21,7 @@ import numpy as np
 import typer
 
 from toolkit.errors import DataError
+from toolkit.io import atomic_open, write_npz
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 
@@ -42,7 +43,7 @@ def _customer_digits(work: Path, model: Path, chips: int, variability: str, sigm
     customer = work / "customer"
     customer.mkdir(parents=True, exist_ok=True)
     _, _, x, y = split()
-    np.savez(customer / "digits_test.npz", x=x, y=y)   # the customer's private data
+    write_npz(customer / "digits_test.npz", x=x, y=y)   # the customer's private data
     for name, seed in (("labelled", 1), ("evaluation", 2)):
         _run(app, ["duts", "make", str(model), "-o", str(work / f"{name}.json"), "--set", f"sigma_tot={sigma}",
                    "--set", f"preset={variability}", "--count", str(chips), "--seed", str(seed)])
@@ -116,7 +117,8 @@ def demo(
     evaluation = population.with_name("evaluation.json")
     verdict_csv = _run(app, ["test", str(cid / "bundle"), "--population", str(evaluation), "--model", str(model),
                              "--csv"], capture=True)
-    (out / "verdicts.csv").write_text(verdict_csv)
+    with atomic_open(out / "verdicts.csv") as handle:
+        handle.write(verdict_csv)
     stages["tester: evaluation chips"] = time.perf_counter() - t
 
     rows = list(csv.DictReader(io.StringIO(verdict_csv)))

@@ -12,20 +12,6 @@ import typer
 from toolkit.errors import DataError
 
 
-def parse_range(text: str | None, count: int) -> list[int]:
-    """'START:STOP' (Python slice, either end optional) over a population of ``count`` chips."""
-    if text is None:
-        return list(range(count))
-    try:
-        start, _, stop = text.partition(":")
-        chips = list(range(count))[slice(int(start) if start else None, int(stop) if stop else None)]
-    except ValueError:
-        raise DataError(f"chip range '{text}' is not START:STOP") from None
-    if not chips:
-        raise DataError(f"chip range '{text}' selects no chips of {count}")
-    return chips
-
-
 def label(
     model: Path = typer.Argument(..., help="Customer ONNX classifier."),
     population: Path = typer.Argument(..., help="Population spec from `egis duts make`."),
@@ -43,10 +29,11 @@ def label(
 ) -> None:
     """Label chips pass/fail with the customer's own data."""
     from toolkit.data import load_labelled_images
-    from toolkit.io import read_json, sha256_bytes
+    from toolkit.io import read_json
     from toolkit.labels import Cutoff, chip_accuracies, pass_fail, write_labels, write_side_file
     from toolkit.model import load_model
-    from toolkit.population import Population, PopulationSpec
+    from toolkit.signatures import images_sha256
+    from toolkit.population import Population, PopulationSpec, parse_chip_range
 
     loaded = load_model(model)
     spec = PopulationSpec.load(population)
@@ -56,7 +43,7 @@ def label(
     if images is not None and images < len(labels):
         keep = np.sort(np.random.default_rng(seed).choice(len(labels), images, replace=False))
         pixels, labels = pixels[keep], labels[keep]
-    selected = parse_range(chips, len(pop))
+    selected = parse_chip_range(chips, len(pop))
     started = time.perf_counter()
     accuracies = chip_accuracies(pop, pixels, labels, selected, threads=threads)
     seconds = time.perf_counter() - started
@@ -74,7 +61,7 @@ def label(
         "cutoff": cutoff_text, "threshold": threshold, "pass_fraction": float(passed.mean()),
         "population_sha256": spec.sha256(), "model_sha256": loaded.sha256,
         "chips": [selected[0], selected[-1] + 1], "count": len(selected),
-        "images": int(len(labels)), "images_sha256": sha256_bytes(pixels.tobytes()),
+        "images": int(len(labels)), "images_sha256": images_sha256(pixels),
         "seconds": round(seconds, 3),
     })
     rate = len(selected) / seconds

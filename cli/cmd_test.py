@@ -40,12 +40,12 @@ def test_command(
     manifest = tester.bundle.manifest
     todo = [open_chip(spec, manifest, threads=threads) for spec in (chips or [])]
     if population is not None:
-        from cli.cmd_label import parse_range
+        from toolkit.population import parse_chip_range
         from toolkit.chips import PopulationChips
         from toolkit.population import PopulationSpec
 
         count = PopulationSpec.load(population).count
-        todo.extend(PopulationChips(population, model, manifest, parse_range(chip_range, count),
+        todo.extend(PopulationChips(population, model, manifest, parse_chip_range(chip_range, count),
                                     threads=threads))
     elif chip_range is not None or model is not None:
         raise BundleError("--range and --model apply to --population")

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from toolkit.io import write_json
 from toolkit.labels import Cutoff, chip_accuracies, write_labels, write_side_file
 from toolkit.model import load_model
 from toolkit.population import Population, PopulationSpec
@@ -98,7 +99,7 @@ def make(name: str, sigma: float, count: int, images: int | None, presets=PRESET
         accuracy_histogram(out / f"accuracy_{preset}.png", accuracies,
                            {c: Cutoff.parse(c).threshold(lab) for c in CUTOFFS},
                            f"{name}: chip accuracy, {preset} variation, sigma_tot={sigma}")
-        (out / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
+        write_json(out / "stats.json", stats)
         print(f"{name} {preset}: " + json.dumps(stats[preset]["labelled"]))
     return stats
 

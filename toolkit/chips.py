@@ -183,7 +183,7 @@ class PopulationChips:
         self.label = Path(population_path).name
         self.indices = list(range(len(self.population))) if indices is None else list(indices)
         for index in self.indices:
-            self.population._check_index(index)
+            self.population.check_index(index)
 
     def logits(self, index: int, stimulus: Stimulus) -> np.ndarray:
         return self.simulator.logits_normalized(self.population.chip_weights(index), stimulus.inputs)

@@ -14,6 +14,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+from toolkit.chips import session_options as tester_session_options
 from toolkit.errors import DataError
 from toolkit.model import LoadedModel, nominal_weights
 from toolkit.progress import progress_iter
@@ -22,12 +23,8 @@ DEFAULT_BATCH = 1024
 
 
 def session_options(threads: int | None = None) -> ort.SessionOptions:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or min(2, os.cpu_count() or 1)
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.log_severity_level = 3
-    return options
+    """The tester path's session options, with up to 2 threads by default for simulation."""
+    return tester_session_options(threads or min(2, os.cpu_count() or 1))
 
 
 def _weights_as_inputs(model: LoadedModel, dynamic_batch: bool) -> onnx.ModelProto:

@@ -80,6 +80,20 @@ class PopulationSpec:
                    note=data.get("note", ""), model_path=data.get("model_path", ""))
 
 
+def parse_chip_range(text: str | None, count: int) -> list[int]:
+    """'START:STOP' (a Python slice, either end optional) over a population of ``count`` chips."""
+    if text is None:
+        return list(range(count))
+    try:
+        start, _, stop = text.partition(":")
+        chips = list(range(count))[slice(int(start) if start else None, int(stop) if stop else None)]
+    except ValueError:
+        raise PopulationError(f"chip range '{text}' is not START:STOP") from None
+    if not chips:
+        raise PopulationError(f"chip range '{text}' selects no chips of {count}")
+    return chips
+
+
 def resolve_model_path(spec: PopulationSpec, population_path: str | Path,
                        model: str | Path | None = None) -> Path:
     """The model file of a population: ``model`` if given, else the spec's path hint
@@ -114,13 +128,13 @@ class Population:
     def __len__(self) -> int:
         return self.spec.count
 
-    def _check_index(self, index: int) -> None:
+    def check_index(self, index: int) -> None:
         if not 0 <= index < self.spec.count:
             raise PopulationError(f"chip index {index} is outside this population (0..{self.spec.count - 1})")
 
     def chip_matrices(self, index: int) -> list[np.ndarray]:
         """Effective crossbar matrices (rows=inputs, cols=outputs) of chip ``index``."""
-        self._check_index(index)
+        self.check_index(index)
         rng = np.random.default_rng([self.spec.seed, index])
         matrices = self.plugin.perturb(self._nominal, rng)
         return [np.asarray(m, dtype=np.float32) for m in matrices]
