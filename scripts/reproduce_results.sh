@@ -20,10 +20,10 @@ case "$model" in
     ;;
   cifar10_vgg16|cifar10_mobilenet)
     sigma=$([ "$model" = cifar10_vgg16 ] && echo 0.3 || echo 0.15)
-    $py -m models.populations "$model" --sigma "$sigma" --count "${CHIPS:-200}" --images "${IMAGES:-500}"
+    $py -m models.populations "$model" --sigma "$sigma" --count "${CHIPS:-150}" --images "${IMAGES:-256}"
     $egis synthesize "models/$model/model.onnx" -o "runs/$model/sid" --images 1024 -q
     $egis evaluate "models/$model/model.onnx" --sid "runs/$model/sid" --populations "models/$model/populations" \
-      --real "$zip" --real-subdir test -o "docs/results/$model" --images 256 --seeds 3 --k 4 --baseline-k 4 --name "$model"
+      --real "$zip" --real-subdir test -o "docs/results/$model" --images "${STIMULI:-128}" --seeds 3 --k 4 --baseline-k 4 --name "$model"
     ;;
   *) echo "unknown model $model" >&2; exit 2 ;;
 esac
