@@ -16,7 +16,7 @@ from models.cifar_recipe import parse_args, train
 NAME = "cifar10_vgg16"
 WIDTHS = [16, 16, "M", 32, 32, "M", 64, 64, 64, "M", 128, 128, 128, "M", 128, 128, 128, "M"]
 DENSE = 128
-DEFAULT_EPOCHS = 24
+DEFAULT_EPOCHS = 8
 DEFAULT_LR = 0.1
 
 
@@ -45,8 +45,9 @@ class VGG16(nn.Module):
 
 def main(argv=None):
     args = parse_args(NAME, DEFAULT_EPOCHS, DEFAULT_LR, argv)
+    c_last = [w for w in WIDTHS if w != "M"][-1]
     describe = {"architecture": f"VGG16 topology, conv widths {[w for w in WIDTHS if w != 'M']}, "
-                                f"dense {DENSE}-{DENSE}-10, dropout 0.3"}
+                                f"5 max-pools, 3 dense layers {c_last}->{DENSE}->{DENSE}->10 with dropout 0.3"}
     train(NAME, VGG16, args, describe)
 
 
