@@ -67,7 +67,7 @@ def test_digits_model_io_and_accuracy():
 def test_cifar_model_io(name):
     path = REFERENCE_MODELS[name]
     if not path.exists():
-        pytest.skip(f"{name} not shipped yet ({path} missing; its training has not finished)")
+        pytest.skip(f"{name} not shipped yet ({path} missing: not trained/shipped yet, see its CARD.md)")
     meta = _check_io(path, (3, 32, 32))
     assert meta["egis.model_name"] == name
     assert (path.parent / "CARD.md").exists()
