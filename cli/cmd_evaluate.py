@@ -9,6 +9,7 @@ from typing import Optional
 
 import typer
 
+from egis.evaluate import METHODS
 from toolkit.errors import DataError
 
 
@@ -47,6 +48,8 @@ def evaluate(
     seeds: int = typer.Option(3, min=1, help="Seeds per setting (spread is reported over them)."),
     images: int = typer.Option(1024, min=16, help="Images per stimulus set."),
     trials: int = typer.Option(5, min=1, help="Validation splits per annealing reward."),
+    methods: str = typer.Option(",".join(METHODS), help="Methods to compare (see egis/evaluate.py)."),
+    report_only: bool = typer.Option(False, "--report-only", help="Rebuild the report from results.csv; compute nothing new."),
     name: Optional[str] = typer.Option(None, help="Model name in the report (default: file's folder)."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bars."),
 ) -> None:
@@ -59,14 +62,25 @@ def evaluate(
     for v in variabilities:
         if not (populations / v / "labelled.json").exists():
             raise DataError(f"{populations / v} has no labelled.json (see egis evaluate --help)")
+    chosen = [m for m in methods.split(",") if m]
+    unknown = sorted(set(chosen) - set(METHODS))
+    if unknown:
+        raise DataError(f"unknown method '{unknown[0]}'; choose from {', '.join(METHODS)}")
     config = SweepConfig(ks=_ints(k, "--k"), cutoffs=[c for c in cutoffs.split(",") if c],
                          seeds=list(range(seeds)), baseline_ks=_ints(baseline_k, "--baseline-k"),
-                         trials=trials, images=images)
+                         trials=trials, images=images, methods=chosen)
     output.mkdir(parents=True, exist_ok=True)
     real_pixels = load_real_images(real, loaded, real_subdir) if real else None
     stimuli = load_stimuli(loaded, sid, real_pixels, images, seed=0, work_dir=output)
-    rows, timings, showcase = run_sweep(loaded, populations, variabilities, stimuli, output, config,
-                                        progress=not quiet, log=lambda line: typer.echo(line, err=True))
+    if report_only:
+        from egis.evaluate import read_rows
+
+        rows, timings, showcase = read_rows(output / "results.csv"), {}, {}
+        if not rows:
+            raise DataError(f"{output / 'results.csv'} holds no results to report")
+    else:
+        rows, timings, showcase = run_sweep(loaded, populations, variabilities, stimuli, output, config,
+                                            progress=not quiet, log=lambda line: typer.echo(line, err=True))
     command = "egis " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     report = build_report(loaded, name or model.parent.name, sid, populations, variabilities, rows, timings,
                           showcase, stimuli, output, config, command)
