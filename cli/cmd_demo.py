@@ -68,8 +68,8 @@ def demo(
     model_name: str = typer.Option("digits", "--model", help="Shipped reference model (digits, cifar10_vgg16, cifar10_mobilenet)."),
     out: Path = typer.Option(Path("egis-demo"), "-o", "--out", help="Working folder for every artifact."),
     k: int = typer.Option(4, "-k", min=1, help="Test images in the bundle."),
-    chips: int = typer.Option(300, help="Chips per population (digits demo only; shipped models use theirs)."),
-    images: int = typer.Option(1024, help="Synthetic images to generate."),
+    chips: int = typer.Option(200, help="Chips per population (digits demo only; shipped models use theirs)."),
+    images: int = typer.Option(512, help="Synthetic images to generate."),
     variability: str = typer.Option("typical", help="typical (25/25/50) or extreme (50/0/50)."),
     seed: int = typer.Option(0, help="Seed of synthesis and compaction."),
 ) -> None:
