@@ -198,15 +198,25 @@ class RewardFunction:
 
     def __enter__(self) -> "RewardFunction":
         if self.n_jobs > 1:
-            from sklearn.utils.parallel import Parallel
+            if self.backend == "threading":
+                from concurrent.futures import ThreadPoolExecutor
 
-            self._pool = Parallel(n_jobs=self.n_jobs, backend=self.backend)
-            self._pool.__enter__()
+                # A plain thread pool: the fits are independent and need no scikit-learn
+                # configuration from the caller (sklearn's Parallel warns when it cannot pass it).
+                self._pool = ThreadPoolExecutor(max_workers=self.n_jobs)
+            else:
+                from joblib import Parallel
+
+                self._pool = Parallel(n_jobs=self.n_jobs, backend=self.backend)
+                self._pool.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._pool is not None:
-            self._pool.__exit__(*exc)
+            if self.backend == "threading":
+                self._pool.shutdown(wait=True)
+            else:
+                self._pool.__exit__(*exc)
             self._pool = None
 
     @property
@@ -219,8 +229,11 @@ class RewardFunction:
             x = signatures(self.logits, key)
             if self._pool is None:
                 scores = [_score_split(self.config, x, self.labels, tr, va) for tr, va in self.splits]
+            elif self.backend == "threading":
+                scores = list(self._pool.map(
+                    lambda split: _score_split(self.config, x, self.labels, *split), self.splits))
             else:
-                from sklearn.utils.parallel import delayed
+                from joblib import delayed
 
                 scores = self._pool(delayed(_score_split)(self.config, x, self.labels, tr, va)
                                     for tr, va in self.splits)
