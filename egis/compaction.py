@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -39,6 +40,22 @@ import numpy as np
 
 from toolkit.errors import DataError
 from toolkit.signatures import signatures
+
+# HistGradientBoosting bins features with scikit-learn's own Parallel. Fitted from one of our
+# worker threads, that Parallel replaces the warning filters with an empty list and warns on
+# every fit that it could not pass its configuration on (nothing is lost: the fits use the
+# default configuration). Filters cannot silence it, since they are replaced; the hook that
+# shows warnings is kept, so we drop exactly that message there and show everything else.
+_SKLEARN_PARALLEL_NOTICE = "`sklearn.utils.parallel.delayed` should be used"
+_show_warning = warnings.showwarning
+
+
+def _show_warning_except_parallel_notice(message, *args, **kwargs):  # noqa: ANN001
+    if _SKLEARN_PARALLEL_NOTICE not in str(message):
+        _show_warning(message, *args, **kwargs)
+
+
+warnings.showwarning = _show_warning_except_parallel_notice
 
 T_START = 2.0
 T_END = 0.03
