@@ -25,7 +25,8 @@ case "$model" in
   cifar10_vgg16|cifar10_mobilenet)
     sigma=$([ "$model" = cifar10_vgg16 ] && echo 0.3 || echo 0.15)
     $py -m models.populations "$model" --sigma "$sigma" --count "${CHIPS:-150}" --images "${IMAGES:-256}"
-    $egis synthesize "models/$model/model.onnx" -o "runs/$model/sid" --images 1024 -q
+    # 250 generator iterations: what 2 busy cores allowed (the seed trains 5000).
+    $egis synthesize "models/$model/model.onnx" -o "runs/$model/sid" --images 1024 --iterations 250 -q
     $egis evaluate "models/$model/model.onnx" --sid "runs/$model/sid" --populations "models/$model/populations" \
       --real "$zip" --real-subdir test -o "docs/results/$model" --images "${STIMULI:-128}" --seeds 3 --k 4 --baseline-k 4 \
       --trials 3 --methods "$METHODS" --name "$model"
