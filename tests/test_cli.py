@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-COMMANDS = [["inspect"], ["duts", "make"], ["duts", "export"], ["label"]]
+COMMANDS = [["inspect"], ["duts", "make"], ["duts", "export"], ["duts", "plugins"], ["label"], ["synthesize"],
+            ["compact"], ["test"], ["evaluate"], ["demo"]]
 
 
 def egis(*args: str) -> subprocess.CompletedProcess:
