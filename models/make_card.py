@@ -11,6 +11,21 @@ from pathlib import Path
 
 MODELS = Path(__file__).resolve().parent
 
+# Input contract, data and recipe text of both CIFAR-10 cards (one shared recipe module).
+CIFAR10_CARD = {
+    "input": "`input`: float32 NCHW `(batch, 3, 32, 32)`, RGB pixels in 0..1. Per-channel "
+             "normalisation (mean 0.4914/0.4822/0.4465, std 0.2470/0.2435/0.2616) is inside the graph.",
+    "data": "CIFAR-10 from `../shared/datasets/cifar10/cifar10-jpeg.zip` (JPEG re-encoding of the "
+            "original; 50,000 train / 10,000 test), decoded once by `models/cifar10_data.py` into a "
+            "cache outside the repo (`~/.cache/egis/cifar10_uint8.npz`).",
+    "recipe": "SGD momentum 0.9 Nesterov, weight decay {weight_decay} (conv/dense weights only), "
+              "one-cycle LR (linear warm-up over 15% of steps from peak/10 to peak {peak_lr}, cosine to "
+              "peak/1000), label smoothing {label_smoothing}, batch {batch} (last partial batch dropped), "
+              "{epochs} epochs, random crop (zero pad 4) + horizontal flip. Seed {seed}: epoch e's "
+              "order and augmentation come from generators seeded with `seed*100003+e`, so `--resume` "
+              "continues with the same batches. CPU only, torch threads {threads}.",
+}
+
 INFO = {
     "digits": {
         "title": "digits: small CNN on scikit-learn's 8x8 digits",
@@ -26,32 +41,12 @@ INFO = {
     },
     "cifar10_vgg16": {
         "title": "cifar10_vgg16: VGG16 topology at reduced width, CIFAR-10",
-        "input": "`input`: float32 NCHW `(batch, 3, 32, 32)`, RGB pixels in 0..1. Per-channel "
-                 "normalisation (mean 0.4914/0.4822/0.4465, std 0.2470/0.2435/0.2616) is inside the graph.",
-        "data": "CIFAR-10 from `../shared/datasets/cifar10/cifar10-jpeg.zip` (JPEG re-encoding of the "
-                "original; 50,000 train / 10,000 test), decoded once by `models/cifar10_data.py` into a "
-                "cache outside the repo (`~/.cache/egis/cifar10_uint8.npz`).",
-        "recipe": "SGD momentum 0.9 Nesterov, weight decay {weight_decay} (conv/dense weights only), "
-                  "one-cycle LR (linear warm-up over 15% of steps from peak/10 to peak {peak_lr}, cosine to "
-                  "peak/1000), label smoothing {label_smoothing}, batch {batch} (last partial batch dropped), "
-                  "{epochs} epochs, random crop (zero pad 4) + horizontal flip. Seed {seed}: epoch e's "
-                  "order and augmentation come from generators seeded with `seed*100003+e`, so `--resume` "
-                  "continues with the same batches. CPU only, torch threads {threads}.",
+        **CIFAR10_CARD,
         "cmd": "python -m models.cifar10_vgg16.train --out models/cifar10_vgg16 --epochs {epochs} --threads {threads}",
     },
     "cifar10_mobilenet": {
         "title": "cifar10_mobilenet: MobileNet v1 topology at reduced width, CIFAR-10",
-        "input": "`input`: float32 NCHW `(batch, 3, 32, 32)`, RGB pixels in 0..1. Per-channel "
-                 "normalisation (mean 0.4914/0.4822/0.4465, std 0.2470/0.2435/0.2616) is inside the graph.",
-        "data": "CIFAR-10 from `../shared/datasets/cifar10/cifar10-jpeg.zip` (JPEG re-encoding of the "
-                "original; 50,000 train / 10,000 test), decoded once by `models/cifar10_data.py` into a "
-                "cache outside the repo (`~/.cache/egis/cifar10_uint8.npz`).",
-        "recipe": "SGD momentum 0.9 Nesterov, weight decay {weight_decay} (conv/dense weights only), "
-                  "one-cycle LR (linear warm-up over 15% of steps from peak/10 to peak {peak_lr}, cosine to "
-                  "peak/1000), label smoothing {label_smoothing}, batch {batch} (last partial batch dropped), "
-                  "{epochs} epochs, random crop (zero pad 4) + horizontal flip. Seed {seed}: epoch e's "
-                  "order and augmentation come from generators seeded with `seed*100003+e`, so `--resume` "
-                  "continues with the same batches. CPU only, torch threads {threads}.",
+        **CIFAR10_CARD,
         "cmd": "python -m models.cifar10_mobilenet.train --out models/cifar10_mobilenet --epochs {epochs} --threads {threads}",
     },
 }
