@@ -2,7 +2,7 @@
 
 Seeded and resumable at epoch granularity: the data order and augmentation of epoch e come
 from torch generators seeded with (seed, e), so a resumed run sees the same batches as an
-uninterrupted one. Checkpoints go to runs/<name>/ckpt.pt (gitignored).
+uninterrupted one. Checkpoints go to runs/<name>/ckpt.npz + ckpt.json (gitignored, no pickle).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def parse_args(name: str, default_epochs: int, default_lr: float, argv=None):
     p.add_argument("--out", type=Path, default=common.REPO_ROOT / "models" / name,
                    help="folder for model.onnx, CARD.md and result.json")
     p.add_argument("--epochs", type=int, default=default_epochs)
-    p.add_argument("--resume", action="store_true", help="continue from runs/<name>/ckpt.pt")
+    p.add_argument("--resume", action="store_true", help="continue from runs/<name>/ckpt.npz/.json")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--batch", type=int, default=128)
@@ -34,7 +34,7 @@ def parse_args(name: str, default_epochs: int, default_lr: float, argv=None):
     p.add_argument("--label-smoothing", type=float, default=0.1)
     p.add_argument("--eval-every", type=int, default=2, help="epochs between test evaluations")
     p.add_argument("--print-every", type=int, default=50, help="batches between progress lines")
-    p.add_argument("--ckpt", type=Path, default=common.REPO_ROOT / "runs" / name / "ckpt.pt")
+    p.add_argument("--ckpt", type=Path, default=common.REPO_ROOT / "runs" / name / "ckpt")
     p.add_argument("--time-batches", type=int, default=0,
                    help="only time this many training batches, print s/epoch, and exit")
     return p.parse_args(argv)

@@ -74,18 +74,17 @@ def count_mflops(model: nn.Module, input_shape) -> float:
 
 # ----------------------------------------------------------------------------- checkpoints
 def save_checkpoint(path: Path, state: dict) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    """Training state as PATH.npz + PATH.json (toolkit.torch_state): no pickle anywhere."""
+    from toolkit.torch_state import save_state
+
+    save_state(path, state)
 
 
 def load_checkpoint(path: Path) -> dict | None:
-    path = Path(path)
-    if not path.exists():
-        return None
-    return torch.load(path, map_location="cpu", weights_only=False)
+    """The state written by save_checkpoint, or None when there is no checkpoint yet."""
+    from toolkit.torch_state import load_state
+
+    return load_state(path)
 
 
 # ----------------------------------------------------------------------------- progress

@@ -99,7 +99,7 @@ def render(name: str, notes: str = "") -> str:
         lines += [f"Test accuracy during training: {curve}. (The test set was only monitored, "
                   "never used to pick a checkpoint; the shipped model is the last epoch.)", ""]
     lines += ["## Reproduce", "", "```", info["cmd"], "```", "",
-              "Checkpoints go to `runs/" + name + "/ckpt.pt` (gitignored) after every epoch; add "
+              "Checkpoints go to `runs/" + name + "/ckpt.npz` + `ckpt.json` (gitignored, no pickle) after every epoch; add "
               "`--resume` to continue an interrupted run. Training on CPU is seeded but not "
               "guaranteed bit-identical across machines/thread counts.", ""]
     if notes:

@@ -62,7 +62,7 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--ckpt", type=Path, default=common.REPO_ROOT / "runs" / NAME / "ckpt.pt")
+    p.add_argument("--ckpt", type=Path, default=common.REPO_ROOT / "runs" / NAME / "ckpt")
     args = p.parse_args(argv)
 
     common.seed_everything(args.seed, args.threads)
