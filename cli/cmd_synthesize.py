@@ -68,6 +68,10 @@ def synthesize_command(
                                     help="Stop once H_s >= 0.95 log M and H_c <= 0.1 log M held "
                                          "for --patience consecutive iterations."),
     patience: int = typer.Option(50, "--patience", help="Iterations the targets must hold."),
+    hc_warmup: Optional[int] = typer.Option(None, "--hc-warmup",
+                                            help="Iterations over which the weight of H_c in the "
+                                                 "loss ramps from 0 to 1 (0: the seed's loss "
+                                                 "from the start). Default: see egis.synthesis."),
     checkpoint_every: int = typer.Option(250, "--checkpoint-every",
                                          help="Checkpoint to SID_DIR.checkpoint every N iterations."),
     resume: bool = typer.Option(False, "--resume", help="Continue from SID_DIR.checkpoint."),
@@ -84,7 +88,8 @@ def synthesize_command(
 
     config = SynthesisConfig(iterations=iterations, batch=batch, lr=lr, seed=seed, images=images,
                              early_stop=early_stop, patience=patience,
-                             checkpoint_every=checkpoint_every, threads=threads)
+                             checkpoint_every=checkpoint_every, threads=threads,
+                             **({} if hc_warmup is None else {"hc_warmup": hc_warmup}))
     config.validate()
     model = load_model(model_path, layout=layout, pixel_range=pixel_range, require_torch=True)
     if baseline is not Baseline.none:

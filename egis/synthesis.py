@@ -42,7 +42,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from egis.entropy import check_batch_size, entropy_terms
+from egis.entropy import EntropyTerms, check_batch_size, entropy_terms
 from egis.generator import NOISE_DIM, Generator, Normalizer, PixelGenerator, recalibrate_batchnorm
 from toolkit.bundle import atomic_directory
 from toolkit.errors import EgisError, ModelError
@@ -55,6 +55,7 @@ DEFAULT_BATCH = 256
 DEFAULT_LR = 3e-4
 DEFAULT_IMAGES = 2048
 DEFAULT_PATIENCE = 50
+DEFAULT_HC_WARMUP = 0
 CHECKPOINT_NAME = "checkpoint"
 BN_RECALIBRATION_BATCHES = 16
 _SAMPLE_STREAM = 1      # second seed word of the noise streams, so they never overlap
@@ -81,6 +82,7 @@ class SynthesisConfig:
     hc_target: float = 0.10          # H_c <= hc_target * log M
     checkpoint_every: int = 250
     threads: int = 2
+    hc_warmup: int = DEFAULT_HC_WARMUP  # iterations over which the H_c weight ramps 0 -> 1
 
     def validate(self) -> None:
         for name in ("iterations", "batch", "images", "patience", "checkpoint_every", "threads"):
@@ -88,6 +90,8 @@ class SynthesisConfig:
                 raise SynthesisError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise SynthesisError(f"learning rate must be a positive number, got {self.lr}")
+        if self.hc_warmup < 0:
+            raise SynthesisError(f"--hc-warmup must be 0 or more, got {self.hc_warmup}")
         if self.seed < 0:  # numpy's SeedSequence (all noise streams) rejects negative seeds
             raise SynthesisError(f"--seed must be 0 or more, got {self.seed}")
 
@@ -97,7 +101,7 @@ class SynthesisConfig:
     def training_key(self) -> dict[str, Any]:
         """The settings a checkpoint must share to be resumed (not iterations/images)."""
         return {k: v for k, v in self.to_dict().items()
-                if k in ("batch", "lr", "seed")}
+                if k in ("batch", "lr", "seed", "hc_warmup")}
 
 
 @dataclass
@@ -332,13 +336,34 @@ def train_generator(model: LoadedModel, config: SynthesisConfig, *,
                           resumed_from=start, targets_met_at=met_at)
 
 
+def hc_weight(iteration: int, warmup: int) -> float:
+    """Weight of H_c in the loss at a 1-based iteration: linear from 1/warmup to 1, then 1."""
+    return 1.0 if warmup <= 0 else min(1.0, iteration / warmup)
+
+
+def warmed_loss(terms: EntropyTerms, weight: float) -> torch.Tensor:
+    """-exp(H_s - weight * H_c): the seed's loss once ``weight`` reaches 1.
+
+    Why a warm-up: from the untrained generator, the seed's loss makes the images confident
+    faster than it makes them diverse, and a class whose softmax mass has gone to ~0 in every
+    image gets almost no gradient back (softmax saturation), so training can lock into a few
+    classes. Weighting H_c down at first spreads the batch over all classes before confidence
+    is pushed; the weight reaches 1 after ``hc_warmup`` iterations and the rest of training
+    minimises exactly the seed's objective.
+    """
+    if weight >= 1.0:
+        return terms.loss
+    return -torch.exp(terms.h_s - weight * terms.h_c)
+
+
 def _step(generator: PixelGenerator, classifier: FrozenClassifier, optimizer: torch.optim.Optimizer,
           config: SynthesisConfig, iteration: int) -> StepRecord:
     """One Adam update of the generator on a fresh noise batch."""
     z = noise(config.seed, _TRAIN_STREAM, iteration, config.batch)
     terms = entropy_terms(classifier(generator(z)))
+    loss = warmed_loss(terms, hc_weight(iteration, config.hc_warmup))
     optimizer.zero_grad(set_to_none=True)
-    terms.loss.backward()
+    loss.backward()
     optimizer.step()
     return StepRecord(iteration, float(terms.loss.detach()), float(terms.h_c.detach()), float(terms.h_s.detach()))
 

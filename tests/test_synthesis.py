@@ -20,7 +20,8 @@ if importlib.util.find_spec("onnx2torch") is None:  # imported via toolkit.torch
 from egis.entropy import check_batch_size, entropy_terms, set_entropies  # noqa: E402
 from egis.generator import Generator, Normalizer, upsampling_stages  # noqa: E402
 from egis.synthesis import (SynthesisConfig, _step, build_classifier, build_generator,  # noqa: E402
-                            checkpoint_dir_for, sample, synthesize, train_generator)
+                            checkpoint_dir_for, hc_weight, sample, synthesize, train_generator,
+                            warmed_loss)
 from toolkit.errors import EgisError  # noqa: E402
 from toolkit.io import read_json, read_npz  # noqa: E402
 from toolkit.model import load_model  # noqa: E402
@@ -137,6 +138,35 @@ def test_gradients_reach_generator_not_model(torch_cnn_path: Path) -> None:
         assert torch.equal(value, before[key]), key
     assert all(p.grad is not None for p in generator.parameters())
     assert any(not torch.equal(a, b) for a, b in zip(gen_before, generator.parameters()))
+
+
+# ------------------------------------------------------------------------------ H_c warm-up
+def test_hc_weight_ramps_then_stays_at_one() -> None:
+    assert [hc_weight(i, 4) for i in (1, 2, 4, 5, 400)] == [0.25, 0.5, 1.0, 1.0, 1.0]
+    assert hc_weight(1, 0) == 1.0
+
+
+def test_warmed_loss_is_the_seed_loss_at_full_weight() -> None:
+    logits = torch.randn(64, 10, generator=torch.Generator().manual_seed(0)) * 3
+    terms = entropy_terms(logits)
+    assert warmed_loss(terms, 1.0) is terms.loss
+    expected = -torch.exp(terms.h_s - 0.5 * terms.h_c)
+    assert torch.allclose(warmed_loss(terms, 0.5), expected)
+    assert float(warmed_loss(terms, 0.0)) == pytest.approx(-math.exp(float(terms.h_s)))
+
+
+def test_warmup_changes_training_and_is_part_of_the_resume_key(digits_cnn_path: Path, tmp_path: Path) -> None:
+    model = load_model(digits_cnn_path)
+    plain = train_generator(model, replace(TINY, hc_warmup=0))
+    warmed = train_generator(model, replace(TINY, hc_warmup=100))
+    assert plain.history[0].h_c == warmed.history[0].h_c   # same first batch, same generator
+    assert plain.history[-1].h_c != warmed.history[-1].h_c  # different updates
+    ckpt = tmp_path / "ckpt"
+    train_generator(model, replace(TINY, iterations=2, hc_warmup=100), checkpoint_dir=ckpt)
+    with pytest.raises(EgisError, match="used"):
+        train_generator(model, replace(TINY, hc_warmup=0), checkpoint_dir=ckpt, resume=True)
+    with pytest.raises(EgisError, match="hc-warmup"):
+        replace(TINY, hc_warmup=-1).validate()
 
 
 # ------------------------------------------------------------------------------ SID output
