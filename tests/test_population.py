@@ -3,13 +3,15 @@ standalone perturbed ONNX files run in onnxruntime; only crossbar weights change
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import onnxruntime as ort
 import pytest
 from onnx import numpy_helper
 
 from toolkit.engine import ChipSimulator, population_logits
-from toolkit.errors import PopulationError
+from toolkit.errors import EgisError, PopulationError
 from toolkit.model import load_model
 from toolkit.population import Population, PopulationSpec
 
@@ -86,3 +88,17 @@ def test_only_crossbar_weights_change(tiny_cnn_path):
     for name in nominal:
         same = np.array_equal(nominal[name], chip[name])
         assert same == (name not in crossbar), name
+
+
+def test_simulation_threads_follow_egis_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    from toolkit.engine import default_threads, session_options
+
+    monkeypatch.setenv("EGIS_THREADS", "1")
+    assert default_threads() == 1 and session_options().intra_op_num_threads == 1
+    assert session_options(3).intra_op_num_threads == 3  # an explicit count wins
+    monkeypatch.delenv("EGIS_THREADS")
+    assert default_threads() == min(2, os.cpu_count() or 1)
+    for bad in ("0", "two"):
+        monkeypatch.setenv("EGIS_THREADS", bad)
+        with pytest.raises(EgisError, match="EGIS_THREADS"):
+            default_threads()
