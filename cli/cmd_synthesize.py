@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import sys
 from collections.abc import Iterator
 from enum import Enum
 from pathlib import Path
@@ -29,29 +28,24 @@ class Baseline(str, Enum):
 
 @contextlib.contextmanager
 def _progress(enabled: bool, num_classes: int) -> Iterator:
-    """A rich progress bar whose text shows the latest H_c and H_s (and log M)."""
+    """The shared progress bar, its text showing the latest H_c and H_s (and log M)."""
+    from toolkit.progress import progress_bar  # noqa: PLC0415
+
     if not enabled:
         yield None
         return
-    from rich.console import Console
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeElapsedColumn, TimeRemainingColumn)
-
     log_m = math.log(num_classes)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=Console(file=sys.stderr), transient=False) as bar:
-        task = bar.add_task("training", total=None)
+    with progress_bar("training", None, enabled) as update:
         done = [0]
 
         def on_step(record, total: int) -> None:
             done[0] = record.iteration
-            bar.update(task, completed=record.iteration, total=total,
-                       description=f"H_c {record.h_c:.3f} H_s {record.h_s:.3f} (log M {log_m:.3f})")
+            update(completed=record.iteration, total=total,
+                   description=f"H_c {record.h_c:.3f} H_s {record.h_s:.3f} (log M {log_m:.3f})")
 
         yield on_step
         if done[0]:  # early stop: show a full bar at the iteration reached, not 210/5000
-            bar.update(task, total=done[0], completed=done[0])
+            update(total=done[0], completed=done[0])
 
 
 def synthesize_command(
