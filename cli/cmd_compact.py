@@ -123,13 +123,11 @@ def compact_command(
     from egis.compaction import BoosterConfig, compact
     from egis.plots import image_grid
     from toolkit.io import sha256_file, write_json, write_npz
-    from toolkit.model import load_model
-    from toolkit.population import Population, PopulationSpec
+    from toolkit.population import open_population
     from toolkit.signatures import compute_signatures, images_sha256
 
-    model = load_model(model_path)
-    spec = PopulationSpec.load(population)
-    pop = Population(spec, model)
+    pop = open_population(population, model_path)
+    model, spec = pop.model, pop.spec
     pixels = load_sid_images(sid_dir, model.sha256)
     chips, labels, labels_meta = load_chip_labels(labels_path, spec.sha256(), len(pop))
     if not 1 <= k < len(pixels):

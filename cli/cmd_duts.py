@@ -23,14 +23,13 @@ def make(
     """Write a population spec; chips are rebuilt from it on demand, never stored."""
     from plugins import load_plugin, parse_settings
     from toolkit.model import load_model
-    from toolkit.population import PopulationSpec
+    from toolkit.population import Population, PopulationSpec
 
     loaded = load_model(model)
     variability = load_plugin(plugin, parse_settings(settings))
     spec = PopulationSpec(model_sha256=loaded.sha256, plugin=plugin, params=variability.params,
                           seed=seed, count=count, model_path=str(model))
     # Build chip 0 once, so a plugin that cannot handle this model fails now, not later.
-    from toolkit.population import Population
     Population(spec, loaded).chip_matrices(0)
     spec.save(output)
     cells = sum(layer.cells for layer in loaded.layers)
@@ -49,11 +48,9 @@ def export(
     import onnx
 
     from toolkit.io import atomic_path
-    from toolkit.population import Population, PopulationSpec
+    from toolkit.population import open_population
 
-    spec = PopulationSpec.load(population)
-    loaded = load_population_model(spec, model, population)
-    chip = Population(spec, loaded).chip_model(index)
+    chip = open_population(population, model).chip_model(index)
     with atomic_path(output) as tmp:
         onnx.save(chip, str(tmp))
     typer.echo(f"{output}: chip {index} of {population}")
@@ -68,14 +65,6 @@ def list_plugins() -> None:
         typer.echo(name)
         for param, (default, doc) in type(load_plugin(name, {})).parameters().items():
             typer.echo(f"  {param} = {default!r}: {doc}")
-
-
-def load_population_model(spec, model: Optional[Path], population_path: Path):
-    """The model a population was made for: the given file, else the path hint in the spec."""
-    from toolkit.model import load_model
-    from toolkit.population import resolve_model_path
-
-    return load_model(resolve_model_path(spec, population_path, model))
 
 
 def register(app: typer.Typer) -> None:

@@ -31,13 +31,11 @@ def label(
     from toolkit.data import load_labelled_images
     from toolkit.io import read_json
     from toolkit.labels import Cutoff, chip_accuracies, pass_fail, write_labels, write_side_file
-    from toolkit.model import load_model
     from toolkit.signatures import images_sha256
-    from toolkit.population import Population, PopulationSpec, parse_chip_range
+    from toolkit.population import open_population, parse_chip_range
 
-    loaded = load_model(model)
-    spec = PopulationSpec.load(population)
-    pop = Population(spec, loaded)
+    pop = open_population(population, model)
+    loaded, spec = pop.model, pop.spec
     dataset = load_labelled_images(data, loaded.contract, loaded.num_classes, class_map, subdir)
     pixels, labels = dataset.pixels, dataset.labels
     if images is not None and images < len(labels):

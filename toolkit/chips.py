@@ -169,16 +169,14 @@ class PopulationChips:
                  manifest: dict[str, Any], indices: Sequence[int] | None = None,
                  threads: int | None = None) -> None:
         from toolkit.engine import ChipSimulator
-        from toolkit.model import load_model
-        from toolkit.population import Population, PopulationSpec, resolve_model_path
+        from toolkit.population import open_population, resolve_model_path
 
-        spec = PopulationSpec.load(population_path)
-        model_path = resolve_model_path(spec, population_path, model_path)
-        model = load_model(model_path)
+        self.population = open_population(population_path, model_path)
+        model = self.population.model
         if model.sha256 != manifest["model"]["sha256"]:
+            model_path = resolve_model_path(self.population.spec, population_path, model_path)
             raise BundleError(f"model {model_path} (sha256 {model.sha256[:12]}...) is not the model "
                               f"this bundle was made for ({manifest['model']['sha256'][:12]}...)")
-        self.population = Population(spec, model)
         self.simulator = ChipSimulator(model, threads=threads)
         self.label = Path(population_path).name
         self.indices = list(range(len(self.population))) if indices is None else list(indices)

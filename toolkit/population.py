@@ -108,6 +108,18 @@ def resolve_model_path(spec: PopulationSpec, population_path: str | Path,
     return candidate
 
 
+def open_population(population_path: str | Path, model: str | Path | None = None) -> Population:
+    """Spec file + its model (``model``, else the spec's hint) -> the Population, checked.
+
+    Every command that reads a population goes through here, so the model lookup and the
+    sha256 check behave the same everywhere.
+    """
+    from toolkit.model import load_model  # noqa: PLC0415
+
+    spec = PopulationSpec.load(population_path)
+    return Population(spec, load_model(resolve_model_path(spec, population_path, model)))
+
+
 class Population:
     """The chips of one spec on one model; builds any chip's weights on demand."""
 
