@@ -17,18 +17,19 @@ zip=${EGIS_CIFAR10_ZIP:-../shared/datasets/cifar10/cifar10-jpeg.zip}
 case "$model" in
   digits)
     $py -m models.populations digits --sigma 0.3 --count 1000
-    $egis synthesize models/digits/model.onnx -o runs/digits/sid --images 2048 -q
+    # --hc-warmup 0: the digits results were made with the seed's loss from the first iteration
+    $egis synthesize models/digits/model.onnx -o runs/digits/sid --images 2048 --hc-warmup 0 -q
     $egis evaluate models/digits/model.onnx --sid runs/digits/sid --populations models/digits/populations \
       --real builtin:digits -o docs/results/digits --images 512 --seeds 3 --k 2,4,8,16 --baseline-k 4 \
       --trials 3 --methods "$METHODS" --name digits
     ;;
   cifar10_vgg16|cifar10_mobilenet)
     sigma=$([ "$model" = cifar10_vgg16 ] && echo 0.3 || echo 0.15)
-    $py -m models.populations "$model" --sigma "$sigma" --count "${CHIPS:-150}" --images "${IMAGES:-256}"
-    # 250 generator iterations: what 2 busy cores allowed (the seed trains 5000).
-    $egis synthesize "models/$model/model.onnx" -o "runs/$model/sid" --images 1024 --iterations 250 -q
+    $py -m models.populations "$model" --sigma "$sigma" --count "${CHIPS:-500}" --images "${IMAGES:-256}"
+    # Default synthesis (H_c warm-up, early stop once the targets hold), capped at 1000 iterations.
+    $egis synthesize "models/$model/model.onnx" -o "runs/$model/sid" --images 1024 --iterations "${SYNTH_ITERATIONS:-1000}" -q
     $egis evaluate "models/$model/model.onnx" --sid "runs/$model/sid" --populations "models/$model/populations" \
-      --real "$zip" --real-subdir test -o "docs/results/$model" --images "${STIMULI:-128}" --seeds 3 --k 4 --baseline-k 4 \
+      --real "$zip" --real-subdir test -o "docs/results/$model" --images "${STIMULI:-128}" --seeds 3 --k "${KS:-2,4,8,16}" --baseline-k 4 \
       --trials 3 --methods "$METHODS" --name "$model"
     ;;
   *) echo "unknown model $model" >&2; exit 2 ;;
