@@ -23,17 +23,6 @@ def _ints(text: str, what: str) -> list[int]:
     return values
 
 
-def load_real_images(source: str, model, subdir: Optional[str]):
-    """Real images for the dataset-aware baseline: DATA path, or builtin:digits (test split)."""
-    if source == "builtin:digits":
-        from models.digits.train import split
-
-        return split()[2]
-    from toolkit.data import load_labelled_images
-
-    return load_labelled_images(Path(source), model.contract, model.num_classes, subdir=subdir).pixels
-
-
 def evaluate(
     model: Path = typer.Argument(..., help="Customer ONNX classifier."),
     sid: Path = typer.Option(..., "--sid", help="Synthetic image set (egis synthesize)."),
@@ -54,7 +43,7 @@ def evaluate(
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bars."),
 ) -> None:
     """Sweep K, cutoffs, variability and seeds; write results.csv, report.md and report.html."""
-    from egis.experiment import SweepConfig, build_report, load_stimuli, run_sweep
+    from egis.experiment import SweepConfig, build_report, load_real_images, load_stimuli, run_sweep
     from toolkit.model import load_model
 
     loaded = load_model(model)

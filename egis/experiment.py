@@ -78,6 +78,29 @@ def load_stimuli(model: LoadedModel, sid_dir: Path, real_pixels: np.ndarray | No
     return stimuli
 
 
+def response_cache(pop_path: Path, spec: PopulationSpec, chips: Sequence[int],
+                   stimuli: dict[str, np.ndarray], cache_dir: Path) -> tuple[Path, np.ndarray]:
+    """Where the responses of ``chips`` to ``stimuli`` are cached, and the stacked stimuli
+    (sets in sorted name order) whose logits fill it, (len(chips), len(stacked), M)."""
+    names = sorted(stimuli)
+    stacked = np.concatenate([stimuli[name] for name in names])
+    key = sha256_bytes(json.dumps({"population": spec.sha256(), "chips": [int(c) for c in chips],
+                                   "names": names, "counts": [len(stimuli[n]) for n in names]}).encode()
+                       + stacked.tobytes())[:16]
+    return Path(cache_dir) / f"{Path(pop_path).stem}-{key}.npy", stacked
+
+
+def load_real_images(source: str, model: LoadedModel, subdir: str | None) -> np.ndarray:
+    """Real images for the dataset-aware baseline: DATA path, or builtin:digits (test split)."""
+    if source == "builtin:digits":
+        from models.digits.train import split
+
+        return split()[2]
+    from toolkit.data import load_labelled_images
+
+    return load_labelled_images(Path(source), model.contract, model.num_classes, subdir=subdir).pixels
+
+
 def chip_responses(model: LoadedModel, pop_path: Path, accuracy_csv: Path,
                    stimuli: dict[str, np.ndarray], cache_dir: Path, progress: bool = True) -> ChipResponses:
     """Logits of one population on all stimuli (cached) and its chips' true accuracies."""
@@ -87,11 +110,7 @@ def chip_responses(model: LoadedModel, pop_path: Path, accuracy_csv: Path,
         raise DataError(f"{accuracy_csv} has no accuracy column; evaluation needs the customer's "
                         f"evaluation copy (egis label --with-accuracy)")
     names = sorted(stimuli)
-    stacked = np.concatenate([stimuli[name] for name in names])
-    key = sha256_bytes(json.dumps({"population": spec.sha256(), "chips": labels.chips.tolist(),
-                                   "names": names, "counts": [len(stimuli[n]) for n in names]}).encode()
-                       + stacked.tobytes())[:16]
-    cache = cache_dir / f"{Path(pop_path).stem}-{key}.npy"
+    cache, stacked = response_cache(pop_path, spec, labels.chips.tolist(), stimuli, cache_dir)
     if cache.exists():
         logits = np.load(cache, mmap_mode="r")
     else:

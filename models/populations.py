@@ -34,8 +34,10 @@ SEEDS = {"labelled": 1, "evaluation": 2}
 CIFAR_ZIP = Path(__file__).resolve().parents[2] / "shared/datasets/cifar10/cifar10-jpeg.zip"
 
 
-def customer_data(name: str, model, images: int | None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """The customer's private labelled images for a reference model."""
+def customer_data(name: str, model, images: int | None, seed: int = 0,
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The customer's private labelled images for a reference model: (x, y) subsampled to
+    ``images``, and the whole test split (what the evaluation's dataset-aware baseline reads)."""
     if name == "digits":
         from models.digits.train import split
 
@@ -48,16 +50,30 @@ def customer_data(name: str, model, images: int | None, seed: int = 0) -> tuple[
         zip_path = Path(os.environ.get("EGIS_CIFAR10_ZIP", CIFAR_ZIP))
         data = load_labelled_images(zip_path, model.contract, model.num_classes, subdir="test")
         x, y = data.pixels, data.labels
+    full = x
     if images is not None and images < len(y):
         keep = np.sort(np.random.default_rng(seed).choice(len(y), images, replace=False))
         x, y = x[keep], y[keep]
-    return x.astype(np.float32), y.astype(np.int64)
+    return x.astype(np.float32), y.astype(np.int64), full
 
 
-def make(name: str, sigma: float, count: int, images: int | None, presets=PRESETS) -> dict:
+def make(name: str, sigma: float, count: int, images: int | None, presets=PRESETS,
+         responses: tuple[Path, Path, int] | None = None) -> dict:
+    """Populations, labels and statistics of one model (see the module docstring).
+
+    ``responses=(RESULTS_DIR, SID_DIR, STIMULI)`` also fills the response cache that
+    ``egis evaluate MODEL --sid SID_DIR --images STIMULI -o RESULTS_DIR --real <test split>``
+    reads, in the same pass over the chips (each chip's weights are drawn once, not twice).
+    """
     model_path = Path(__file__).parent / name / "model.onnx"
     model = load_model(model_path)
-    x, y = customer_data(name, model, images)
+    x, y, real = customer_data(name, model, images)
+    stimuli = None
+    if responses is not None:
+        from egis.experiment import load_stimuli
+
+        results_dir, sid_dir, stimuli_count = responses
+        stimuli = load_stimuli(model, sid_dir, real, stimuli_count, seed=0, work_dir=results_dir)
     out = Path(__file__).parent / name / "populations"
     stats = json.loads((out / "stats.json").read_text()) if (out / "stats.json").exists() else {}
     for preset in presets:
@@ -70,7 +86,12 @@ def make(name: str, sigma: float, count: int, images: int | None, presets=PRESET
             folder.mkdir(parents=True, exist_ok=True)
             spec.save(folder / f"{chip_set}.json")
             started = time.perf_counter()
-            acc = chip_accuracies(Population(spec, model), x, y)
+            population = Population(spec, model)
+            if stimuli is None:
+                acc = chip_accuracies(population, x, y)
+            else:
+                acc = _label_and_respond(population, folder / f"{chip_set}.json", x, y, stimuli,
+                                         responses[0] / "cache")
             seconds = time.perf_counter() - started
             accuracies[chip_set] = acc
             threshold = Cutoff.parse("A50").threshold(acc)
@@ -104,6 +125,24 @@ def make(name: str, sigma: float, count: int, images: int | None, presets=PRESET
     return stats
 
 
+def _label_and_respond(population: Population, pop_path: Path, x: np.ndarray, y: np.ndarray,
+                       stimuli: dict[str, np.ndarray], cache_dir: Path) -> np.ndarray:
+    """Accuracies, and the evaluation's response cache filled in the same pass."""
+    from egis.experiment import response_cache
+
+    chips = list(range(len(population)))
+    cache, stacked = response_cache(pop_path, population.spec, chips, stimuli, cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    partial = cache.with_suffix(".partial.npy")
+    out = np.lib.format.open_memmap(partial, mode="w+", dtype=np.float32,
+                                    shape=(len(chips), len(stacked), population.model.num_classes))
+    acc = chip_accuracies(population, x, y, chips, also=(stacked, out))
+    out.flush()
+    del out
+    partial.replace(cache)
+    return acc
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("name")
@@ -111,8 +150,17 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--images", type=int, default=None)
     parser.add_argument("--presets", default=",".join(PRESETS))
+    parser.add_argument("--responses-for", type=Path, default=None, metavar="RESULTS_DIR",
+                        help="also fill the response cache of `egis evaluate -o RESULTS_DIR`")
+    parser.add_argument("--sid", type=Path, default=None, help="SID of that evaluation")
+    parser.add_argument("--stimuli", type=int, default=None, help="its --images (stimuli per set)")
     args = parser.parse_args()
-    make(args.name, args.sigma, args.count, args.images, args.presets.split(","))
+    responses = None
+    if args.responses_for is not None:
+        if args.sid is None or args.stimuli is None:
+            parser.error("--responses-for needs --sid and --stimuli")
+        responses = (args.responses_for, args.sid, args.stimuli)
+    make(args.name, args.sigma, args.count, args.images, args.presets.split(","), responses)
 
 
 if __name__ == "__main__":

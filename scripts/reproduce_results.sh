@@ -25,9 +25,11 @@ case "$model" in
     ;;
   cifar10_vgg16|cifar10_mobilenet)
     sigma=$([ "$model" = cifar10_vgg16 ] && echo 0.3 || echo 0.15)
-    $py -m models.populations "$model" --sigma "$sigma" --count "${CHIPS:-500}" --images "${IMAGES:-256}"
     # Default synthesis (H_c warm-up, early stop once the targets hold), capped at 1000 iterations.
     $egis synthesize "models/$model/model.onnx" -o "runs/$model/sid" --images 1024 --iterations "${SYNTH_ITERATIONS:-1000}" -q
+    # Labels the chips and, in the same pass over them, fills the evaluation's response cache.
+    $py -m models.populations "$model" --sigma "$sigma" --count "${CHIPS:-500}" --images "${IMAGES:-256}" \
+      --responses-for "docs/results/$model" --sid "runs/$model/sid" --stimuli "${STIMULI:-128}"
     $egis evaluate "models/$model/model.onnx" --sid "runs/$model/sid" --populations "models/$model/populations" \
       --real "$zip" --real-subdir test -o "docs/results/$model" --images "${STIMULI:-128}" --seeds 3 --k "${KS:-2,4,8,16}" --baseline-k 4 \
       --trials 3 --methods "$METHODS" --name "$model"

@@ -82,3 +82,43 @@ def test_small_sweep_end_to_end(tmp_path):
     for figure in ("accuracy_extreme.png", "fig5_extreme.png", "reward_extreme.png", "cid_extreme.png"):
         assert (tmp_path / "out" / figure).stat().st_size > 1000
     assert (tmp_path / "out" / "report.html").exists()
+
+
+def test_one_pass_labelling_fills_the_evaluation_response_cache(tmp_path, monkeypatch) -> None:
+    """models.populations --responses-for: accuracies as chip_accuracies gives them, and a
+    response cache that chip_responses finds and that equals a fresh computation."""
+    from pathlib import Path
+
+    import egis.experiment as experiment
+    from models.digits.train import split
+    from models.populations import _label_and_respond
+    from toolkit.labels import chip_accuracies, write_labels
+    from toolkit.model import load_model
+    from toolkit.population import Population, PopulationSpec
+
+    digits = Path(__file__).resolve().parents[1] / "models" / "digits" / "model.onnx"
+    model = load_model(digits)
+    spec = PopulationSpec(model.sha256, "generic", {"sigma_tot": 0.3, "preset": "typical"}, 1, 5,
+                          model_path=str(digits))
+    pop_path = tmp_path / "typical" / "labelled.json"
+    pop_path.parent.mkdir()
+    spec.save(pop_path)
+    x, y = split()[2:]
+    x, y = x[:40], y[:40]
+    rng = np.random.default_rng(0)
+    stimuli = {"b": rng.random((6, 1, 8, 8), dtype=np.float32),
+               "a": rng.random((8, 1, 8, 8), dtype=np.float32)}
+    acc = _label_and_respond(Population(spec, model), pop_path, x, y, stimuli, tmp_path / "cache")
+    np.testing.assert_array_equal(acc, chip_accuracies(Population(spec, model), x, y, progress=False))
+    accuracy_csv = pop_path.parent / "labelled_accuracy.csv"
+    write_labels(accuracy_csv, range(5), acc >= np.median(acc), acc)
+    fresh = experiment.chip_responses(model, pop_path, accuracy_csv, stimuli, tmp_path / "fresh", progress=False)
+
+    def no_recompute(*_args, **_kwargs):
+        raise AssertionError("the one-pass cache was not found")
+    monkeypatch.setattr(experiment, "population_logits", no_recompute)
+    cached = experiment.chip_responses(model, pop_path, accuracy_csv, stimuli, tmp_path / "cache", progress=False)
+    for name in stimuli:
+        assert cached.logits[name].shape == (5, len(stimuli[name]), 10)
+        np.testing.assert_allclose(cached.logits[name], fresh.logits[name], rtol=1e-5, atol=1e-5)
+    assert not list((tmp_path / "cache").glob("*.partial.npy"))

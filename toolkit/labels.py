@@ -59,17 +59,33 @@ class Cutoff:
 
 def chip_accuracies(population, pixels: np.ndarray, labels: np.ndarray,
                     chips: Sequence[int] | None = None, progress: bool = True,
-                    threads: int | None = None) -> np.ndarray:
-    """Top-1 accuracy of each chip on (pixels, labels); logits are never kept in memory."""
+                    threads: int | None = None, also: tuple[np.ndarray, np.ndarray] | None = None,
+                    ) -> np.ndarray:
+    """Top-1 accuracy of each chip on (pixels, labels); logits are never kept in memory.
+
+    ``also=(other_pixels, out)`` fills ``out[row]`` with chip ``chips[row]``'s logits on
+    ``other_pixels`` in the same pass. Why: drawing a chip's weights (its correlated field)
+    can cost more than running it, so a simulation that needs both the accuracies and the
+    responses to test images pays for each chip once.
+    """
     from toolkit.engine import ChipSimulator
 
     chips = list(range(len(population))) if chips is None else list(chips)
     simulator = ChipSimulator(population.model, threads=threads)
     x = simulator.prepare(pixels)
+    n = len(x)
+    if also is not None:
+        other, out = also
+        if out.shape != (len(chips), len(other), population.model.num_classes):
+            raise ValueError(f"out has shape {out.shape}, expected "
+                             f"{(len(chips), len(other), population.model.num_classes)}")
+        x = np.concatenate([x, simulator.prepare(other)])
     result = np.empty(len(chips), dtype=np.float64)
     for row, index in enumerate(progress_iter(chips, len(chips), "labelling chips", progress)):
-        predictions = simulator.logits_normalized(population.chip_weights(index), x).argmax(axis=1)
-        result[row] = float(np.mean(predictions == labels))
+        logits = simulator.logits_normalized(population.chip_weights(index), x)
+        result[row] = float(np.mean(logits[:n].argmax(axis=1) == labels))
+        if also is not None:
+            also[1][row] = logits[n:]
     return result
 
 
