@@ -56,19 +56,39 @@ def _customer_digits(work: Path, model: Path, chips: int, variability: str, sigm
     return work / "labelled.json", labels, truth
 
 
-def _shipped(name: str, variability: str) -> tuple[Path, Path, Path]:
+def _shipped(work: Path, name: str, variability: str, chips: int) -> tuple[Path, Path, Path, int]:
+    """The shipped labelled population, its A50 labels and the evaluation truth, cut to the
+    first ``chips`` chips of each population (copies in WORK/customer/) when they hold more.
+    Returns the number of evaluation chips to test, too."""
+    from toolkit.labels import read_labels, write_labels, write_side_file
+
     folder = MODELS_DIR / name / "populations" / variability
     if not (folder / "labelled_A50.csv").exists():
         raise DataError(f"model {name} ships no populations for {variability} variation "
                         f"(expected {folder}/labelled_A50.csv)")
-    return folder / "labelled.json", folder / "labelled_A50.csv", folder / "evaluation_accuracy.csv"
+    labels, truth = folder / "labelled_A50.csv", folder / "evaluation_accuracy.csv"
+    shipped = min(len(read_labels(labels).chips), len(read_labels(truth).chips))
+    if chips >= shipped:
+        return folder / "labelled.json", labels, truth, shipped
+    customer = work / "customer"
+    customer.mkdir(parents=True, exist_ok=True)
+    cut = []
+    for source in (labels, truth):
+        full = read_labels(source)
+        target = customer / source.name
+        write_labels(target, full.chips[:chips], full.passed[:chips],
+                     None if full.accuracies is None else full.accuracies[:chips])
+        write_side_file(target, {**full.meta, "note": f"first {chips} chips of {source}"})
+        cut.append(target)
+    return folder / "labelled.json", cut[0], cut[1], chips
 
 
 def demo(
     model_name: str = typer.Option("digits", "--model", help="Shipped reference model (digits, cifar10_vgg16, cifar10_mobilenet)."),
     out: Path = typer.Option(Path("egis-demo"), "-o", "--out", help="Working folder for every artifact."),
     k: int = typer.Option(4, "-k", min=1, help="Test images in the bundle."),
-    chips: int = typer.Option(200, help="Chips per population (digits demo only; shipped models use theirs)."),
+    chips: int = typer.Option(200, min=10, help="Chips per population: digits makes this many; "
+                                        "shipped models use the first this many of theirs."),
     images: int = typer.Option(512, help="Synthetic images to generate."),
     variability: str = typer.Option("typical", help="typical (25/25/50) or extreme (50/0/50)."),
     seed: int = typer.Option(0, help="Seed of synthesis and compaction."),
@@ -96,9 +116,10 @@ def demo(
     t = time.perf_counter()
     if model_name == "digits":
         population, labels, truth = _customer_digits(out, model, chips, variability, 0.3, app)
+        tested = chips
     else:
-        population, labels, truth = _shipped(model_name, variability)
-        typer.echo(f"shipped labels: {labels}", err=True)
+        population, labels, truth, tested = _shipped(out, model_name, variability, chips)
+        typer.echo(f"shipped labels: {labels} ({tested} labelled and {tested} evaluation chips)", err=True)
     stages["customer: populations + labels"] = time.perf_counter() - t
 
     typer.secho("\n[fab] synthesise test images from the ONNX model alone", bold=True, err=True)
@@ -121,7 +142,7 @@ def demo(
     t = time.perf_counter()
     evaluation = population.with_name("evaluation.json")
     verdict_csv = _run(app, ["test", str(cid / "bundle"), "--population", str(evaluation), "--model", str(model),
-                             "--csv"], capture=True)
+                             "--range", f"0:{tested}", "--csv"], capture=True)
     with atomic_open(out / "verdicts.csv") as handle:
         handle.write(verdict_csv)
     stages["tester: evaluation chips"] = time.perf_counter() - t

@@ -58,3 +58,21 @@ def test_duts_make_and_export_round_trip(tmp_path, nhwc_matmul_path):
     assert session.run(None, {model.input_name: x})[0].shape == (2, model.num_classes)
     out_of_range = egis("duts", "export", str(pop_path), "5", "-o", str(tmp_path / "c5.onnx"))
     assert out_of_range.returncode == 2 and "outside this population" in out_of_range.stderr
+
+
+def test_demo_cuts_shipped_populations_to_chips(tmp_path) -> None:
+    """--chips N on a shipped model: the first N labelled and evaluation chips, labels intact."""
+    from cli.cmd_demo import _shipped
+    from toolkit.labels import read_labels
+
+    population, labels, truth, tested = _shipped(tmp_path, "digits", "typical", 30)
+    assert tested == 30 and population.name == "labelled.json"
+    full_labels = read_labels(population.with_name("labelled_A50.csv"))
+    cut = read_labels(labels)
+    assert cut.chips.tolist() == list(range(30)) and cut.accuracies is None
+    assert cut.passed.tolist() == full_labels.passed[:30].tolist()
+    assert cut.meta["threshold"] == full_labels.meta["threshold"]
+    assert cut.meta["population_sha256"] == full_labels.meta["population_sha256"]
+    assert read_labels(truth).accuracies.shape == (30,)
+    *_, everything = _shipped(tmp_path / "all", "digits", "typical", 5000)
+    assert everything == len(full_labels.chips)
