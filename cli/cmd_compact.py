@@ -9,7 +9,6 @@ cache (CID_DIR/cache by default, reused when model, population, images and chips
 from __future__ import annotations
 
 import csv
-import zipfile
 from pathlib import Path
 from typing import Any, Optional
 
@@ -19,30 +18,6 @@ import typer
 from toolkit.errors import DataError
 
 
-def load_sid_images(sid_dir: Path, model_sha256: str) -> np.ndarray:
-    """Pixel-domain images (N, *image_shape) of an SID directory, checked against the model."""
-    from toolkit.io import read_json, read_npz
-
-    path = sid_dir / "images.npz"
-    if not path.is_file():
-        raise DataError(f"{sid_dir} is not an SID directory (no images.npz)")
-    try:
-        arrays = read_npz(path)
-    except (OSError, ValueError, zipfile.BadZipFile):
-        raise DataError(f"{path} is damaged or not an .npz of plain arrays") from None
-    if "images" not in arrays:
-        raise DataError(f"{path} holds no 'images' array")
-    meta_path = sid_dir / "meta.json"
-    if meta_path.is_file():
-        try:
-            meta = read_json(meta_path)
-        except (OSError, ValueError):
-            raise DataError(f"{meta_path} is damaged (not valid JSON)") from None
-        sha = meta.get("model_sha256") if isinstance(meta, dict) else None
-        if sha and sha != model_sha256:
-            raise DataError(f"{sid_dir} was synthesized for model sha256 {sha[:12]}..., "
-                            f"not this model ({model_sha256[:12]}...)")
-    return np.ascontiguousarray(arrays["images"], dtype=np.float32)
 
 
 def load_chip_labels(path: Path, population_sha256: str, count: int) -> tuple[list[int], np.ndarray, dict]:
@@ -122,13 +97,14 @@ def compact_command(
     """Select K test images (Algorithm 1), then train and export the pass/fail detector."""
     from egis.compaction import BoosterConfig, compact
     from egis.plots import image_grid
+    from egis.sid import read_sid_images
     from toolkit.io import sha256_file, write_json, write_npz
     from toolkit.population import open_population
     from toolkit.signatures import compute_signatures, images_sha256
 
     pop = open_population(population, model_path)
     model, spec = pop.model, pop.spec
-    pixels = load_sid_images(sid_dir, model.sha256)
+    pixels = read_sid_images(sid_dir, model.sha256)
     chips, labels, labels_meta = load_chip_labels(labels_path, spec.sha256(), len(pop))
     if not 1 <= k < len(pixels):
         raise DataError(f"-k must be between 1 and {len(pixels) - 1} for {len(pixels)} images")

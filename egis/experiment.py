@@ -26,7 +26,7 @@ from egis.evaluate import (METHODS, STIMULUS_OF, ChipResponses, evaluate_setting
                            row_key, write_rows)
 from toolkit.engine import population_logits
 from toolkit.errors import DataError
-from toolkit.io import read_npz, sha256_bytes, write_json
+from toolkit.io import read_json, sha256_bytes, write_json
 from toolkit.labels import read_labels
 from toolkit.model import LoadedModel
 from toolkit.population import Population, PopulationSpec
@@ -59,18 +59,24 @@ def load_stimuli(model: LoadedModel, sid_dir: Path, real_pixels: np.ndarray | No
                  seed: int, work_dir: Path) -> dict[str, np.ndarray]:
     """The stimulus sets of the comparison, ``count`` images each, in the pixel domain."""
     from egis.baselines import make_baseline, noise_images
+    from egis.sid import read_sid_images
     from egis.synthesis import SynthesisConfig
 
-    sid = read_npz(Path(sid_dir) / "images.npz")["images"]
+    sid = read_sid_images(sid_dir, model.sha256)
     if len(sid) < count:
         raise DataError(f"{sid_dir} holds {len(sid)} images; the evaluation asks for {count}")
     stimuli = {"egis": sid[:count],
                "gaussian": noise_images(model.contract, "gaussian", count, seed),
                "uniform": noise_images(model.contract, "uniform", count, seed)}
     untrained_dir = work_dir / "stimuli" / "untrained"
-    if not (untrained_dir / "images.npz").exists():
+    try:  # a cache: made again when missing, too small or made for another model
+        untrained = read_sid_images(untrained_dir, model.sha256)
+    except DataError:
+        untrained = np.zeros((0,))
+    if len(untrained) < count:
         make_baseline(model, "untrained", untrained_dir, SynthesisConfig(images=count, seed=seed))
-    stimuli["untrained"] = read_npz(untrained_dir / "images.npz")["images"][:count]
+        untrained = read_sid_images(untrained_dir, model.sha256)
+    stimuli["untrained"] = untrained[:count]
     if real_pixels is not None:
         pick = np.random.default_rng(seed).choice(len(real_pixels), size=min(count, len(real_pixels)),
                                                   replace=False)
@@ -154,9 +160,18 @@ def run_sweep(model: LoadedModel, pops_dir: Path, variabilities: Sequence[str],
               stimuli: dict[str, np.ndarray], out_dir: Path, config: SweepConfig,
               progress: bool = True, log=print) -> tuple[list[dict[str, Any]], dict[str, float],
                                                          dict[str, CompactionResult]]:
-    """Run (or resume) the sweep; results.csv is rewritten atomically after each step."""
+    """Run (or resume) the sweep; results.csv is rewritten atomically after each step.
+
+    Rows already in results.csv count as done only if they were computed for the same
+    model, populations and stimuli (recorded in sweep.json); otherwise this is refused.
+    """
     results = out_dir / "results.csv"
     rows = read_rows(results)
+    provenance = sweep_provenance(model, pops_dir, variabilities, stimuli)
+    _check_resume(out_dir, rows, provenance)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json(out_dir / "sweep.json", {"config": config.to_dict(), "variabilities": list(variabilities),
+                                        "provenance": provenance})
     done = {row_key(r) for r in rows}
     timings: dict[str, float] = {}
     showcase: dict[str, CompactionResult] = {}
@@ -197,8 +212,39 @@ def run_sweep(model: LoadedModel, pops_dir: Path, variabilities: Sequence[str],
             log(f"{variability} {cutoff} K={k} seed={seed}: EGIS TA {egis_row['TA']:.1f}% "
                 f"CTE {egis_row['CTE']:.1f}% ({time.perf_counter() - started:.0f} s for {len(todo)} methods)")
     timings["compaction + detectors (sweep)"] = anneal_seconds
-    write_json(out_dir / "sweep.json", {"config": config.to_dict(), "variabilities": list(variabilities)})
     return rows, timings, showcase
+
+
+def sweep_provenance(model: LoadedModel, pops_dir: Path, variabilities: Sequence[str],
+                     stimuli: dict[str, np.ndarray]) -> dict[str, Any]:
+    """What a sweep's rows depend on: model, population specs and labels, stimulus images."""
+    pops: dict[str, dict[str, str]] = {}
+    for variability in variabilities:
+        for chip_set in CHIP_SETS:
+            base = pops_dir / variability
+            labels = base / f"{chip_set}_accuracy.csv"
+            pops[f"{variability}/{chip_set}"] = {
+                "spec": PopulationSpec.load(base / f"{chip_set}.json").sha256(),
+                "labels": sha256_bytes(labels.read_bytes()) if labels.exists() else ""}
+    names = sorted(stimuli)
+    stacked = b"".join(np.ascontiguousarray(stimuli[n]).tobytes() for n in names)
+    return {"model_sha256": model.sha256, "populations": pops,
+            "stimuli": {"names": names, "sha256": sha256_bytes(stacked)}}
+
+
+def _check_resume(out_dir: Path, rows: list[dict[str, Any]], provenance: dict[str, Any]) -> None:
+    sweep = out_dir / "sweep.json"
+    if not rows or not sweep.exists():
+        return
+    recorded = read_json(sweep).get("provenance")
+    if recorded is None:  # written before provenance was recorded: cannot tell, trust it
+        return
+    for part in ("model_sha256", "populations", "stimuli"):
+        if recorded.get(part) != provenance[part]:
+            what = {"model_sha256": "another model", "populations": "other populations or labels",
+                    "stimuli": "other stimuli (SID, --images or real images)"}[part]
+            raise DataError(f"{out_dir / 'results.csv'} holds results for {what}; "
+                            f"write to a new folder or delete results.csv to start again")
 
 
 def build_report(model: LoadedModel, model_name: str, sid_dir: Path, pops_dir: Path,

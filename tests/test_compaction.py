@@ -112,14 +112,14 @@ def test_bad_inputs_are_user_errors(problem):
 
 
 def test_damaged_sid_directory_is_a_user_error(tmp_path):
-    from cli.cmd_compact import load_sid_images
+    from egis.sid import read_sid_images
 
     (tmp_path / "images.npz").write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(DataError, match="damaged"):
-        load_sid_images(tmp_path, "ab" * 32)
+        read_sid_images(tmp_path, "ab" * 32)
     from toolkit.io import write_npz
 
     write_npz(tmp_path / "images.npz", images=np.zeros((2, 1, 8, 8), np.float32))
     (tmp_path / "meta.json").write_text("{ truncated")
     with pytest.raises(DataError, match="damaged"):
-        load_sid_images(tmp_path, "ab" * 32)
+        read_sid_images(tmp_path, "ab" * 32)

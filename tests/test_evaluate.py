@@ -47,6 +47,7 @@ def test_small_sweep_end_to_end(tmp_path):
     from models.registry import reference_model_path
     from toolkit.labels import Cutoff, chip_accuracies, write_labels
     from toolkit.model import load_model
+    from toolkit.errors import DataError
     from toolkit.population import Population, PopulationSpec
 
     model = load_model(reference_model_path("digits"))
@@ -75,6 +76,11 @@ def test_small_sweep_end_to_end(tmp_path):
     again, _, _ = run_sweep(model, tmp_path / "pops", ["extreme"], stimuli, tmp_path / "out", config,
                             progress=False, log=lambda line: None)
     assert len(again) == len(rows)
+    # ... but not when the stimuli (or model, or populations) behind those rows changed.
+    changed = dict(stimuli, egis=stimuli["egis"][::-1].copy())
+    with pytest.raises(DataError, match="other stimuli"):
+        run_sweep(model, tmp_path / "pops", ["extreme"], changed, tmp_path / "out", config,
+                  progress=False, log=lambda line: None)
     report = build_report(model, "digits", sid, tmp_path / "pops", ["extreme"], rows, timings, showcase,
                           stimuli, tmp_path / "out", config, "egis evaluate ...")
     text = report.read_text()
