@@ -107,11 +107,71 @@ def render(name: str, notes: str = "") -> str:
     return "\n".join(lines)
 
 
+def population_section(name: str) -> str:
+    """'Shipped chip populations', generated from populations/ (stats.json, the specs and the
+    labelling side files), so the card always describes the files that ship."""
+    folder = MODELS / name / "populations"
+    if not (folder / "stats.json").exists():
+        return ""
+    stats = json.loads((folder / "stats.json").read_text())
+    presets = [p for p in ("typical", "extreme") if p in stats]
+    specs = {p: json.loads((folder / p / "labelled.json").read_text()) for p in presets}
+    speed = {p: json.loads((folder / p / "labelled_accuracy.json").read_text()) for p in presets}
+    first = presets[0]
+    count, images, sigma = specs[first]["count"], stats[first]["images"], stats[first]["sigma_tot"]
+    from plugins import load_plugin  # noqa: PLC0415 - defaults the spec leaves out
+
+    lam = load_plugin(specs[first]["plugin"], specs[first]["params"]).params["lam"]
+    sample = "" if name == "digits" else f" --images {images}"
+    lines = ["## Shipped chip populations", "",
+             f"`models/{name}/populations/{{{','.join(presets)}}}/`, made by "
+             f"`python -m models.populations {name} --sigma {sigma:g} --count {count}{sample}` "
+             f"(plugin `generic`, sigma_tot {sigma:g}, lambda {lam:g}, crossbars on one die; typical = "
+             "25% systematic / 25% correlated / 50% random variance, extreme = 50% / 0% / 50%). "
+             f"{count} labelled chips (seed 1) and {count} evaluation chips (seed 2) per setting, "
+             f"each chip's accuracy measured on {images} test images.", "",
+             "| variability | chips | mean | std | min | max | A50 | A60 | A70 |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for p in presets:
+        for chip_set in ("labelled", "evaluation"):
+            s = stats[p][chip_set]
+            lines.append(f"| {p}, {chip_set} | {specs[p]['count']} | {s['mean']:.4f} | {s['std']:.4f} | "
+                         f"{s['min']:.4f} | {s['max']:.4f} | {s['A50']:.4f} | {s['A60']:.4f} | {s['A70']:.4f} |")
+    lines += ["", "Histograms: " + ", ".join(f"`populations/accuracy_{p}.png`" for p in presets) +
+              "; numbers in `populations/stats.json`. Files the fab receives: `labelled_A50.csv` / "
+              "`_A60` / `_A70` (`dut,pass`); the customer's evaluation copies with accuracies: "
+              "`*_accuracy.csv`.", ""]
+    for p in presets:
+        a50 = stats[p]["labelled"]["A50"]
+        error = 100 * (a50 * (1 - a50) / images) ** 0.5
+        spread = 100 * stats[p]["labelled"]["std"]
+        gap = 100 * (stats[p]["labelled"]["A50"] - stats[p]["labelled"]["A70"])
+        lines.append(f"**Sampling error, {p}.** A chip at the A50 cutoff (p = {a50:.3f}) measured on "
+                     f"{images} images has a binomial standard error of {error:.1f} points, against a "
+                     f"chip-accuracy spread (std) of {spread:.1f} points and an A50-A70 gap of "
+                     f"{gap:.1f} points.")
+        lines.append("")
+    rates = []
+    for p in presets:
+        side = speed[p]
+        extra = side.get("stimulus_images")
+        how = (f" (the same pass also ran {extra} evaluation stimuli per chip)" if extra else "")
+        rates.append(f"{p} {side['chips_per_s']} chips/s, {side['seconds']:.0f} s for "
+                     f"{specs[p]['count']} chips{how}")
+    lines += ["**Labelling speed** (labelled chips, as measured by `models.populations`): " +
+              "; ".join(rates) + ".", ""]
+    return "\n".join(lines)
+
+
 def main(argv=None):
     for name in (argv or sys.argv[1:]):
         notes_file = MODELS / name / "NOTES.md"
         notes = notes_file.read_text() if notes_file.exists() else ""
-        (MODELS / name / "CARD.md").write_text(render(name, notes))
+        text = render(name, notes)
+        populations = population_section(name)
+        if populations:
+            text = text.rstrip("\n") + "\n\n" + populations
+        (MODELS / name / "CARD.md").write_text(text)
         print(f"wrote models/{name}/CARD.md")
 
 

@@ -99,7 +99,8 @@ def make(name: str, sigma: float, count: int, images: int | None, presets=PRESET
             write_side_file(folder / f"{chip_set}_accuracy.csv", {
                 "cutoff": "A50", "threshold": threshold, "population_sha256": spec.sha256(),
                 "model_sha256": model.sha256, "images": int(len(y)), "seconds": round(seconds, 2),
-                "chips_per_s": round(count / seconds, 2), "images_per_s": round(count * len(y) / seconds)})
+                "chips_per_s": round(count / seconds, 2), "images_per_s": round(count * len(y) / seconds),
+                "stimulus_images": 0 if stimuli is None else sum(len(v) for v in stimuli.values())})
         lab = accuracies["labelled"]
         for text in CUTOFFS:
             threshold = Cutoff.parse(text).threshold(lab)
