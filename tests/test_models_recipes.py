@@ -120,3 +120,23 @@ def test_cifar_model_on_real_test_images(name):
     x = np.stack(xs).transpose(0, 3, 1, 2).copy()
     (logits,) = _session(path).run(["logits"], {"input": x})
     assert float((logits.argmax(1) == np.array(ys)).mean()) >= 0.6
+
+
+@pytest.mark.parametrize("name", ["digits", *CIFAR_MODELS])
+def test_card_describes_the_shipped_populations(name: str) -> None:
+    """CARD.md is what make_card renders now: numbers from the shipped files, not stale text."""
+    import json
+
+    from models.make_card import population_section, render
+
+    folder = REPO / "models" / name
+    if not (folder / "populations" / "stats.json").exists():
+        pytest.skip(f"{name} ships no populations")
+    section = population_section(name)
+    stats = json.loads((folder / "populations" / "stats.json").read_text())
+    for preset, numbers in stats.items():
+        count = json.loads((folder / "populations" / preset / "labelled.json").read_text())["count"]
+        assert f"| {preset}, labelled | {count} | {numbers['labelled']['mean']:.4f} |" in section
+    notes = folder / "NOTES.md"
+    expected = render(name, notes.read_text() if notes.exists() else "").rstrip("\n") + "\n\n" + section
+    assert (folder / "CARD.md").read_text() == expected, f"run python -m models.make_card {name}"
