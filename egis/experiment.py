@@ -17,7 +17,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 import numpy as np
 
@@ -32,6 +32,7 @@ from toolkit.model import LoadedModel
 from toolkit.population import Population, PopulationSpec
 
 CHIP_SETS = ("labelled", "evaluation")
+T = TypeVar("T")
 
 
 @dataclass
@@ -96,6 +97,21 @@ def response_cache(pop_path: Path, spec: PopulationSpec, chips: Sequence[int],
     return Path(cache_dir) / f"{Path(pop_path).stem}-{key}.npy", stacked
 
 
+def write_response_cache(cache: Path, shape: tuple[int, int, int],
+                         fill: Callable[[np.ndarray], T]) -> T:
+    """Let ``fill`` write a float32 memory-mapped array of ``shape`` under a .partial name,
+    then rename it to ``cache``: an interrupted run never leaves a cache that looks complete.
+    Returns what ``fill`` returns."""
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    partial = cache.with_suffix(".partial.npy")
+    out = np.lib.format.open_memmap(partial, mode="w+", dtype=np.float32, shape=shape)
+    result = fill(out)
+    out.flush()
+    del out
+    partial.replace(cache)
+    return result
+
+
 def load_real_images(source: str, model: LoadedModel, subdir: str | None) -> np.ndarray:
     """Real images for the dataset-aware baseline: DATA path, or builtin:digits (test split)."""
     if source == "builtin:digits":
@@ -117,19 +133,12 @@ def chip_responses(model: LoadedModel, pop_path: Path, accuracy_csv: Path,
                         f"evaluation copy (egis label --with-accuracy)")
     names = sorted(stimuli)
     cache, stacked = response_cache(pop_path, spec, labels.chips.tolist(), stimuli, cache_dir)
-    if cache.exists():
-        logits = np.load(cache, mmap_mode="r")
-    else:
+    if not cache.exists():
         population = Population(spec, model)
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        partial = cache.with_suffix(".partial.npy")
-        out = np.lib.format.open_memmap(partial, mode="w+", dtype=np.float32,
-                                        shape=(len(labels.chips), len(stacked), model.num_classes))
-        population_logits(population, stacked, chips=labels.chips.tolist(), progress=progress, out=out)
-        out.flush()
-        del out
-        partial.replace(cache)
-        logits = np.load(cache, mmap_mode="r")
+        write_response_cache(cache, (len(labels.chips), len(stacked), model.num_classes),
+                             lambda out: population_logits(population, stacked, chips=labels.chips.tolist(),
+                                                           progress=progress, out=out))
+    logits = np.load(cache, mmap_mode="r")
     split, start = {}, 0
     for name in names:
         split[name] = np.asarray(logits[:, start:start + len(stimuli[name])])

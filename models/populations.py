@@ -129,19 +129,12 @@ def make(name: str, sigma: float, count: int, images: int | None, presets=PRESET
 def _label_and_respond(population: Population, pop_path: Path, x: np.ndarray, y: np.ndarray,
                        stimuli: dict[str, np.ndarray], cache_dir: Path) -> np.ndarray:
     """Accuracies, and the evaluation's response cache filled in the same pass."""
-    from egis.experiment import response_cache
+    from egis.experiment import response_cache, write_response_cache
 
     chips = list(range(len(population)))
     cache, stacked = response_cache(pop_path, population.spec, chips, stimuli, cache_dir)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    partial = cache.with_suffix(".partial.npy")
-    out = np.lib.format.open_memmap(partial, mode="w+", dtype=np.float32,
-                                    shape=(len(chips), len(stacked), population.model.num_classes))
-    acc = chip_accuracies(population, x, y, chips, also=(stacked, out))
-    out.flush()
-    del out
-    partial.replace(cache)
-    return acc
+    return write_response_cache(cache, (len(chips), len(stacked), population.model.num_classes),
+                                lambda out: chip_accuracies(population, x, y, chips, also=(stacked, out)))
 
 
 def main() -> None:
