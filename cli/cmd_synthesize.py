@@ -66,6 +66,11 @@ def synthesize_command(
                                             help="Iterations over which the weight of H_c in the "
                                                  "loss ramps from 0 to 1 (0: the seed's loss "
                                                  "from the start). Default: see egis.synthesis."),
+    plateau: int = typer.Option(500, "--plateau", min=0,
+                                help="With --early-stop, also stop when the loss improved by less "
+                                     "than 1% over the last N iterations after the H_c warm-up "
+                                     "(a model whose confidence is capped never meets the H_c "
+                                     "target). 0 disables."),
     checkpoint_every: int = typer.Option(250, "--checkpoint-every",
                                          help="Checkpoint to SID_DIR.checkpoint every N iterations."),
     resume: bool = typer.Option(False, "--resume", help="Continue from SID_DIR.checkpoint."),
@@ -81,7 +86,7 @@ def synthesize_command(
     from toolkit.model import load_model  # noqa: PLC0415
 
     config = SynthesisConfig(iterations=iterations, batch=batch, lr=lr, seed=seed, images=images,
-                             early_stop=early_stop, patience=patience,
+                             early_stop=early_stop, patience=patience, plateau=plateau,
                              checkpoint_every=checkpoint_every, threads=threads,
                              **({} if hc_warmup is None else {"hc_warmup": hc_warmup}))
     config.validate()
@@ -100,6 +105,29 @@ def synthesize_command(
                f"H_s {s['h_s']:.3f} (log M {s['log_m']:.3f}), classes {s['classes_covered']}/"
                f"{meta['num_classes']}, max share {s['max_class_share']:.3f}, "
                f"{meta['wall_time_s']:.0f} s")
+    for line in target_warnings(meta):
+        typer.secho(line, fg=typer.colors.YELLOW, err=True)
+
+
+def target_warnings(meta: dict) -> list[str]:
+    """Why a trained set misses the entropy targets, in words a fab engineer can act on."""
+    training, s = meta.get("training"), meta["set"]
+    if training is None:  # baselines are not trained towards the targets
+        return []
+    targets = training["targets"]
+    lines = []
+    if training["final_h_c"] > targets["h_c_max"]:
+        how = ("the loss stopped improving" if training.get("stop_reason") == "plateau"
+               else f"training ended at {training['iterations']} iterations")
+        lines.append(f"warning: H_c {training['final_h_c']:.3f} is above the target "
+                     f"{targets['h_c_max']:.3f} ({how}); a model trained with label smoothing "
+                     "or a softmax temperature cannot be that confident. The images are still "
+                     "usable test stimuli.")
+    if training["final_h_s"] < targets["h_s_min"] or s["classes_covered"] < meta["num_classes"]:
+        lines.append(f"warning: the images cover {s['classes_covered']}/{meta['num_classes']} classes "
+                     f"(H_s {training['final_h_s']:.3f}, target {targets['h_s_min']:.3f}); try a "
+                     "longer --hc-warmup or another --seed.")
+    return lines
 
 
 def register(app: typer.Typer) -> None:

@@ -26,6 +26,9 @@ def parse_args(name: str, default_epochs: int, default_lr: float, argv=None):
                    help="folder for model.onnx, CARD.md and result.json")
     p.add_argument("--epochs", type=int, default=default_epochs)
     p.add_argument("--resume", action="store_true", help="continue from runs/<name>/ckpt.npz/.json")
+    p.add_argument("--init-from", type=Path, default=None, metavar="CKPT",
+                   help="start from the weights of a finished run of this recipe (CKPT.npz/.json), "
+                        "e.g. to fine-tune a label-smoothed model without smoothing")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--batch", type=int, default=128)
@@ -38,6 +41,31 @@ def parse_args(name: str, default_epochs: int, default_lr: float, argv=None):
     p.add_argument("--time-batches", type=int, default=0,
                    help="only time this many training batches, print s/epoch, and exit")
     return p.parse_args(argv)
+
+
+def recipe_of(args) -> dict:
+    """The hyper-parameters a checkpoint records, so a later stage can describe where it started."""
+    return {"epochs": args.epochs, "seed": args.seed, "threads": args.threads, "batch": args.batch,
+            "peak_lr": args.lr, "weight_decay": args.wd, "label_smoothing": args.label_smoothing}
+
+
+def load_stage(path: Path, model: nn.Module) -> dict:
+    """Load a finished run's weights into `model`; return what result.json says about that stage.
+
+    Why a stage and not --resume: fine-tuning changes the recipe (e.g. no label smoothing), so it
+    starts a fresh optimiser and schedule from the finished weights instead of continuing one.
+    """
+    ck = common.load_checkpoint(path)
+    if ck is None:
+        raise SystemExit(f"--init-from: no checkpoint at {path}.npz/.json")
+    if ck["epoch"] != ck["epochs"] or "recipe" not in ck:
+        raise SystemExit(f"--init-from: {path} is not a finished run of this recipe "
+                         f"(epoch {ck['epoch']} of {ck['epochs']})")
+    model.load_state_dict(ck["model"])
+    tested = [h["test_acc"] for h in ck["history"] if "test_acc" in h]
+    return {"checkpoint": Path(path).name, "epochs": ck["epochs"], "recipe": ck["recipe"],
+            "train_wall_s": round(ck["wall_s"], 1), "test_accuracy": tested[-1] if tested else None,
+            "history": ck["history"]}
 
 
 def train(name: str, build_model: Callable[[], nn.Module], args, describe: dict) -> dict:
@@ -63,6 +91,13 @@ def train(name: str, build_model: Callable[[], nn.Module], args, describe: dict)
                            {"params": no_decay, "weight_decay": 0.0}],
                           lr=args.lr, momentum=0.9, nesterov=True)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
+
+    recipe = recipe_of(args)
+    stage1 = None
+    if args.init_from is not None:
+        stage1 = load_stage(args.init_from, model)
+        print(f"initialised from {args.init_from} ({stage1['epochs']} epochs, label smoothing "
+              f"{stage1['recipe']['label_smoothing']})", flush=True)
 
     start_epoch, history, wall_before = 0, [], 0.0
     if args.resume:
@@ -129,7 +164,7 @@ def train(name: str, build_model: Callable[[], nn.Module], args, describe: dict)
         common.save_checkpoint(args.ckpt, {
             "model": model.state_dict(), "opt": opt.state_dict(), "epoch": epoch + 1,
             "epochs": args.epochs, "history": history, "wall_s": wall,
-            "torch_rng": torch.get_rng_state()})
+            "torch_rng": torch.get_rng_state(), "recipe": recipe, "init_from": stage1})
 
     wall = wall_before + time.time() - t_start
     model.eval()
@@ -144,6 +179,9 @@ def train(name: str, build_model: Callable[[], nn.Module], args, describe: dict)
               "threads": args.threads, "batch": args.batch, "peak_lr": args.lr,
               "weight_decay": args.wd, "label_smoothing": args.label_smoothing,
               "history": history, **check, **describe}
+    if stage1 is not None:
+        result["init_from"] = stage1
+        result["total_train_wall_s"] = round(wall + stage1["train_wall_s"], 1)
     (args.out / "result.json").write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {args.out / 'result.json'}", flush=True)
     return result

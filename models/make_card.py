@@ -52,13 +52,34 @@ INFO = {
 }
 
 
+def two_stage_text(name: str, r: dict, stage1: dict) -> dict[str, str]:
+    """Recipe and reproduce text for a model fine-tuned from a finished stage-1 run (--init-from)."""
+    s1 = stage1["recipe"]
+    first = INFO[name]["recipe"].format(**s1)
+    recipe = (f"Stage 1: {first}\n\nStage 2, fine-tuning from stage 1's last epoch "
+              f"(`--init-from`, stage-1 test accuracy {100 * stage1['test_accuracy']:.2f}%): the same "
+              f"optimiser, weight decay and augmentation with a fresh one-cycle schedule, peak LR "
+              f"{r['peak_lr']}, label smoothing {r['label_smoothing']}, {r['epochs']} epochs, "
+              f"torch threads {r['threads']}.")
+    module = f"python -m models.{name}.train --out models/{name}"
+    cmd = (f"{module} --epochs {s1['epochs']} --label-smoothing {s1['label_smoothing']} "
+           f"--lr {s1['peak_lr']} --threads {s1['threads']} --ckpt runs/{name}/stage1\n"
+           f"{module} --init-from runs/{name}/stage1 --epochs {r['epochs']} --lr {r['peak_lr']} "
+           f"--label-smoothing {r['label_smoothing']} --threads {r['threads']}")
+    return {"recipe": recipe, "cmd": cmd}
+
+
 def render(name: str, notes: str = "") -> str:
     r = json.loads((MODELS / name / "result.json").read_text())
     info = {k: v.format(**r) for k, v in INFO[name].items()}
-    wall = r["train_wall_s"]
+    stage1 = r.get("init_from")
+    if stage1 is not None:  # two-stage recipe: describe stage 1 with its own hyper-parameters
+        info.update(two_stage_text(name, r, stage1))
+    wall = r.get("total_train_wall_s", r["train_wall_s"])
     wall_txt = f"{wall:.0f} s" if wall < 120 else f"{wall / 60:.1f} min"
-    hist = [h for h in r["history"] if "test_acc" in h]
-    curve = ", ".join(f"ep{h['epoch']} {100 * h['test_acc']:.1f}%" for h in hist)
+    hist = [h for h in (stage1["history"] if stage1 else []) + r["history"] if "test_acc" in h]
+    offset = {id(h): stage1["epochs"] for h in r["history"]} if stage1 else {}
+    curve = ", ".join(f"ep{h['epoch'] + offset.get(id(h), 0)} {100 * h['test_acc']:.1f}%" for h in hist)
     lines = [
         f"# {info['title']}",
         "",

@@ -4,7 +4,7 @@
 # The customer-side labelling needs the data: digits ships with scikit-learn; CIFAR-10 is read
 # from ../shared/datasets/cifar10/cifar10-jpeg.zip (or $EGIS_CIFAR10_ZIP).
 # Usage: bash scripts/reproduce_results.sh digits|cifar10_vgg16|cifar10_mobilenet
-# Env: CHIPS IMAGES STIMULI KS SYNTH_ITERATIONS SYNTH_THREADS METHODS (CIFAR), EGIS_THREADS (simulation).
+# Env: CHIPS IMAGES STIMULI KS SYNTH_ITERATIONS SYNTH_THREADS REUSE_SID METHODS (CIFAR), EGIS_THREADS (simulation).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
@@ -26,8 +26,11 @@ case "$model" in
     ;;
   cifar10_vgg16|cifar10_mobilenet)
     sigma=$([ "$model" = cifar10_vgg16 ] && echo 0.3 || echo 0.15)
-    # Default synthesis (H_c warm-up, early stop once the targets hold), capped at 1000 iterations.
-    $egis synthesize "models/$model/model.onnx" -o "runs/$model/sid" --images 1024 --iterations "${SYNTH_ITERATIONS:-1000}" --threads "${SYNTH_THREADS:-2}" -q
+    # Default synthesis: H_c warm-up, early stop once the targets hold (at most 5000 iterations).
+    # REUSE_SID=1 keeps an existing runs/$model/sid (evaluate still checks it was made for this model).
+    if [ "${REUSE_SID:-0}" != 1 ] || [ ! -f "runs/$model/sid/meta.json" ]; then
+      $egis synthesize "models/$model/model.onnx" -o "runs/$model/sid" --images 1024 --iterations "${SYNTH_ITERATIONS:-5000}" --threads "${SYNTH_THREADS:-2}" -q
+    fi
     # Labels the chips and, in the same pass over them, fills the evaluation's response cache.
     $py -m models.populations "$model" --sigma "$sigma" --count "${CHIPS:-500}" --images "${IMAGES:-256}" \
       --responses-for "docs/results/$model" --sid "runs/$model/sid" --stimuli "${STIMULI:-128}"

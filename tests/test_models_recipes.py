@@ -93,6 +93,31 @@ def test_augmentation_is_seeded_and_shape_preserving():
     assert a.shape == x.shape and torch.equal(a, b)
 
 
+def test_init_from_loads_a_finished_stage_and_refuses_an_unfinished_one(tmp_path):
+    torch = pytest.importorskip("torch")
+    from models.cifar_recipe import load_stage, parse_args, recipe_of
+    from models.common import save_checkpoint
+
+    trained = torch.nn.Linear(4, 3)
+    recipe = recipe_of(parse_args("toy", 2, 0.1, ["--label-smoothing", "0.1"]))
+    history = [{"epoch": 1, "train_acc": 0.5}, {"epoch": 2, "train_acc": 0.6, "test_acc": 0.55}]
+    state = {"model": trained.state_dict(), "epoch": 2, "epochs": 2, "history": history,
+             "wall_s": 12.0, "recipe": recipe}
+    save_checkpoint(tmp_path / "stage1", state)
+
+    fresh = torch.nn.Linear(4, 3)
+    stage = load_stage(tmp_path / "stage1", fresh)
+    assert torch.equal(fresh.weight, trained.weight) and torch.equal(fresh.bias, trained.bias)
+    assert stage["recipe"]["label_smoothing"] == 0.1 and stage["test_accuracy"] == 0.55
+    assert stage["epochs"] == 2 and stage["train_wall_s"] == 12.0
+
+    save_checkpoint(tmp_path / "half", {**state, "epoch": 1})
+    with pytest.raises(SystemExit, match="not a finished run"):
+        load_stage(tmp_path / "half", fresh)
+    with pytest.raises(SystemExit, match="no checkpoint"):
+        load_stage(tmp_path / "missing", fresh)
+
+
 @pytest.mark.skipif(not CIFAR_ZIP.exists(),
                     reason=f"CIFAR-10 zip not present at {CIFAR_ZIP} (shared dataset; not part of the product)")
 @pytest.mark.parametrize("name", CIFAR_MODELS)

@@ -19,9 +19,9 @@ if importlib.util.find_spec("onnx2torch") is None:  # imported via toolkit.torch
 
 from egis.entropy import check_batch_size, entropy_terms, set_entropies  # noqa: E402
 from egis.generator import Generator, Normalizer, upsampling_stages  # noqa: E402
-from egis.synthesis import (SynthesisConfig, _step, build_classifier, build_generator,  # noqa: E402
-                            checkpoint_dir_for, hc_weight, sample, synthesize, train_generator,
-                            warmed_loss)
+from egis.synthesis import (PLATEAU_WINDOW, StepRecord, SynthesisConfig, _step,  # noqa: E402
+                            build_classifier, build_generator, checkpoint_dir_for, hc_weight,
+                            plateaued, sample, synthesize, train_generator, warmed_loss)
 from toolkit.errors import EgisError  # noqa: E402
 from toolkit.io import read_json, read_npz  # noqa: E402
 from toolkit.model import load_model  # noqa: E402
@@ -169,6 +169,54 @@ def test_warmup_changes_training_and_is_part_of_the_resume_key(digits_cnn_path: 
         replace(TINY, hc_warmup=-1).validate()
 
 
+# ------------------------------------------------------------------------------ plateau stop
+def _history(losses) -> list[StepRecord]:
+    return [StepRecord(iteration=i + 1, loss=float(v), h_c=0.5, h_s=2.2) for i, v in enumerate(losses)]
+
+
+def test_plateau_fires_on_a_flat_loss_only_after_warmup_and_window() -> None:
+    config = SynthesisConfig(hc_warmup=100, plateau=200)
+    need = 100 + 200 + PLATEAU_WINDOW
+    flat = np.full(need, -5.0)
+    assert plateaued(_history(flat), config)
+    assert not plateaued(_history(flat[:-1]), config)            # too early to judge
+    assert not plateaued(_history(flat), replace(config, plateau=0))  # disabled
+
+
+def test_plateau_does_not_fire_while_the_loss_still_improves() -> None:
+    config = SynthesisConfig(hc_warmup=0, plateau=200)
+    steps = np.arange(600)
+    improving = -5.0 * (1 + 0.03 * steps / 200)   # 3% better every 200 iterations
+    slowing = -5.0 * (1 + 0.002 * steps / 200)    # 0.2%: below the 1% that counts
+    assert not plateaued(_history(improving), config)
+    assert plateaued(_history(slowing), config)
+    assert plateaued(_history(-improving), config)               # getting worse is no progress either
+
+
+def test_training_stops_on_a_plateau_and_says_so(digits_cnn_path: Path) -> None:
+    """A generator that cannot learn (lr ~0) must not run to the iteration cap."""
+    model = load_model(digits_cnn_path)
+    config = replace(TINY, iterations=400, early_stop=True, hc_warmup=0, plateau=10, lr=1e-12)
+    result = train_generator(model, config)
+    assert result.stop_reason == "plateau" and result.stopped_early
+    assert 10 + PLATEAU_WINDOW <= len(result.history) < 400
+    capped = train_generator(model, replace(config, iterations=30))
+    assert capped.stop_reason == "iterations" and not capped.stopped_early
+
+
+def test_cli_warns_when_the_targets_are_missed() -> None:
+    from cli.cmd_synthesize import target_warnings
+
+    meta = {"num_classes": 10, "set": {"classes_covered": 10},
+            "training": {"final_h_c": 0.45, "final_h_s": 2.26, "iterations": 1234, "stop_reason": "plateau",
+                         "targets": {"h_c_max": 0.23, "h_s_min": 2.19}}}
+    (line,) = target_warnings(meta)
+    assert "H_c 0.450" in line and "label smoothing" in line and "stopped improving" in line
+    meta["set"]["classes_covered"] = 3
+    meta["training"].update(final_h_c=0.1, final_h_s=1.2)
+    (line,) = target_warnings(meta)
+    assert "3/10 classes" in line
+    assert target_warnings({**meta, "training": None}) == []
 # ------------------------------------------------------------------------------ SID output
 def test_sid_directory_contents_nhwc(nhwc_matmul_path: Path, tmp_path: Path) -> None:
     ort = pytest.importorskip("onnxruntime")
@@ -322,6 +370,6 @@ def test_digits_reaches_targets(tmp_path: Path) -> None:
     log_m = math.log(10)
     training, summary = meta["training"], meta["set"]
     assert training["final_h_s"] >= 0.95 * log_m and training["final_h_c"] <= 0.1 * log_m
-    assert training["stopped_early"]
+    assert training["stopped_early"] and training["stop_reason"] == "targets"
     assert summary["h_s"] >= 0.95 * log_m and summary["h_c"] <= 0.1 * log_m
     assert summary["classes_covered"] == 10 and summary["max_class_share"] <= 0.3
