@@ -60,17 +60,20 @@ def synthesize_command(
     lr: float = typer.Option(3e-4, "--lr", help="Adam learning rate."),
     early_stop: bool = typer.Option(True, "--early-stop/--no-early-stop",
                                     help="Stop once H_s >= 0.95 log M and H_c <= 0.1 log M held "
-                                         "for --patience consecutive iterations."),
+                                         "for --patience consecutive iterations, or at a loss "
+                                         "plateau (--plateau)."),
     patience: int = typer.Option(50, "--patience", help="Iterations the targets must hold."),
     hc_warmup: Optional[int] = typer.Option(None, "--hc-warmup",
                                             help="Iterations over which the weight of H_c in the "
                                                  "loss ramps from 0 to 1 (0: the seed's loss "
                                                  "from the start). Default: see egis.synthesis."),
+    # literals, not egis.synthesis's constants: importing it (torch) would slow down --help;
+    # tests/test_synthesis.py checks that they agree
     plateau: int = typer.Option(500, "--plateau", min=0,
                                 help="With --early-stop, also stop when the loss improved by less "
                                      "than 1% over the last N iterations after the H_c warm-up "
                                      "(a model whose confidence is capped never meets the H_c "
-                                     "target). 0 disables."),
+                                     "target). 0 disables; else at least 50."),
     checkpoint_every: int = typer.Option(250, "--checkpoint-every",
                                          help="Checkpoint to SID_DIR.checkpoint every N iterations."),
     resume: bool = typer.Option(False, "--resume", help="Continue from SID_DIR.checkpoint."),
@@ -115,18 +118,18 @@ def target_warnings(meta: dict) -> list[str]:
     if training is None:  # baselines are not trained towards the targets
         return []
     targets = training["targets"]
+    plateau = training.get("stop_reason") == "plateau"
     lines = []
-    if training["final_h_c"] > targets["h_c_max"]:
-        how = ("the loss stopped improving" if training.get("stop_reason") == "plateau"
-               else f"training ended at {training['iterations']} iterations")
-        lines.append(f"warning: H_c {training['final_h_c']:.3f} is above the target "
-                     f"{targets['h_c_max']:.3f} ({how}); a model trained with label smoothing "
-                     "or a softmax temperature cannot be that confident. The images are still "
-                     "usable test stimuli.")
-    if training["final_h_s"] < targets["h_s_min"] or s["classes_covered"] < meta["num_classes"]:
-        lines.append(f"warning: the images cover {s['classes_covered']}/{meta['num_classes']} classes "
-                     f"(H_s {training['final_h_s']:.3f}, target {targets['h_s_min']:.3f}); try a "
-                     "longer --hc-warmup or another --seed.")
+    if s["h_c"] > targets["h_c_max"]:
+        why = ("the loss stopped improving: a model trained with label smoothing or a softmax "
+               "temperature cannot be that confident" if plateau else
+               f"training ended at the --iterations cap ({training['iterations']}); raise it")
+        lines.append(f"warning: the images' H_c {s['h_c']:.3f} is above the target "
+                     f"{targets['h_c_max']:.3f} ({why}). They are still usable test stimuli.")
+    if s["h_s"] < targets["h_s_min"] or s["classes_covered"] < meta["num_classes"]:
+        lines.append(f"warning: the images spread unevenly over the classes ({s['classes_covered']}/"
+                     f"{meta['num_classes']} covered, H_s {s['h_s']:.3f} < target {targets['h_s_min']:.3f}); "
+                     "try a longer --hc-warmup or another --seed.")
     return lines
 
 

@@ -49,6 +49,14 @@ def recipe_of(args) -> dict:
             "peak_lr": args.lr, "weight_decay": args.wd, "label_smoothing": args.label_smoothing}
 
 
+def recipe_changes(saved: dict | None, now: dict) -> str:
+    """The hyper-parameters (threads aside) in which a checkpoint's recipe differs from this run's."""
+    if saved is None:
+        return ""
+    keys = sorted(k for k in now if k != "threads" and k in saved and saved[k] != now[k])
+    return ", ".join(f"{k} {saved[k]} -> {now[k]}" for k in keys)
+
+
 def load_stage(path: Path, model: nn.Module) -> dict:
     """Load a finished run's weights into `model`; return what result.json says about that stage.
 
@@ -58,7 +66,10 @@ def load_stage(path: Path, model: nn.Module) -> dict:
     ck = common.load_checkpoint(path)
     if ck is None:
         raise SystemExit(f"--init-from: no checkpoint at {path}.npz/.json")
-    if ck["epoch"] != ck["epochs"] or "recipe" not in ck:
+    if "recipe" not in ck:
+        raise SystemExit(f"--init-from: {path} does not record its recipe (made before --init-from "
+                         "existed); add a 'recipe' entry with its hyper-parameters")
+    if ck["epoch"] != ck["epochs"]:
         raise SystemExit(f"--init-from: {path} is not a finished run of this recipe "
                          f"(epoch {ck['epoch']} of {ck['epochs']})")
     model.load_state_dict(ck["model"])
@@ -103,10 +114,16 @@ def train(name: str, build_model: Callable[[], nn.Module], args, describe: dict)
     if args.resume:
         ck = common.load_checkpoint(args.ckpt)
         if ck is None:
-            print(f"no checkpoint at {args.ckpt}; starting from scratch", flush=True)
+            print(f"no checkpoint at {args.ckpt}; starting "
+                  f"{'from the --init-from weights' if stage1 else 'from scratch'}", flush=True)
         else:
             if ck["epochs"] != args.epochs:
                 raise SystemExit(f"checkpoint was made for --epochs {ck['epochs']}, not {args.epochs}")
+            changed = recipe_changes(ck.get("recipe"), recipe)
+            if changed:
+                raise SystemExit(f"checkpoint was made with another recipe ({changed}); "
+                                 "resume with the same settings")
+            stage1 = stage1 or ck.get("init_from")  # a resumed stage 2 keeps its stage-1 record
             model.load_state_dict(ck["model"])
             opt.load_state_dict(ck["opt"])
             start_epoch, history, wall_before = ck["epoch"], ck["history"], ck["wall_s"]

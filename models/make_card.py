@@ -61,11 +61,12 @@ def two_stage_text(name: str, r: dict, stage1: dict) -> dict[str, str]:
               f"optimiser, weight decay and augmentation with a fresh one-cycle schedule, peak LR "
               f"{r['peak_lr']}, label smoothing {r['label_smoothing']}, {r['epochs']} epochs, "
               f"torch threads {r['threads']}.")
-    module = f"python -m models.{name}.train --out models/{name}"
-    cmd = (f"{module} --epochs {s1['epochs']} --label-smoothing {s1['label_smoothing']} "
-           f"--lr {s1['peak_lr']} --threads {s1['threads']} --ckpt runs/{name}/stage1\n"
-           f"{module} --init-from runs/{name}/stage1 --epochs {r['epochs']} --lr {r['peak_lr']} "
-           f"--label-smoothing {r['label_smoothing']} --threads {r['threads']}")
+    module = f"python -m models.{name}.train"
+    common = "--seed {seed} --batch {batch} --wd {weight_decay} --threads {threads}"
+    cmd = (f"{module} --out runs/{name}/stage1-model --ckpt runs/{name}/stage1 --epochs {s1['epochs']} "
+           f"--lr {s1['peak_lr']} --label-smoothing {s1['label_smoothing']} {common.format(**s1)}\n"
+           f"{module} --out models/{name} --init-from runs/{name}/stage1 --epochs {r['epochs']} "
+           f"--lr {r['peak_lr']} --label-smoothing {r['label_smoothing']} {common.format(**r)}")
     return {"recipe": recipe, "cmd": cmd}
 
 
@@ -77,9 +78,13 @@ def render(name: str, notes: str = "") -> str:
         info.update(two_stage_text(name, r, stage1))
     wall = r.get("total_train_wall_s", r["train_wall_s"])
     wall_txt = f"{wall:.0f} s" if wall < 120 else f"{wall / 60:.1f} min"
-    hist = [h for h in (stage1["history"] if stage1 else []) + r["history"] if "test_acc" in h]
-    offset = {id(h): stage1["epochs"] for h in r["history"]} if stage1 else {}
-    curve = ", ".join(f"ep{h['epoch'] + offset.get(id(h), 0)} {100 * h['test_acc']:.1f}%" for h in hist)
+    # (epoch counted from the start of stage 1, record); stage 2's epochs follow stage 1's
+    first = stage1["epochs"] if stage1 else 0
+    epochs = ([(h["epoch"], h) for h in stage1["history"]] if stage1 else []) + \
+        [(first + h["epoch"], h) for h in r["history"]]
+    hist = [(e, h) for e, h in epochs if "test_acc" in h]
+    curve = ", ".join(f"ep{e} {100 * h['test_acc']:.1f}%" + (" (stage 2 starts)" if e == first + 1 and stage1 else "")
+                      for e, h in hist)
     lines = [
         f"# {info['title']}",
         "",
@@ -120,8 +125,8 @@ def render(name: str, notes: str = "") -> str:
         lines += [f"Test accuracy during training: {curve}. (The test set was only monitored, "
                   "never used to pick a checkpoint; the shipped model is the last epoch.)", ""]
     lines += ["## Reproduce", "", "```", info["cmd"], "```", "",
-              "Checkpoints go to `runs/" + name + "/ckpt.npz` + `ckpt.json` (gitignored, no pickle) after every epoch; add "
-              "`--resume` to continue an interrupted run. Training on CPU is seeded but not "
+              "Checkpoints go to `--ckpt` (default `runs/" + name + "/ckpt`) as `.npz` + `.json` (gitignored, no pickle) "
+              "after every epoch; add `--resume` (with the same command) to continue an interrupted run. Training on CPU is seeded but not "
               "guaranteed bit-identical across machines/thread counts.", ""]
     if notes:
         lines += ["## Notes", "", notes.strip(), ""]

@@ -26,8 +26,9 @@ case "$model" in
     ;;
   cifar10_vgg16|cifar10_mobilenet)
     sigma=$([ "$model" = cifar10_vgg16 ] && echo 0.3 || echo 0.15)
-    # Default synthesis: H_c warm-up, early stop once the targets hold (at most 5000 iterations).
-    # REUSE_SID=1 keeps an existing runs/$model/sid (evaluate still checks it was made for this model).
+    # Default synthesis: H_c warm-up, early stop once the targets hold or the loss plateaus (at
+    # most 5000 iterations). REUSE_SID=1 keeps an existing runs/$model/sid, whatever settings made
+    # it (SYNTH_* are then ignored; evaluate still checks it was made for this model).
     if [ "${REUSE_SID:-0}" != 1 ] || [ ! -f "runs/$model/sid/meta.json" ]; then
       $egis synthesize "models/$model/model.onnx" -o "runs/$model/sid" --images 1024 --iterations "${SYNTH_ITERATIONS:-5000}" --threads "${SYNTH_THREADS:-2}" -q
     fi

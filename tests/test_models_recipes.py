@@ -99,7 +99,7 @@ def test_init_from_loads_a_finished_stage_and_refuses_an_unfinished_one(tmp_path
     from models.common import save_checkpoint
 
     trained = torch.nn.Linear(4, 3)
-    recipe = recipe_of(parse_args("toy", 2, 0.1, ["--label-smoothing", "0.1"]))
+    recipe = recipe_of(parse_args("toy", 2, 0.1, ["--label-smoothing", "0.05"]))
     history = [{"epoch": 1, "train_acc": 0.5}, {"epoch": 2, "train_acc": 0.6, "test_acc": 0.55}]
     state = {"model": trained.state_dict(), "epoch": 2, "epochs": 2, "history": history,
              "wall_s": 12.0, "recipe": recipe}
@@ -108,7 +108,7 @@ def test_init_from_loads_a_finished_stage_and_refuses_an_unfinished_one(tmp_path
     fresh = torch.nn.Linear(4, 3)
     stage = load_stage(tmp_path / "stage1", fresh)
     assert torch.equal(fresh.weight, trained.weight) and torch.equal(fresh.bias, trained.bias)
-    assert stage["recipe"]["label_smoothing"] == 0.1 and stage["test_accuracy"] == 0.55
+    assert stage["recipe"]["label_smoothing"] == 0.05 and stage["test_accuracy"] == 0.55
     assert stage["epochs"] == 2 and stage["train_wall_s"] == 12.0
 
     save_checkpoint(tmp_path / "half", {**state, "epoch": 1})
@@ -116,6 +116,35 @@ def test_init_from_loads_a_finished_stage_and_refuses_an_unfinished_one(tmp_path
         load_stage(tmp_path / "half", fresh)
     with pytest.raises(SystemExit, match="no checkpoint"):
         load_stage(tmp_path / "missing", fresh)
+    save_checkpoint(tmp_path / "old", {k: v for k, v in state.items() if k != "recipe"})
+    with pytest.raises(SystemExit, match="does not record its recipe"):
+        load_stage(tmp_path / "old", fresh)
+
+
+def test_resume_refuses_a_checkpoint_of_another_recipe():
+    from models.cifar_recipe import parse_args, recipe_changes, recipe_of
+
+    saved = recipe_of(parse_args("toy", 2, 0.1, ["--threads", "1"]))
+    same_but_threads = recipe_of(parse_args("toy", 2, 0.1, ["--threads", "2"]))
+    assert recipe_changes(saved, same_but_threads) == ""
+    assert recipe_changes(None, same_but_threads) == ""   # checkpoints from before recipes were recorded
+    other = recipe_of(parse_args("toy", 2, 0.1, ["--label-smoothing", "0", "--lr", "0.01"]))
+    assert recipe_changes(saved, other) == "label_smoothing 0.1 -> 0.0, peak_lr 0.1 -> 0.01"
+
+
+def test_two_stage_card_reproduces_both_stages_without_overwriting_the_shipped_model():
+    from models.make_card import two_stage_text
+
+    s1 = {"epochs": 30, "seed": 0, "threads": 1, "batch": 128, "peak_lr": 0.1, "weight_decay": 0.0005,
+          "label_smoothing": 0.1}
+    r = {**s1, "epochs": 5, "peak_lr": 0.01, "label_smoothing": 0.0}
+    text = two_stage_text("cifar10_vgg16", r, {"recipe": s1, "test_accuracy": 0.8493})
+    first, second = text["cmd"].splitlines()
+    assert "--out runs/cifar10_vgg16/stage1-model --ckpt runs/cifar10_vgg16/stage1 --epochs 30" in first
+    assert "--label-smoothing 0.1" in first and "--init-from" not in first
+    assert "--out models/cifar10_vgg16 --init-from runs/cifar10_vgg16/stage1 --epochs 5" in second
+    assert "--lr 0.01 --label-smoothing 0.0" in second
+    assert "Stage 1:" in text["recipe"] and "84.93%" in text["recipe"]
 
 
 @pytest.mark.skipif(not CIFAR_ZIP.exists(),

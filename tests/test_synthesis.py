@@ -196,26 +196,57 @@ def test_plateau_does_not_fire_while_the_loss_still_improves() -> None:
 def test_training_stops_on_a_plateau_and_says_so(digits_cnn_path: Path) -> None:
     """A generator that cannot learn (lr ~0) must not run to the iteration cap."""
     model = load_model(digits_cnn_path)
-    config = replace(TINY, iterations=400, early_stop=True, hc_warmup=0, plateau=10, lr=1e-12)
+    config = replace(TINY, iterations=400, early_stop=True, hc_warmup=0, plateau=50, lr=1e-12)
     result = train_generator(model, config)
     assert result.stop_reason == "plateau" and result.stopped_early
-    assert 10 + PLATEAU_WINDOW <= len(result.history) < 400
-    capped = train_generator(model, replace(config, iterations=30))
+    assert 50 + PLATEAU_WINDOW <= len(result.history) < 400
+    capped = train_generator(model, replace(config, iterations=60))
     assert capped.stop_reason == "iterations" and not capped.stopped_early
+
+
+def test_a_resumed_run_stops_on_the_plateau_where_an_uninterrupted_one_does(
+        digits_cnn_path: Path, tmp_path: Path) -> None:
+    model = load_model(digits_cnn_path)
+    config = replace(TINY, iterations=400, early_stop=True, hc_warmup=0, plateau=50, lr=1e-12,
+                     checkpoint_every=40)
+    whole = train_generator(model, config)
+    ckpt = tmp_path / "ckpt"
+    train_generator(model, replace(config, iterations=80), checkpoint_dir=ckpt)
+    resumed = train_generator(model, config, checkpoint_dir=ckpt, resume=True)
+    assert resumed.resumed_from == 80 and resumed.stop_reason == "plateau"
+    assert [r.loss for r in resumed.history] == [r.loss for r in whole.history]
+
+
+def test_plateau_setting_is_validated_and_the_cli_default_matches() -> None:
+    import inspect
+
+    from cli.cmd_synthesize import synthesize_command
+    from egis.synthesis import DEFAULT_PLATEAU, PLATEAU_MIN_GAIN
+
+    with pytest.raises(EgisError, match="plateau"):
+        replace(TINY, plateau=PLATEAU_WINDOW - 1).validate()
+    replace(TINY, plateau=0).validate()
+    option = inspect.signature(synthesize_command).parameters["plateau"].default
+    assert option.default == DEFAULT_PLATEAU
+    assert f"{PLATEAU_MIN_GAIN:.0%}" in option.help and f"at least {PLATEAU_WINDOW}" in option.help
 
 
 def test_cli_warns_when_the_targets_are_missed() -> None:
     from cli.cmd_synthesize import target_warnings
 
-    meta = {"num_classes": 10, "set": {"classes_covered": 10},
-            "training": {"final_h_c": 0.45, "final_h_s": 2.26, "iterations": 1234, "stop_reason": "plateau",
+    meta = {"num_classes": 10, "set": {"classes_covered": 10, "h_c": 0.45, "h_s": 2.26},
+            "training": {"iterations": 1234, "stop_reason": "plateau",
                          "targets": {"h_c_max": 0.23, "h_s_min": 2.19}}}
     (line,) = target_warnings(meta)
     assert "H_c 0.450" in line and "label smoothing" in line and "stopped improving" in line
-    meta["set"]["classes_covered"] = 3
-    meta["training"].update(final_h_c=0.1, final_h_s=1.2)
+    meta["training"]["stop_reason"] = "iterations"
     (line,) = target_warnings(meta)
-    assert "3/10 classes" in line
+    assert "--iterations cap (1234)" in line and "label smoothing" not in line
+    meta["set"].update(classes_covered=3, h_c=0.1, h_s=1.2)
+    (line,) = target_warnings(meta)
+    assert "3/10 covered" in line
+    meta["set"].update(classes_covered=10, h_s=2.3)
+    assert target_warnings(meta) == []
     assert target_warnings({**meta, "training": None}) == []
 # ------------------------------------------------------------------------------ SID output
 def test_sid_directory_contents_nhwc(nhwc_matmul_path: Path, tmp_path: Path) -> None:

@@ -6,6 +6,10 @@ blocks 2, 4, 6 and 12: 32 -> 16 -> 8 -> 4 -> 2), global average pool, one dense 
 Input: NCHW float32 pixels in 0..1; per-channel normalisation is the model's first layer.
 
     python -m models.cifar10_mobilenet.train --out models/cifar10_mobilenet [--epochs E] [--resume]
+
+The shipped model is two stages (20 epochs with label smoothing 0.1, then 4 without,
+``--init-from``); CARD.md has both commands. Label smoothing alone caps the model's
+confidence below what synthesis's H_c target asks (NOTES.md).
 """
 
 from __future__ import annotations
