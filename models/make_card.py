@@ -189,15 +189,17 @@ def population_section(name: str) -> str:
     return "\n".join(lines)
 
 
+def card_text(name: str) -> str:
+    """The whole CARD.md of a model: result.json + NOTES.md + the shipped populations."""
+    notes_file = MODELS / name / "NOTES.md"
+    text = render(name, notes_file.read_text() if notes_file.exists() else "")
+    populations = population_section(name)
+    return text.rstrip("\n") + "\n\n" + populations if populations else text
+
+
 def main(argv=None):
     for name in (argv or sys.argv[1:]):
-        notes_file = MODELS / name / "NOTES.md"
-        notes = notes_file.read_text() if notes_file.exists() else ""
-        text = render(name, notes)
-        populations = population_section(name)
-        if populations:
-            text = text.rstrip("\n") + "\n\n" + populations
-        (MODELS / name / "CARD.md").write_text(text)
+        (MODELS / name / "CARD.md").write_text(card_text(name))
         print(f"wrote models/{name}/CARD.md")
 
 
