@@ -64,10 +64,10 @@ def realish_logits(d: int = 1000, n: int = 2048) -> tuple[np.ndarray, np.ndarray
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
     import model_zoo
 
-    from toolkit.engine import population_logits
-    from toolkit.labels import chip_accuracies
-    from toolkit.model import load_model
-    from toolkit.population import Population, PopulationSpec
+    from egis.toolkit.engine import population_logits
+    from egis.toolkit.labels import chip_accuracies
+    from egis.toolkit.model import load_model
+    from egis.toolkit.population import Population, PopulationSpec
 
     with tempfile.TemporaryDirectory() as tmp:
         model = load_model(model_zoo.build_digits_cnn(Path(tmp)))

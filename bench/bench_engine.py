@@ -21,9 +21,10 @@ import onnxruntime as ort
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from toolkit.engine import ChipSimulator, population_logits, session_options  # noqa: E402
-from toolkit.model import load_model  # noqa: E402
-from toolkit.population import Population, PopulationSpec  # noqa: E402
+from egis.toolkit.engine import ChipSimulator, population_logits
+from egis.toolkit.runtime import session_options  # noqa: E402
+from egis.toolkit.model import load_model  # noqa: E402
+from egis.toolkit.population import Population, PopulationSpec  # noqa: E402
 
 
 def measure(model_path: Path, chips: int, images: int, threads: int) -> dict[str, float]:

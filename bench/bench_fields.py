@@ -21,7 +21,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from plugins.fields import FieldSampler  # noqa: E402
+from egis.plugins.fields import FieldSampler  # noqa: E402
 
 
 def time_sampler(shape: tuple[int, int], lam: float, method: str, draws: int) -> dict:

@@ -4,7 +4,7 @@ baseline: toolkit.labels.chip_accuracies on the customer's images, then
           toolkit.engine.population_logits on the stimuli (each chip's weights drawn twice),
           what `egis label` followed by `egis evaluate` costs;
 one pass: chip_accuracies(..., also=(stimuli, out)) (each chip drawn once), what
-          `python -m models.populations ... --responses-for` does.
+          `python -m egis.models.populations ... --responses-for` does.
 
 Usage: python bench/bench_labelling.py [MODEL.onnx] [--chips 20] [--images 256] [--stimuli 640]
 Prints seconds per chip for both and their ratio, and checks that the logits agree.
@@ -22,10 +22,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from toolkit.engine import population_logits  # noqa: E402
-from toolkit.labels import chip_accuracies  # noqa: E402
-from toolkit.model import load_model  # noqa: E402
-from toolkit.population import Population, PopulationSpec  # noqa: E402
+from egis.toolkit.engine import population_logits  # noqa: E402
+from egis.toolkit.labels import chip_accuracies  # noqa: E402
+from egis.toolkit.model import load_model  # noqa: E402
+from egis.toolkit.population import Population, PopulationSpec  # noqa: E402
 
 
 def main() -> None:

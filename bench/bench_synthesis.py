@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO))
 
 from egis.synthesis import (SynthesisConfig, finalize_generator, predict, sample,  # noqa: E402
                             set_summary, targets_met, train_generator, deterministic)
-from toolkit.model import load_model  # noqa: E402
+from egis.toolkit.model import load_model  # noqa: E402
 
 MODELS = {"digits": "models/digits/model.onnx",
           "cifar10_vgg16": "models/cifar10_vgg16/model.onnx",
@@ -78,8 +78,8 @@ def stand_in(name: str, directory: Path) -> Path | None:
 
     import torch
 
-    recipes = {"cifar10_vgg16": ("models.cifar10_vgg16.train", "VGG16"),
-               "cifar10_mobilenet": ("models.cifar10_mobilenet.train", "MobileNetV1")}
+    recipes = {"cifar10_vgg16": ("egis.models.cifar10_vgg16.train", "VGG16"),
+               "cifar10_mobilenet": ("egis.models.cifar10_mobilenet.train", "MobileNetV1")}
     if name not in recipes:
         return None
     module = __import__(recipes[name][0], fromlist=[recipes[name][1]])

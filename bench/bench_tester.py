@@ -33,12 +33,12 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 import model_zoo  # noqa: E402
 
 from egis.detector import build_detector  # noqa: E402
-from toolkit.bundle import write_bundle  # noqa: E402
-from toolkit.chips import OnnxChip, PopulationChips  # noqa: E402
-from toolkit.engine import population_logits  # noqa: E402
-from toolkit.model import load_model  # noqa: E402
-from toolkit.population import Population, PopulationSpec  # noqa: E402
-from toolkit.tester import Tester  # noqa: E402
+from egis.toolkit.bundle import write_bundle  # noqa: E402
+from egis.toolkit.chips import OnnxChip, PopulationChips  # noqa: E402
+from egis.toolkit.engine import population_logits  # noqa: E402
+from egis.toolkit.model import load_model  # noqa: E402
+from egis.toolkit.population import Population, PopulationSpec  # noqa: E402
+from egis.toolkit.tester import Tester  # noqa: E402
 
 K = 4
 

@@ -1,5 +1,5 @@
-"""`python -m cli` is the same as the `egis` console script."""
+"""`python -m egis.cli` is the same as the `egis` console script."""
 
-from cli.main import main
+from egis.cli.main import main
 
 main()

@@ -19,10 +19,22 @@ from pathlib import Path
 import numpy as np
 import typer
 
-from toolkit.errors import DataError
-from toolkit.io import atomic_open, write_npz
+from egis.toolkit.errors import DataError
+from egis.toolkit.io import atomic_open, write_npz
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+
+
+def _chip_count(text: str) -> int:
+    """``--chips``: N or 0:N (the demo always uses the first chips of each population)."""
+    start, sep, stop = text.strip().rpartition(":") if ":" in text else ("", "", text.strip())
+    try:
+        count = int(stop)
+    except ValueError:
+        count = -1
+    if (sep and start not in ("", "0")) or count < 10:
+        raise DataError(f"--chips must be N or 0:N with N >= 10, got '{text}'")
+    return count
 
 
 def _run(app: typer.Typer, args: list[str], capture: bool = False) -> str:
@@ -37,7 +49,7 @@ def _run(app: typer.Typer, args: list[str], capture: bool = False) -> str:
 
 def _customer_digits(work: Path, model: Path, chips: int, variability: str, sigma: float, app) -> tuple[Path, Path, Path]:
     """Customer side: two populations, labelled with the private digits test split."""
-    from models.digits.train import split
+    from egis.toolkit.data import digits_split as split
 
     customer = work / "customer"
     customer.mkdir(parents=True, exist_ok=True)
@@ -59,7 +71,7 @@ def _shipped(work: Path, name: str, variability: str, chips: int) -> tuple[Path,
     """The shipped labelled population, its A50 labels and the evaluation truth, cut to the
     first ``chips`` chips of each population (copies in WORK/customer/) when they hold more.
     Returns the number of evaluation chips to test, too."""
-    from toolkit.labels import read_labels, write_labels, write_side_file
+    from egis.toolkit.labels import read_labels, write_labels, write_side_file
 
     folder = MODELS_DIR / name / "populations" / variability
     if not (folder / "labelled_A50.csv").exists():
@@ -84,10 +96,11 @@ def _shipped(work: Path, name: str, variability: str, chips: int) -> tuple[Path,
 
 def demo(
     model_name: str = typer.Option("digits", "--model", help="Shipped reference model (digits, cifar10_vgg16, cifar10_mobilenet)."),
-    out: Path = typer.Option(Path("egis-demo"), "-o", "--out", help="Working folder for every artifact."),
+    out: Path = typer.Option(Path("egis-demo"), "-o", "--output", help="Working folder for every artifact."),
     k: int = typer.Option(4, "-k", min=1, help="Test images in the bundle."),
-    chips: int = typer.Option(200, min=10, help="Chips per population: digits makes this many; "
-                                        "shipped models use the first this many of theirs."),
+    chips_text: str = typer.Option("200", "--chips", metavar="N|0:N",
+                                   help="Chips per population, at least 10 (the first N, as in label and "
+                                        "test): digits makes this many; shipped models use the first N of theirs."),
     images: int = typer.Option(512, help="Synthetic images to generate."),
     variability: str = typer.Option("typical", help="typical (25/25/50) or extreme (50/0/50)."),
     seed: int = typer.Option(0, help="Seed of synthesis and compaction."),
@@ -95,11 +108,12 @@ def demo(
                                    "the entropy targets hold (a few hundred on the shipped models)."),
 ) -> None:
     """Run the whole EGIS flow and print test accuracy, escapes and yield loss."""
-    from cli.main import app
-    from egis.evaluate import test_metrics
-    from toolkit.io import read_json
-    from toolkit.labels import read_labels
+    from egis.cli.main import app
+    from egis.metrics import test_metrics
+    from egis.toolkit.io import read_json
+    from egis.toolkit.labels import read_labels
 
+    chips = _chip_count(chips_text)
     model_name = model_name.replace("-", "_")
     model = MODELS_DIR / model_name / "model.onnx"
     if not model.exists():
@@ -139,7 +153,7 @@ def demo(
     t = time.perf_counter()
     evaluation = population.with_name("evaluation.json")
     verdict_csv = _run(app, ["test", str(cid / "bundle"), "--population", str(evaluation), "--model", str(model),
-                             "--range", f"0:{tested}", "--csv"], capture=True)
+                             "--chips", f"0:{tested}", "--csv"], capture=True)
     with atomic_open(out / "verdicts.csv") as handle:
         handle.write(verdict_csv)
     stages["tester: evaluation chips"] = time.perf_counter() - t

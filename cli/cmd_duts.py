@@ -21,9 +21,9 @@ def make(
     seed: int = typer.Option(0, "--seed", min=0, help="Master seed: chip i uses rng([seed, i])."),
 ) -> None:
     """Write a population spec; chips are rebuilt from it on demand, never stored."""
-    from plugins import load_plugin, parse_settings
-    from toolkit.model import load_model
-    from toolkit.population import Population, PopulationSpec
+    from egis.toolkit.registry import load_plugin, parse_settings
+    from egis.toolkit.model import load_model
+    from egis.toolkit.population import Population, PopulationSpec
 
     loaded = load_model(model)
     variability = load_plugin(plugin, parse_settings(settings))
@@ -47,8 +47,8 @@ def export(
     """Write chip INDEX as a standalone ONNX model any onnxruntime user can run."""
     import onnx
 
-    from toolkit.io import atomic_path
-    from toolkit.population import open_population
+    from egis.toolkit.io import atomic_path
+    from egis.toolkit.population import open_population
 
     chip = open_population(population, model).chip_model(index)
     with atomic_path(output) as tmp:
@@ -59,7 +59,7 @@ def export(
 @duts_app.command("plugins")
 def list_plugins() -> None:
     """List installed variability plugins and their parameters."""
-    from plugins import available_plugins, load_plugin
+    from egis.toolkit.registry import available_plugins, load_plugin
 
     for name in available_plugins():
         typer.echo(name)

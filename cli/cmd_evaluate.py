@@ -9,8 +9,8 @@ from typing import Optional
 
 import typer
 
-from egis.evaluate import METHODS
-from toolkit.errors import DataError
+from egis.methods import METHODS
+from egis.toolkit.errors import DataError
 
 
 def _ints(text: str, what: str) -> list[int]:
@@ -31,20 +31,22 @@ def evaluate(
     real: Optional[str] = typer.Option(None, "--real", help="Real images for the dataset-aware baseline: DATA or builtin:digits."),
     real_subdir: Optional[str] = typer.Option(None, help="Folder inside --real holding <class>/ (e.g. test)."),
     variability: str = typer.Option("typical,extreme", help="Sub-folders of --populations to evaluate."),
-    k: str = typer.Option("2,4,8,16", "--k", help="K values for EGIS."),
+    k: str = typer.Option("2,4,8,16", "-k", "--k", help="K values for EGIS."),
     baseline_k: str = typer.Option("4", help="K values at which every baseline runs too."),
     cutoffs: str = typer.Option("A50,A60,A70", help="Cutoffs (computed on the labelled chips)."),
-    seeds: int = typer.Option(3, min=1, help="Seeds per setting (spread is reported over them)."),
+    seeds: int = typer.Option(3, "--seed-count", min=1, help="Seeds per setting (spread is reported over them)."),
     images: int = typer.Option(1024, min=16, help="Images per stimulus set."),
     trials: int = typer.Option(5, min=1, help="Validation splits per annealing reward."),
-    methods: str = typer.Option(",".join(METHODS), help="Methods to compare (see egis/evaluate.py)."),
+    methods: str = typer.Option(",".join(METHODS), help="Methods to compare (registry: egis/methods.py)."),
     report_only: bool = typer.Option(False, "--report-only", help="Rebuild the report from results.csv; compute nothing new."),
     name: Optional[str] = typer.Option(None, help="Model name in the report (default: file's folder)."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bars."),
 ) -> None:
     """Sweep K, cutoffs, variability and seeds; write results.csv, report.md and report.html."""
-    from egis.experiment import SweepConfig, build_report, load_real_images, load_stimuli, run_sweep
-    from toolkit.model import load_model
+    from egis.report import build_report
+    from egis.stimuli import load_real_images, load_stimuli
+    from egis.sweep import SweepConfig, run_sweep
+    from egis.toolkit.model import load_model
 
     loaded = load_model(model)
     variabilities = [v for v in variability.split(",") if v]
@@ -60,7 +62,7 @@ def evaluate(
                          trials=trials, images=images, methods=chosen)
     output.mkdir(parents=True, exist_ok=True)
     real_pixels = load_real_images(real, loaded, real_subdir) if real else None
-    stimuli = load_stimuli(loaded, sid, real_pixels, images, seed=0, work_dir=output)
+    stimuli = load_stimuli(loaded, sid, real_pixels, images, seed=0, work_dir=output, methods=chosen)
     if report_only:
         from egis.evaluate import read_rows
 

@@ -16,8 +16,8 @@ def inspect(
                                          help="Input layout, when detection guesses wrong."),
 ) -> None:
     """Check the model can be used and show its input contract and crossbar layers."""
-    from toolkit.inspect_report import format_report, inspect_model
-    from toolkit.model import load_model
+    from egis.toolkit.inspect_report import format_report, inspect_model
+    from egis.toolkit.model import load_model
 
     report = inspect_model(load_model(model, layout=layout))
     typer.echo(json.dumps(report, indent=2) if as_json else format_report(report))

@@ -9,7 +9,7 @@ from typing import Optional
 import numpy as np
 import typer
 
-from toolkit.errors import DataError
+from egis.toolkit.errors import DataError
 
 
 def label(
@@ -21,18 +21,18 @@ def label(
     cutoff_from: Optional[Path] = typer.Option(None, help="Reuse the threshold recorded in another LABELS.json (for evaluation chips)."),
     with_accuracy: bool = typer.Option(False, "--with-accuracy", help="Add each chip's accuracy (customer's own copy only)."),
     images: Optional[int] = typer.Option(None, "--images", min=1, help="Use a random subset of N images."),
-    chips: Optional[str] = typer.Option(None, "--chips", help="Chip index range START:STOP (default: all)."),
+    chips: Optional[str] = typer.Option(None, "--chips", help="Chips of POP: START:STOP or N (the first N); default all."),
     subdir: Optional[str] = typer.Option(None, help="Folder inside a zip/folder holding <class>/ (e.g. test)."),
     class_map: Optional[str] = typer.Option(None, help="Class order: 'a,b,c' or a JSON file; default sorted folder names."),
     seed: int = typer.Option(0, help="Seed for --images subsampling."),
     threads: Optional[int] = typer.Option(None, help="onnxruntime threads (default: up to 2)."),
 ) -> None:
     """Label chips pass/fail with the customer's own data."""
-    from toolkit.data import load_labelled_images
-    from toolkit.io import read_json
-    from toolkit.labels import Cutoff, chip_accuracies, pass_fail, write_labels, write_side_file
-    from toolkit.signatures import images_sha256
-    from toolkit.population import open_population, parse_chip_range
+    from egis.toolkit.data import load_labelled_images
+    from egis.toolkit.io import read_json
+    from egis.toolkit.labels import Cutoff, chip_accuracies, labels_meta, pass_fail, write_labels, write_side_file
+    from egis.toolkit.signatures import images_sha256
+    from egis.toolkit.population import open_population, parse_chip_range
 
     pop = open_population(population, model)
     loaded, spec = pop.model, pop.spec
@@ -55,13 +55,10 @@ def label(
     threshold = rule.threshold(accuracies)
     passed = pass_fail(accuracies, threshold)
     write_labels(output, selected, passed, accuracies if with_accuracy else None)
-    write_side_file(output, {
-        "cutoff": cutoff_text, "threshold": threshold, "pass_fraction": float(passed.mean()),
-        "population_sha256": spec.sha256(), "model_sha256": loaded.sha256,
-        "chips": [selected[0], selected[-1] + 1], "count": len(selected),
-        "images": int(len(labels)), "images_sha256": images_sha256(pixels),
-        "seconds": round(seconds, 3),
-    })
+    write_side_file(output, labels_meta(
+        cutoff=cutoff_text, threshold=threshold, passed=passed, population_sha256=spec.sha256(),
+        model_sha256=loaded.sha256, images=len(labels), chips=[selected[0], selected[-1] + 1],
+        images_sha256=images_sha256(pixels), seconds=round(seconds, 3)))
     rate = len(selected) / seconds
     typer.echo(f"{output}: {len(selected)} chips, {int(passed.sum())} pass at {cutoff_text} "
                f"(threshold accuracy {threshold:.4f}); accuracy mean {accuracies.mean():.4f} "

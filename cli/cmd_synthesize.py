@@ -16,7 +16,7 @@ from typing import Optional
 
 import typer
 
-from toolkit.errors import EgisError
+from egis.toolkit.errors import EgisError
 
 
 class Baseline(str, Enum):
@@ -29,7 +29,7 @@ class Baseline(str, Enum):
 @contextlib.contextmanager
 def _progress(enabled: bool, num_classes: int) -> Iterator:
     """The shared progress bar, its text showing the latest H_c and H_s (and log M)."""
-    from toolkit.progress import progress_bar  # noqa: PLC0415
+    from egis.toolkit.progress import progress_bar  # noqa: PLC0415
 
     if not enabled:
         yield None
@@ -50,7 +50,7 @@ def _progress(enabled: bool, num_classes: int) -> Iterator:
 
 def synthesize_command(
     model_path: Path = typer.Argument(..., metavar="MODEL.onnx", help="ONNX image classifier."),
-    out: Path = typer.Option(..., "--out", "-o", help="SID directory to write (replaced atomically)."),
+    out: Path = typer.Option(..., "-o", "--output", help="SID directory to write (replaced atomically)."),
     images: int = typer.Option(2048, "--images", help="Number of images to sample."),
     iterations: int = typer.Option(5000, "--iterations",
                                    help="Maximum training iterations (the seed's 5000; early "
@@ -86,7 +86,7 @@ def synthesize_command(
 ) -> None:
     """Synthesize test images from MODEL.onnx alone (entropy-guided generator) into SID_DIR."""
     from egis.synthesis import SynthesisConfig, synthesize  # noqa: PLC0415 (torch is slow to import)
-    from toolkit.model import load_model  # noqa: PLC0415
+    from egis.toolkit.model import load_model  # noqa: PLC0415
 
     config = SynthesisConfig(iterations=iterations, batch=batch, lr=lr, seed=seed, images=images,
                              early_stop=early_stop, patience=patience, plateau=plateau,

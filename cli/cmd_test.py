@@ -14,7 +14,7 @@ from typing import Optional
 
 import typer
 
-from toolkit.errors import BundleError
+from egis.toolkit.errors import BundleError
 
 
 def test_command(
@@ -24,15 +24,15 @@ def test_command(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV (chip,pass,pass_probability,elapsed_ms)."),
     population: Optional[Path] = typer.Option(None, "--population", help="Also test chips of this population spec."),
-    chip_range: Optional[str] = typer.Option(None, "--range", help="START:STOP of --population (default all)."),
+    chip_range: Optional[str] = typer.Option(None, "--chips", help="Chips of --population: START:STOP or N (the first N); default all."),
     model: Optional[Path] = typer.Option(None, "--model", help="Model of --population (default: path in the spec)."),
     threads: int = typer.Option(1, "--threads", min=1, help="onnxruntime threads per session."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar on stderr."),
 ) -> None:
     """Print pass/fail and P(pass) for every chip."""
-    from toolkit.chips import open_chip
-    from toolkit.progress import progress_iter
-    from toolkit.tester import Tester
+    from egis.toolkit.chips import open_chip
+    from egis.toolkit.progress import progress_iter
+    from egis.toolkit.tester import Tester
 
     if as_json and as_csv:
         raise BundleError("choose one of --json and --csv")
@@ -40,15 +40,15 @@ def test_command(
     manifest = tester.bundle.manifest
     todo = [open_chip(spec, manifest, threads=threads) for spec in (chips or [])]
     if population is not None:
-        from toolkit.population import parse_chip_range
-        from toolkit.chips import PopulationChips
-        from toolkit.population import PopulationSpec
+        from egis.toolkit.population import parse_chip_range
+        from egis.toolkit.chips import PopulationChips
+        from egis.toolkit.population import PopulationSpec
 
         count = PopulationSpec.load(population).count
         todo.extend(PopulationChips(population, model, manifest, parse_chip_range(chip_range, count),
                                     threads=threads))
     elif chip_range is not None or model is not None:
-        raise BundleError("--range and --model apply to --population")
+        raise BundleError("--chips and --model apply to --population")
     if not todo:
         raise BundleError("no chips to test: give CHIP files or --population")
     # a population range simulates every chip: seconds to minutes, so show progress

@@ -21,7 +21,7 @@ import numpy as np
 
 from egis.synthesis import (SynthesisConfig, SynthesisError, build_generator, check_output_dir, deterministic,
                             finalize_generator, predict, sample, write_sid)
-from toolkit.model import InputContract, LoadedModel
+from egis.toolkit.model import InputContract, LoadedModel
 
 BASELINES = ("gaussian", "uniform", "untrained")
 _NOISE_STREAM = 7

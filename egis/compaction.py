@@ -38,8 +38,8 @@ from typing import Any
 
 import numpy as np
 
-from toolkit.errors import DataError
-from toolkit.signatures import signatures
+from egis.toolkit.errors import DataError
+from egis.toolkit.signatures import signatures
 
 # HistGradientBoosting bins features with scikit-learn's own Parallel. Fitted from one of our
 # worker threads, that Parallel replaces the warning filters with an empty list and warns on
@@ -301,7 +301,7 @@ def compact(logits: np.ndarray, labels: Sequence[int] | np.ndarray, k: int, seed
     iterations = schedule_length(t_start, t_end, cooling)
     steps = range(iterations)
     if progress:
-        from toolkit.progress import progress_iter
+        from egis.toolkit.progress import progress_iter
 
         steps = progress_iter(steps, iterations, "annealing")
     history: list[Step] = []

@@ -19,13 +19,13 @@ from typing import Any
 import numpy as np
 
 from egis.compaction import BoosterConfig, one_native_thread
-from toolkit.errors import DataError
-from toolkit.signatures import signatures
+from egis.toolkit.bundle import DETECTOR_INPUT, DETECTOR_LABEL, DETECTOR_PASS_COLUMN, DETECTOR_PROBA
+from egis.toolkit.errors import DataError
+from egis.toolkit.signatures import signatures
 
-INPUT_NAME = "signature"
-LABEL_OUTPUT = "label"
-PROBA_OUTPUT = "probabilities"
-PASS_COLUMN = 1
+# the detector's I/O is part of the bundle contract, defined once in the core (egis.toolkit.bundle)
+INPUT_NAME, LABEL_OUTPUT, PROBA_OUTPUT = DETECTOR_INPUT, DETECTOR_LABEL, DETECTOR_PROBA
+PASS_COLUMN = DETECTOR_PASS_COLUMN
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 PROBA_TOLERANCE = 1e-5
 

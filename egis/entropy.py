@@ -21,7 +21,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from toolkit.errors import EgisError
+from egis.toolkit.errors import EgisError
 
 
 class EntropyTerms(NamedTuple):

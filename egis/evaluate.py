@@ -5,14 +5,7 @@ true accuracies come from the customer's evaluation copy of the labels. Every me
 the same labelled chips, the same cutoff (computed on the labelled chips, A<p> = p% of them
 pass) and the same seeds, and is scored on the same evaluation chips.
 
-Methods (``METHODS``):
-- ``egis``: synthetic images, K chosen by annealing, gradient-boosting classifier;
-- ``egis-random``: K random synthetic images, no annealing;
-- ``gaussian`` / ``uniform``: i.i.d. noise images, annealing, classifier;
-- ``untrained``: images of the untrained generator, annealing, classifier;
-- ``da-regressor``: the seed's reference [6]: K real test images chosen by the same annealing,
-  a gradient-boosting regressor of accuracy, pass if predicted accuracy >= cutoff;
-- ``da-classifier``: the same K real images with the classifier.
+Methods and metrics come from their registries (egis.methods, egis.metrics).
 """
 
 from __future__ import annotations
@@ -20,49 +13,22 @@ from __future__ import annotations
 import csv
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from egis.compaction import BoosterConfig, CompactionResult, compact
-from egis.detector import train_detector
-from toolkit.io import atomic_open
-from toolkit.labels import Cutoff
-from toolkit.signatures import signatures
+from egis.detector import build_detector, onnx_predict
+from egis.methods import METHODS, get_method
+from egis.metrics import CRITICAL_MARGIN, METRICS, test_metrics
+from egis.responses import ChipResponses
+from egis.toolkit.io import atomic_open
+from egis.toolkit.labels import Cutoff
+from egis.toolkit.signatures import signatures
 
-METRICS = ("TA", "TE", "YL", "CTE", "BTE")
-METHODS = ("egis", "egis-random", "gaussian", "uniform", "untrained", "da-regressor", "da-classifier")
-STIMULUS_OF = {"egis": "egis", "egis-random": "egis", "gaussian": "gaussian", "uniform": "uniform",
-               "untrained": "untrained", "da-regressor": "real", "da-classifier": "real"}
-CRITICAL_MARGIN = 0.01   # a passed chip more than 1 accuracy point below the cutoff is critical
 ROW_FIELDS = ("variability", "cutoff", "threshold", "k", "seed", "method", *METRICS,
               "reward", "seconds")
-
-
-def test_metrics(predicted_pass: np.ndarray, accuracy: np.ndarray, threshold: float) -> dict[str, float]:
-    """TA, TE, YL, CTE, BTE in % of all chips ("pass" is the positive class).
-
-    TE = passed bad chips = CTE (accuracy < cutoff - 1 point) + BTE (within 1 point below).
-    """
-    predicted = np.asarray(predicted_pass, dtype=bool)
-    truth = accuracy >= threshold
-    critical = accuracy < threshold - CRITICAL_MARGIN
-    scale = 100.0 / len(accuracy)
-    return {"TA": scale * float(np.sum(predicted == truth)),
-            "TE": scale * float(np.sum(predicted & ~truth)),
-            "YL": scale * float(np.sum(~predicted & truth)),
-            "CTE": scale * float(np.sum(predicted & critical)),
-            "BTE": scale * float(np.sum(predicted & ~truth & ~critical))}
-
-
-@dataclass
-class ChipResponses:
-    """Logits of one chip set on every stimulus set, plus the chips' true accuracies."""
-
-    logits: dict[str, np.ndarray]   # stimulus name -> (chips, images, M)
-    accuracy: np.ndarray            # (chips,)
 
 
 def _regressor(config: BoosterConfig) -> Any:
@@ -75,14 +41,18 @@ def _regressor(config: BoosterConfig) -> Any:
 def predict_with(method: str, labelled: ChipResponses, evaluation: ChipResponses, indices: Sequence[int],
                  labels: np.ndarray, threshold: float, config: BoosterConfig) -> np.ndarray:
     """Pass/fail of the evaluation chips by the final detector of ``method`` on ``indices``."""
-    stimulus = STIMULUS_OF[method]
+    spec = get_method(method)
+    stimulus = spec.stimulus
     x_eval = signatures(evaluation.logits[stimulus], indices)
-    if method == "da-regressor":
+    if spec.detector == "regressor":
         model = _regressor(config)
         model.fit(signatures(labelled.logits[stimulus], indices), labelled.accuracy)
         return model.predict(x_eval) >= threshold
-    detector = train_detector(labelled.logits[stimulus], labels, indices, config)
-    return detector.predict(x_eval).astype(bool)
+    # scored through the exported ONNX detector, as the tester scores a bundle, so the
+    # evaluation measures the artifact that ships rather than the scikit-learn object
+    _, onnx_bytes = build_detector(labelled.logits[stimulus], labels, indices, config)
+    predicted, _ = onnx_predict(onnx_bytes, x_eval)
+    return predicted.astype(bool)
 
 
 def evaluate_setting(labelled: ChipResponses, evaluation: ChipResponses, cutoff: str, k: int, seed: int,
@@ -96,9 +66,10 @@ def evaluate_setting(labelled: ChipResponses, evaluation: ChipResponses, cutoff:
     rows = []
     for method in methods:
         started = time.perf_counter()
-        stimulus = STIMULUS_OF[method]
+        spec = get_method(method)
+        stimulus = spec.stimulus
         n_images = labelled.logits[stimulus].shape[1]
-        if method == "egis-random":
+        if spec.selection == "random":
             indices = np.random.default_rng([seed, k]).choice(n_images, size=k, replace=False).tolist()
             reward = float("nan")
         else:

@@ -15,7 +15,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from toolkit.io import atomic_path
+from egis.toolkit.io import atomic_path
 
 Series = tuple[Sequence[float], Sequence[float]]
 

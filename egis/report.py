@@ -9,21 +9,23 @@ from __future__ import annotations
 import html
 import re
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-from egis.evaluate import METRICS
-from toolkit.io import atomic_open
+from egis.methods import METHOD_TITLES
+from egis.metrics import METRICS
+from egis.toolkit.io import atomic_open
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from egis.compaction import CompactionResult
+    from egis.sweep import SweepConfig
+    from egis.toolkit.model import LoadedModel
 
 SEED_TABLE_II = {  # the seed paper's Table II, VGG16 CIFAR-10, K=4, TA %
     "typical": {"EGIS": (89.9, 92.1, 91.8), "[6]": (87.7, 93.3, 93.9)},
     "extreme": {"EGIS": (100.0, 100.0, 100.0), "[6]": (100.0, 100.0, 100.0)},
 }
-METHOD_TITLES = {"egis": "EGIS", "egis-random": "EGIS, random K (no annealing)",
-                 "gaussian": "Gaussian noise + annealing", "uniform": "uniform noise + annealing",
-                 "untrained": "untrained generator + annealing",
-                 "da-regressor": "dataset-aware [6] (regressor)", "da-classifier": "dataset-aware (classifier)"}
-
-
 def fmt(entry: dict[str, Any], metric: str) -> str:
     return f"{entry[metric]:.1f} ± {entry[metric + '_std']:.1f}"
 
@@ -105,3 +107,89 @@ def write_report(out_dir: Path, markdown: str, title: str) -> None:
         handle.write(markdown)
     with atomic_open(out_dir / "report.html") as handle:
         handle.write(markdown_to_html(markdown, title))
+
+
+def build_report(model: LoadedModel, model_name: str, sid_dir: Path, pops_dir: Path,
+                 variabilities: Sequence[str], rows: list[dict[str, Any]], timings: dict[str, float],
+                 showcase: dict[str, CompactionResult], stimuli: dict[str, np.ndarray],
+                 out_dir: Path, config: SweepConfig, command: str) -> Path:
+    """Figures + report.md + report.html for a finished (or partial) sweep."""
+    import json
+    import shutil
+
+    import numpy as np
+
+    from egis import plots, report_plots
+    from egis.evaluate import summarize
+    from egis.sweep import headline_k
+    from egis.toolkit.io import read_json, write_json
+    from egis.toolkit.labels import Cutoff, read_labels
+    from egis.toolkit.population import PopulationSpec
+
+    summary = summarize(rows)
+    write_json(out_dir / "summary.json", summary)
+    lines = [f"# EGIS evaluation: {model_name}", "",
+             f"Model `{model_name}` (sha256 `{model.sha256[:16]}`), {model.num_classes} classes. "
+             f"Stimulus sets of {config.images} images each; annealing with {config.trials} validation "
+             f"splits; seeds {list(config.seeds)}; metrics are mean ± std over seeds, in % of the "
+             f"evaluation chips (TA accuracy, TE escapes = CTE critical + BTE benign, YL yield loss).", "",
+             "Regenerate:", "", "```", command, "```", ""]
+    for variability in variabilities:
+        stats_lab = read_labels(pops_dir / variability / "labelled_accuracy.csv").accuracies
+        stats_eval = read_labels(pops_dir / variability / "evaluation_accuracy.csv").accuracies
+        spec = PopulationSpec.load(pops_dir / variability / "labelled.json")
+        thresholds = {c: Cutoff.parse(c).threshold(stats_lab) for c in config.cutoffs}
+        report_plots.accuracy_histogram(out_dir / f"accuracy_{variability}.png",
+                                        {"labelled": stats_lab, "evaluation": stats_eval}, thresholds,
+                                        f"{model_name}, {variability}: chip accuracy")
+        lines += [f"## {variability} variation", "",
+                  f"Plugin `{spec.plugin}` {json.dumps(spec.params)}; {len(stats_lab)} labelled + "
+                  f"{len(stats_eval)} evaluation chips. Labelled-chip accuracy: mean {stats_lab.mean():.4f}, "
+                  f"std {stats_lab.std():.4f}, min {stats_lab.min():.4f}; cutoffs "
+                  + ", ".join(f"{c} = {t:.4f}" for c, t in thresholds.items()) + ".", "",
+                  f"![chip accuracy histogram](accuracy_{variability}.png)", "",
+                  f"### Table II analogue (K = {headline_k(config)}): TA ± std / CTE / BTE / YL, %", "",
+                  headline_table(summary, variability, headline_k(config), config.cutoffs, config.methods), "",
+                  "### EGIS for every K", "", k_table(summary, variability), ""]
+        egis_rows = [e for e in summary if e["variability"] == variability and e["method"] == "egis"]
+        if egis_rows:
+            groups = [f"{e['cutoff']} K={e['k']}" for e in egis_rows]
+            report_plots.grouped_bars(
+                out_dir / f"fig5_{variability}.png", groups,
+                {m: [e[m] for e in egis_rows] for m in ("TA", "CTE", "BTE", "YL")},
+                {m: [e[f"{m}_std"] for e in egis_rows] for m in ("TA", "CTE", "BTE", "YL")},
+                f"{model_name}, {variability}: EGIS per K and cutoff (Fig. 5 analogue)")
+            lines += [f"![Fig. 5 analogue](fig5_{variability}.png)", ""]
+        result = showcase.get(variability)
+        if result is not None:
+            its = [s.iteration for s in result.history]
+            plots.line_plot(out_dir / f"reward_{variability}.png",
+                            {"best": (its, [s.best for s in result.history]),
+                             "current": (its, [s.current for s in result.history])},
+                            title=f"annealing reward ({variability}, {config.cutoffs[0]}, "
+                                  f"K={headline_k(config)}, seed {config.seeds[0]})",
+                            xlabel="iteration", ylabel="mean validation accuracy")
+            images = stimuli["egis"][result.indices]
+            plots.image_grid(out_dir / f"cid_{variability}.png", images, [str(i) for i in result.indices],
+                             layout=model.contract.layout, vmin=model.contract.pixel_min,
+                             vmax=model.contract.pixel_max, title="compact image set (CID)")
+            lines += ["### Compaction of one run", "",
+                      f"Reward (best {result.reward:.4f} from initial {result.initial_reward:.4f}) and the "
+                      f"chosen images:", "", f"![reward](reward_{variability}.png)", "",
+                      f"![CID](cid_{variability}.png)", ""]
+    sid_meta = read_json(Path(sid_dir) / "meta.json")
+    for name in ("entropy.png", "grid.png"):
+        if (Path(sid_dir) / name).exists():
+            shutil.copyfile(Path(sid_dir) / name, out_dir / f"sid_{name}")
+    training = sid_meta.get("training", {})
+    lines += ["## Synthesis", "",
+              f"H_c {training.get('final_h_c', float('nan')):.4f}, H_s {training.get('final_h_s', float('nan')):.4f} "
+              f"(log M = {np.log(model.num_classes):.4f}) after {training.get('iterations')} iterations; "
+              f"class histogram of the SID: {sid_meta.get('set', {}).get('class_histogram')}.", "",
+              "![entropy](sid_entropy.png)", "", "![SID samples](sid_grid.png)", "",
+              "## Run time", "",
+              table(["stage", "seconds"],
+                    [["synthesis (generator training + sampling)", f"{sid_meta.get('wall_time_s', float('nan')):.1f}"]]
+                    + [[name, f"{seconds:.1f}"] for name, seconds in timings.items()]), ""]
+    write_report(out_dir, "\n".join(lines), f"EGIS evaluation: {model_name}")
+    return out_dir / "report.md"

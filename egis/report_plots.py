@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from toolkit.io import atomic_path  # noqa: E402
+from egis.toolkit.io import atomic_path  # noqa: E402
 
 
 def _save(figure, path: str | os.PathLike) -> None:

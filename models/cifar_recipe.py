@@ -16,8 +16,8 @@ from typing import Callable
 import torch
 from torch import nn
 
-from models import common
-from models.cifar10_data import load_cifar10
+from egis.models import common
+from egis.models.cifar10_data import load_cifar10
 
 
 def parse_args(name: str, default_epochs: int, default_lr: float, argv=None):

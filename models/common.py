@@ -75,39 +75,34 @@ def count_mflops(model: nn.Module, input_shape) -> float:
 # ----------------------------------------------------------------------------- checkpoints
 def save_checkpoint(path: Path, state: dict) -> None:
     """Training state as PATH.npz + PATH.json (toolkit.torch_state): no pickle anywhere."""
-    from toolkit.torch_state import save_state
+    from egis.toolkit.torch_state import save_state
 
     save_state(path, state)
 
 
 def load_checkpoint(path: Path) -> dict | None:
     """The state written by save_checkpoint, or None when there is no checkpoint yet."""
-    from toolkit.torch_state import load_state
+    from egis.toolkit.torch_state import load_state
 
     return load_state(path)
 
 
 # ----------------------------------------------------------------------------- progress
 class Progress:
-    """Prints a line every `every` batches with running loss/acc and an ETA for the run."""
+    """Training-log lines for the recipes, on the toolkit's one line reporter
+    (egis.toolkit.progress.LineProgress): running loss/acc/lr, ms/step and ETA."""
 
     def __init__(self, total_batches: int, every: int = 50, done_batches: int = 0):
-        self.total = total_batches
-        self.every = every
-        self.start_done = done_batches
-        self.t0 = time.time()
+        from egis.toolkit.progress import LineProgress
+
+        self._lines = LineProgress(total_batches, every, done_batches)
 
     def step(self, epoch: int, epochs: int, batch: int, nbatches: int, global_done: int,
              loss: float, acc: float, lr: float) -> None:
-        if (batch + 1) % self.every and batch + 1 != nbatches:
+        if (batch + 1) % self._lines.every and batch + 1 != nbatches:
             return
-        elapsed = time.time() - self.t0
-        done = global_done - self.start_done
-        rate = elapsed / max(done, 1)
-        eta = rate * (self.total - global_done)
-        print(f"epoch {epoch + 1}/{epochs} batch {batch + 1}/{nbatches} loss {loss:.4f} "
-              f"acc {acc:.4f} lr {lr:.4f} {rate * 1000:.0f} ms/batch "
-              f"ETA {eta / 60:.1f} min", flush=True)
+        self._lines.step(global_done, f"epoch {epoch + 1}/{epochs} batch {batch + 1}/{nbatches} "
+                         f"loss {loss:.4f} acc {acc:.4f} lr {lr:.4f}", force=True)
 
 
 # ----------------------------------------------------------------------------- CIFAR batches
@@ -193,7 +188,7 @@ def export_onnx(model: nn.Module, path: Path, input_shape, name: str, test_accur
 
     import sys
     sys.path.insert(0, str(REPO_ROOT))
-    from toolkit.torch_bridge import to_torch
+    from egis.toolkit.torch_bridge import to_torch
 
     tm = to_torch(onnx.load(str(tmp)))
     with torch.no_grad():

@@ -1,6 +1,6 @@
 """Write models/<name>/CARD.md from the result.json its recipe wrote.
 
-    python -m models.make_card digits cifar10_vgg16 cifar10_mobilenet
+    python -m egis.models.make_card digits cifar10_vgg16 cifar10_mobilenet
 """
 
 from __future__ import annotations
@@ -34,20 +34,20 @@ INFO = {
                  "training-split mean/std (scalar, rounded to 4 decimals) is inside the graph.",
         "data": "scikit-learn `load_digits` (1,797 images). Fixed stratified 80/20 split, "
                 "`train_test_split(test_size=0.2, stratify=y, random_state=0)`: 1,437 train / 360 test. "
-                "`models.digits.train.split()` reproduces it.",
+                "`egis.models.digits.train.split()` reproduces it.",
         "recipe": "AdamW (weight decay 1e-4), OneCycle LR peak {peak_lr}, batch {batch}, {epochs} epochs, "
                   "cross-entropy, no augmentation, seed {seed}, torch threads {threads}.",
-        "cmd": "python -m models.digits.train --out models/digits --threads {threads}",
+        "cmd": "python -m egis.models.digits.train --out models/digits --threads {threads}",
     },
     "cifar10_vgg16": {
         "title": "cifar10_vgg16: VGG16 topology at reduced width, CIFAR-10",
         **CIFAR10_CARD,
-        "cmd": "python -m models.cifar10_vgg16.train --out models/cifar10_vgg16 --epochs {epochs} --threads {threads}",
+        "cmd": "python -m egis.models.cifar10_vgg16.train --out models/cifar10_vgg16 --epochs {epochs} --threads {threads}",
     },
     "cifar10_mobilenet": {
         "title": "cifar10_mobilenet: MobileNet v1 topology at reduced width, CIFAR-10",
         **CIFAR10_CARD,
-        "cmd": "python -m models.cifar10_mobilenet.train --out models/cifar10_mobilenet --epochs {epochs} --threads {threads}",
+        "cmd": "python -m egis.models.cifar10_mobilenet.train --out models/cifar10_mobilenet --epochs {epochs} --threads {threads}",
     },
 }
 
@@ -61,7 +61,7 @@ def two_stage_text(name: str, r: dict, stage1: dict) -> dict[str, str]:
               f"optimiser, weight decay and augmentation with a fresh one-cycle schedule, peak LR "
               f"{r['peak_lr']}, label smoothing {r['label_smoothing']}, {r['epochs']} epochs, "
               f"torch threads {r['threads']}.")
-    module = f"python -m models.{name}.train"
+    module = f"python -m egis.models.{name}.train"
     common = "--seed {seed} --batch {batch} --wd {weight_decay} --threads {threads}"
     cmd = (f"{module} --out runs/{name}/stage1-model --ckpt runs/{name}/stage1 --epochs {s1['epochs']} "
            f"--lr {s1['peak_lr']} --label-smoothing {s1['label_smoothing']} {common.format(**s1)}\n"
@@ -89,7 +89,7 @@ def render(name: str, notes: str = "") -> str:
         f"# {info['title']}",
         "",
         f"File: `models/{name}/model.onnx` (registry name `{name}`; "
-        f"`models.registry.reference_model_path(\"{name}\")`).",
+        f"`egis.models.registry.reference_model_path(\"{name}\")`).",
         "",
         "| | |",
         "|---|---|",
@@ -145,13 +145,13 @@ def population_section(name: str) -> str:
     speed = {p: json.loads((folder / p / "labelled_accuracy.json").read_text()) for p in presets}
     first = presets[0]
     count, images, sigma = specs[first]["count"], stats[first]["images"], stats[first]["sigma_tot"]
-    from plugins import load_plugin  # noqa: PLC0415 - defaults the spec leaves out
+    from egis.toolkit.registry import load_plugin  # noqa: PLC0415 - defaults the spec leaves out
 
     lam = load_plugin(specs[first]["plugin"], specs[first]["params"]).params["lam"]
     sample = "" if name == "digits" else f" --images {images}"
     lines = ["## Shipped chip populations", "",
              f"`models/{name}/populations/{{{','.join(presets)}}}/`, made by "
-             f"`python -m models.populations {name} --sigma {sigma:g} --count {count}{sample}` "
+             f"`python -m egis.models.populations {name} --sigma {sigma:g} --count {count}{sample}` "
              f"(plugin `generic`, sigma_tot {sigma:g}, lambda {lam:g}, crossbars on one die; typical = "
              "25% systematic / 25% correlated / 50% random variance, extreme = 50% / 0% / 50%). "
              f"{count} labelled chips (seed 1) and {count} evaluation chips (seed 2) per setting, "
@@ -184,7 +184,7 @@ def population_section(name: str) -> str:
         how = (f" (the same pass also ran {extra} evaluation stimuli per chip)" if extra else "")
         rates.append(f"{p} {side['chips_per_s']} chips/s, {side['seconds']:.0f} s for "
                      f"{specs[p]['count']} chips{how}")
-    lines += ["**Labelling speed** (labelled chips, as measured by `models.populations`): " +
+    lines += ["**Labelling speed** (labelled chips, as measured by `egis.models.populations`): " +
               "; ".join(rates) + ".", ""]
     return "\n".join(lines)
 

@@ -10,8 +10,8 @@ would. Output, under ``models/<name>/populations/<variability>/``:
 - labelled_accuracy.csv, evaluation_accuracy.csv   the customer's evaluation copies (with accuracy)
 - ../stats.json and ../accuracy_<variability>.png: the chip-accuracy distribution
 
-Usage: python -m models.populations digits --sigma 0.3 --count 1000
-       python -m models.populations cifar10_vgg16 --sigma 0.3 --count 1000 --images 1000
+Usage: python -m egis.models.populations digits --sigma 0.3 --count 1000
+       python -m egis.models.populations cifar10_vgg16 --sigma 0.3 --count 1000 --images 1000
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.io import write_json
-from toolkit.labels import Cutoff, chip_accuracies, write_labels, write_side_file
-from toolkit.model import load_model
-from toolkit.population import Population, PopulationSpec
+from egis.toolkit.io import write_json
+from egis.toolkit.labels import Cutoff, chip_accuracies, labels_meta, write_labels, write_side_file
+from egis.toolkit.model import load_model
+from egis.toolkit.population import Population, PopulationSpec
 
 PRESETS = ("typical", "extreme")
 CUTOFFS = ("A50", "A60", "A70")
@@ -39,13 +39,13 @@ def customer_data(name: str, model, images: int | None, seed: int = 0,
     """The customer's private labelled images for a reference model: (x, y) subsampled to
     ``images``, and the whole test split (what the evaluation's dataset-aware baseline reads)."""
     if name == "digits":
-        from models.digits.train import split
+        from egis.toolkit.data import digits_split as split
 
         _, _, x, y = split()
     else:
         import os
 
-        from toolkit.data import load_labelled_images
+        from egis.toolkit.data import load_labelled_images
 
         zip_path = Path(os.environ.get("EGIS_CIFAR10_ZIP", CIFAR_ZIP))
         data = load_labelled_images(zip_path, model.contract, model.num_classes, subdir="test")
@@ -70,7 +70,7 @@ def make(name: str, sigma: float, count: int, images: int | None, presets=PRESET
     x, y, real = customer_data(name, model, images)
     stimuli = None
     if responses is not None:
-        from egis.experiment import load_stimuli
+        from egis.stimuli import load_stimuli
 
         results_dir, sid_dir, stimuli_count = responses
         stimuli = load_stimuli(model, sid_dir, real, stimuli_count, seed=0, work_dir=results_dir)
@@ -96,19 +96,19 @@ def make(name: str, sigma: float, count: int, images: int | None, presets=PRESET
             accuracies[chip_set] = acc
             threshold = Cutoff.parse("A50").threshold(acc)
             write_labels(folder / f"{chip_set}_accuracy.csv", range(count), acc >= threshold, acc)
-            write_side_file(folder / f"{chip_set}_accuracy.csv", {
-                "cutoff": "A50", "threshold": threshold, "population_sha256": spec.sha256(),
-                "model_sha256": model.sha256, "images": int(len(y)), "seconds": round(seconds, 2),
-                "chips_per_s": round(count / seconds, 2), "images_per_s": round(count * len(y) / seconds),
-                "stimulus_images": 0 if stimuli is None else sum(len(v) for v in stimuli.values())})
+            write_side_file(folder / f"{chip_set}_accuracy.csv", labels_meta(
+                cutoff="A50", threshold=threshold, passed=acc >= threshold, population_sha256=spec.sha256(),
+                model_sha256=model.sha256, images=len(y), seconds=round(seconds, 2),
+                chips_per_s=round(count / seconds, 2), images_per_s=round(count * len(y) / seconds),
+                stimulus_images=0 if stimuli is None else sum(len(v) for v in stimuli.values())))
         lab = accuracies["labelled"]
         for text in CUTOFFS:
             threshold = Cutoff.parse(text).threshold(lab)
             write_labels(folder / f"labelled_{text}.csv", range(count), lab >= threshold)
-            write_side_file(folder / f"labelled_{text}.csv", {
-                "cutoff": text, "threshold": threshold, "population_sha256":
-                PopulationSpec.load(folder / "labelled.json").sha256(), "model_sha256": model.sha256,
-                "images": int(len(y))})
+            write_side_file(folder / f"labelled_{text}.csv", labels_meta(
+                cutoff=text, threshold=threshold, passed=lab >= threshold,
+                population_sha256=PopulationSpec.load(folder / "labelled.json").sha256(),
+                model_sha256=model.sha256, images=len(y)))
         stats[preset] = {
             chip_set: {"mean": float(a.mean()), "std": float(a.std()), "min": float(a.min()),
                        "max": float(a.max()),
@@ -129,12 +129,12 @@ def make(name: str, sigma: float, count: int, images: int | None, presets=PRESET
 def _label_and_respond(population: Population, pop_path: Path, x: np.ndarray, y: np.ndarray,
                        stimuli: dict[str, np.ndarray], cache_dir: Path) -> np.ndarray:
     """Accuracies, and the evaluation's response cache filled in the same pass."""
-    from egis.experiment import response_cache, write_response_cache
+    from egis.responses import response_cache
 
     chips = list(range(len(population)))
-    cache, stacked = response_cache(pop_path, population.spec, chips, stimuli, cache_dir)
-    return write_response_cache(cache, (len(chips), len(stacked), population.model.num_classes),
-                                lambda out: chip_accuracies(population, x, y, chips, also=(stacked, out)))
+    cache, stacked = response_cache(pop_path, population.spec, chips, stimuli, cache_dir,
+                                    population.model.num_classes)
+    return cache.write(lambda out: chip_accuracies(population, x, y, chips, also=(stacked, out)))
 
 
 def main() -> None:

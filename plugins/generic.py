@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import ParamSpec, VariabilityPlugin, check_matrices
+from egis.toolkit.plugin_api import ParamSpec, VariabilityPlugin, check_matrices
 from .fields import FieldSampler
 
 PRESETS: dict[str, tuple[float, float]] = {"typical": (0.25, 0.25), "extreme": (0.5, 0.0)}

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import ParamSpec, VariabilityPlugin, check_matrices
+from egis.toolkit.plugin_api import ParamSpec, VariabilityPlugin, check_matrices
 from .fields import FieldSampler
 
 

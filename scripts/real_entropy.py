@@ -15,8 +15,8 @@ import math
 import numpy as np
 import onnxruntime as ort
 
-from models.cifar10_data import load_cifar10
-from models.registry import reference_model_path
+from egis.models.cifar10_data import load_cifar10
+from egis.models.registry import reference_model_path
 
 
 def entropies(model_path: str, pixels: np.ndarray) -> np.ndarray:

@@ -17,11 +17,11 @@ METHODS=${METHODS:-egis,egis-random,uniform,untrained,da-regressor,da-classifier
 zip=${EGIS_CIFAR10_ZIP:-../shared/datasets/cifar10/cifar10-jpeg.zip}
 case "$model" in
   digits)
-    $py -m models.populations digits --sigma 0.3 --count 1000
+    $py -m egis.models.populations digits --sigma 0.3 --count 1000
     # --hc-warmup 0: the digits results were made with the seed's loss from the first iteration
     $egis synthesize models/digits/model.onnx -o runs/digits/sid --images 2048 --hc-warmup 0 -q
     $egis evaluate models/digits/model.onnx --sid runs/digits/sid --populations models/digits/populations \
-      --real builtin:digits -o docs/results/digits --images 512 --seeds 3 --k 2,4,8,16 --baseline-k 4 \
+      --real builtin:digits -o docs/results/digits --images 512 --seed-count 3 --k 2,4,8,16 --baseline-k 4 \
       --trials 3 --methods "$METHODS" --name digits
     ;;
   cifar10_vgg16|cifar10_mobilenet)
@@ -33,10 +33,10 @@ case "$model" in
       $egis synthesize "models/$model/model.onnx" -o "runs/$model/sid" --images 1024 --iterations "${SYNTH_ITERATIONS:-5000}" --threads "${SYNTH_THREADS:-2}" -q
     fi
     # Labels the chips and, in the same pass over them, fills the evaluation's response cache.
-    $py -m models.populations "$model" --sigma "$sigma" --count "${CHIPS:-500}" --images "${IMAGES:-256}" \
+    $py -m egis.models.populations "$model" --sigma "$sigma" --count "${CHIPS:-500}" --images "${IMAGES:-256}" \
       --responses-for "docs/results/$model" --sid "runs/$model/sid" --stimuli "${STIMULI:-128}"
     $egis evaluate "models/$model/model.onnx" --sid "runs/$model/sid" --populations "models/$model/populations" \
-      --real "$zip" --real-subdir test -o "docs/results/$model" --images "${STIMULI:-128}" --seeds 3 --k "${KS:-2,4,8,16}" --baseline-k 4 \
+      --real "$zip" --real-subdir test -o "docs/results/$model" --images "${STIMULI:-128}" --seed-count 3 --k "${KS:-2,4,8,16}" --baseline-k 4 \
       --trials 3 --methods "$METHODS" --name "$model"
     ;;
   *) echo "unknown model $model" >&2; exit 2 ;;

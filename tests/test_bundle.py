@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from toolkit.bundle import (DETECTOR_FILE, FORMAT_VERSION, MANIFEST_FILE, SELF_HASH, STIMULUS_FILE,
+from egis.toolkit.bundle import (DETECTOR_FILE, FORMAT_VERSION, MANIFEST_FILE, SELF_HASH, STIMULUS_FILE,
                             canonical_json, load_bundle, parse_manifest,
                             write_bundle)
-from toolkit.errors import BundleError
+from egis.toolkit.errors import BundleError
 
 K, M = 3, 4
 

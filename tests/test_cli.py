@@ -12,7 +12,7 @@ COMMANDS = [["inspect"], ["duts", "make"], ["duts", "export"], ["duts", "plugins
 
 
 def egis(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "egis.cli", *args], capture_output=True, text=True,
                           timeout=120)
 
 
@@ -39,8 +39,8 @@ def test_duts_make_and_export_round_trip(tmp_path, nhwc_matmul_path):
     import numpy as np
     import onnxruntime as ort
 
-    from toolkit.model import load_model
-    from toolkit.population import Population, PopulationSpec
+    from egis.toolkit.model import load_model
+    from egis.toolkit.population import Population, PopulationSpec
 
     pop_path, chip_path = tmp_path / "pop.json", tmp_path / "chip.onnx"
     made = egis("duts", "make", str(nhwc_matmul_path), "-o", str(pop_path), "--set", "sigma_tot=0.2",
@@ -62,8 +62,8 @@ def test_duts_make_and_export_round_trip(tmp_path, nhwc_matmul_path):
 
 def test_demo_cuts_shipped_populations_to_chips(tmp_path) -> None:
     """--chips N on a shipped model: the first N labelled and evaluation chips, labels intact."""
-    from cli.cmd_demo import _shipped
-    from toolkit.labels import read_labels
+    from egis.cli.cmd_demo import _shipped
+    from egis.toolkit.labels import read_labels
 
     population, labels, truth, tested = _shipped(tmp_path, "digits", "typical", 30)
     assert tested == 30 and population.name == "labelled.json"

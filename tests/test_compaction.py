@@ -8,8 +8,8 @@ import pytest
 from egis.compaction import (BoosterConfig, compact, propose, schedule_length,
                              stratified_splits)
 from egis.detector import build_detector, export_onnx, onnx_predict, train_detector
-from toolkit.errors import DataError
-from toolkit.signatures import signatures
+from egis.toolkit.errors import DataError
+from egis.toolkit.signatures import signatures
 
 FAST = BoosterConfig(max_iter=10)
 
@@ -112,12 +112,12 @@ def test_bad_inputs_are_user_errors(problem):
 
 
 def test_damaged_sid_directory_is_a_user_error(tmp_path):
-    from egis.sid import read_sid_images
+    from egis.synthesis.sid import read_sid_images
 
     (tmp_path / "images.npz").write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(DataError, match="damaged"):
         read_sid_images(tmp_path, "ab" * 32)
-    from toolkit.io import write_npz
+    from egis.toolkit.io import write_npz
 
     write_npz(tmp_path / "images.npz", images=np.zeros((2, 1, 8, 8), np.float32))
     (tmp_path / "meta.json").write_text("{ truncated")

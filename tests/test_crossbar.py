@@ -8,8 +8,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import model_zoo
-from toolkit.crossbar import CrossbarLayer, find_crossbar_layers
-from toolkit.model import load_model
+from egis.toolkit.crossbar import CrossbarLayer, find_crossbar_layers
+from egis.toolkit.model import load_model
 
 RNG = np.random.default_rng(0)
 
@@ -230,7 +230,7 @@ def test_torch_cnn_keeps_batchnorm_and_it_is_not_a_layer(torch_cnn_path):
     ((6, 4), (-1, -1), None),
 ])
 def test_reshape_targets_follow_onnx_semantics(shape, target, expected):
-    from toolkit.crossbar import _reshape_target
+    from egis.toolkit.crossbar import _reshape_target
     if expected is None:
         with pytest.raises(ValueError):
             _reshape_target(shape, target)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from egis.evaluate import METHODS, summarize, test_metrics as metrics_of
+from egis.evaluate import summarize
+from egis.methods import METHODS
+from egis.metrics import test_metrics as metrics_of
 from egis.report import markdown_to_html
 
 
@@ -41,14 +43,16 @@ def test_html_rendering_of_tables_images_and_code():
 def test_small_sweep_end_to_end(tmp_path):
     """Tiny populations on the shipped digits model; a short schedule keeps it quick."""
     from egis.baselines import make_baseline
-    from egis.experiment import SweepConfig, build_report, load_stimuli, run_sweep
+    from egis.report import build_report
+    from egis.stimuli import load_stimuli
+    from egis.sweep import SweepConfig, run_sweep
     from egis.synthesis import SynthesisConfig
-    from models.digits.train import split
-    from models.registry import reference_model_path
-    from toolkit.labels import Cutoff, chip_accuracies, write_labels
-    from toolkit.model import load_model
-    from toolkit.errors import DataError
-    from toolkit.population import Population, PopulationSpec
+    from egis.models.digits.train import split
+    from egis.models.registry import reference_model_path
+    from egis.toolkit.labels import Cutoff, chip_accuracies, write_labels
+    from egis.toolkit.model import load_model
+    from egis.toolkit.errors import DataError
+    from egis.toolkit.population import Population, PopulationSpec
 
     model = load_model(reference_model_path("digits"))
     _, _, x, y = split()
@@ -91,16 +95,16 @@ def test_small_sweep_end_to_end(tmp_path):
 
 
 def test_one_pass_labelling_fills_the_evaluation_response_cache(tmp_path, monkeypatch) -> None:
-    """models.populations --responses-for: accuracies as chip_accuracies gives them, and a
+    """egis.models.populations --responses-for: accuracies as chip_accuracies gives them, and a
     response cache that chip_responses finds and that equals a fresh computation."""
     from pathlib import Path
 
-    import egis.experiment as experiment
-    from models.digits.train import split
-    from models.populations import _label_and_respond
-    from toolkit.labels import chip_accuracies, write_labels
-    from toolkit.model import load_model
-    from toolkit.population import Population, PopulationSpec
+    import egis.responses as experiment
+    from egis.models.digits.train import split
+    from egis.models.populations import _label_and_respond
+    from egis.toolkit.labels import chip_accuracies, write_labels
+    from egis.toolkit.model import load_model
+    from egis.toolkit.population import Population, PopulationSpec
 
     digits = Path(__file__).resolve().parents[1] / "models" / "digits" / "model.onnx"
     model = load_model(digits)

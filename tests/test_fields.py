@@ -14,8 +14,8 @@ import pytest
 import scipy.fft as sfft
 import scipy.linalg as sla
 
-from plugins import fields
-from plugins.fields import FieldSampler, dense_cholesky_field, exp_cov
+from egis.plugins import fields
+from egis.plugins.fields import FieldSampler, dense_cholesky_field, exp_cov
 
 Z = 5.0  # standard errors; ~6e-7 two-sided false-failure rate per check
 LAGS = [(0, 1), (1, 0), (0, 5), (5, 0), (0, 20), (20, 0), (1, 1), (3, 4), (3, -4), (12, 16)]
@@ -147,7 +147,7 @@ def _whitened(sampler: FieldSampler, chol: np.ndarray, k: int) -> np.ndarray:
 
 def test_clipped_embedding_reports_measured_error_and_warns_once(caplog, monkeypatch):
     monkeypatch.setattr(fields, "_warned", set())
-    with caplog.at_level(logging.WARNING, logger="plugins.fields"):
+    with caplog.at_level(logging.WARNING, logger="egis.plugins.fields"):
         s = FieldSampler(SMALL, SEED_LAM, method="clipped")
         FieldSampler(SMALL, SEED_LAM, method="clipped")
     assert not s.exact and s.min_eig_ratio < 0

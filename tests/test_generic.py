@@ -13,8 +13,8 @@ import math
 import numpy as np
 import pytest
 
-from plugins.generic import GenericVariability
-from toolkit.errors import PluginError
+from egis.plugins.generic import GenericVariability
+from egis.toolkit.errors import PluginError
 
 Z = 5.0
 SHAPES = [(16, 24), (16, 24), (10, 7)]

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from toolkit.data import load_labelled_images
-from toolkit.errors import DataError
-from toolkit.labels import Cutoff, chip_accuracies, pass_fail, read_labels
-from toolkit.model import load_model
-from toolkit.population import Population, PopulationSpec
+from egis.toolkit.data import load_labelled_images
+from egis.toolkit.errors import DataError
+from egis.toolkit.labels import Cutoff, chip_accuracies, pass_fail, read_labels
+from egis.toolkit.model import load_model
+from egis.toolkit.population import Population, PopulationSpec
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +84,8 @@ def test_bad_data_is_refused(tmp_path, digits, digits_cnn_path, tiny_cnn_path):
 def test_label_command_on_shipped_digits(tmp_path, digits):
     from typer.testing import CliRunner
 
-    from cli.main import app
-    from models.registry import reference_model_path
+    from egis.cli.main import app
+    from egis.models.registry import reference_model_path
 
     x, y = digits
     np.savez(tmp_path / "data.npz", x=x, y=y)

@@ -13,9 +13,10 @@ import onnxruntime as ort
 import pytest
 
 import model_zoo
-from toolkit.errors import DataError, ModelError
-from toolkit.inspect_report import format_report, inspect_model
-from toolkit.model import InputContract, check_convertible, load_model, unsupported_ops
+from egis.toolkit.errors import DataError, ModelError
+from egis.toolkit.inspect_report import format_report, inspect_model
+from egis.toolkit.model import InputContract, load_model
+from egis.toolkit.torch_bridge import check_convertible, unsupported_ops
 
 
 def _run(proto_or_path, x: np.ndarray) -> np.ndarray:
@@ -28,8 +29,8 @@ def _run(proto_or_path, x: np.ndarray) -> np.ndarray:
 def _need_onnx2torch() -> None:
     """onnx2torch imports torchvision at import time: install the stand-in first."""
     pytest.importorskip("torch")
-    from toolkit.torch_bridge import _install_torchvision_stand_in
-    _install_torchvision_stand_in()
+    from egis.toolkit.torch_bridge import install_torchvision_stand_in
+    install_torchvision_stand_in()
     pytest.importorskip("onnx2torch")
 
 
@@ -231,7 +232,7 @@ def test_inspect_report(residual_path):
     assert "b2.proj.weight" in text and f"cells: {report['total_cells']:,}" in text
 
 
-CLI = [sys.executable, "-c", "from cli.main import main; main()"]
+CLI = [sys.executable, "-c", "from egis.cli.main import main; main()"]
 
 
 def test_cli_inspect_json_and_bad_file(tiny_cnn_path, tmp_path):

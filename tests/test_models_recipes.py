@@ -10,7 +10,7 @@ import pytest
 
 ort = pytest.importorskip("onnxruntime")
 
-from models.registry import REFERENCE_MODELS, reference_model_path  # noqa: E402
+from egis.models.registry import REFERENCE_MODELS, reference_model_path  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 CIFAR_ZIP = REPO.parent / "shared" / "datasets" / "cifar10" / "cifar10-jpeg.zip"
@@ -53,7 +53,7 @@ def test_digits_model_io_and_accuracy():
     path = reference_model_path("digits")
     meta = _check_io(path, (1, 8, 8))
     assert meta["egis.model_name"] == "digits"
-    from models.digits.train import split
+    from egis.models.digits.train import split
 
     _, _, x_test, y_test = split()
     assert len(y_test) == 360
@@ -75,7 +75,7 @@ def test_cifar_model_io(name):
 
 def test_mflops_counter_counts_conv_and_linear_macs():
     torch = pytest.importorskip("torch")
-    from models.common import count_mflops
+    from egis.models.common import count_mflops
 
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.Flatten(),
                               torch.nn.Linear(4 * 8 * 8, 10))
@@ -85,7 +85,7 @@ def test_mflops_counter_counts_conv_and_linear_macs():
 
 def test_augmentation_is_seeded_and_shape_preserving():
     torch = pytest.importorskip("torch")
-    from models.common import augment_crop_flip
+    from egis.models.common import augment_crop_flip
 
     x = torch.rand(6, 3, 32, 32)
     a = augment_crop_flip(x, torch.Generator().manual_seed(1))
@@ -95,8 +95,8 @@ def test_augmentation_is_seeded_and_shape_preserving():
 
 def test_init_from_loads_a_finished_stage_and_refuses_an_unfinished_one(tmp_path):
     torch = pytest.importorskip("torch")
-    from models.cifar_recipe import load_stage, parse_args, recipe_of
-    from models.common import save_checkpoint
+    from egis.models.cifar_recipe import load_stage, parse_args, recipe_of
+    from egis.models.common import save_checkpoint
 
     trained = torch.nn.Linear(4, 3)
     recipe = recipe_of(parse_args("toy", 2, 0.1, ["--label-smoothing", "0.05"]))
@@ -122,7 +122,7 @@ def test_init_from_loads_a_finished_stage_and_refuses_an_unfinished_one(tmp_path
 
 
 def test_resume_refuses_a_checkpoint_of_another_recipe():
-    from models.cifar_recipe import parse_args, recipe_changes, recipe_of
+    from egis.models.cifar_recipe import parse_args, recipe_changes, recipe_of
 
     saved = recipe_of(parse_args("toy", 2, 0.1, ["--threads", "1"]))
     same_but_threads = recipe_of(parse_args("toy", 2, 0.1, ["--threads", "2"]))
@@ -133,7 +133,7 @@ def test_resume_refuses_a_checkpoint_of_another_recipe():
 
 
 def test_two_stage_card_reproduces_both_stages_without_overwriting_the_shipped_model():
-    from models.make_card import two_stage_text
+    from egis.models.make_card import two_stage_text
 
     s1 = {"epochs": 30, "seed": 0, "threads": 1, "batch": 128, "peak_lr": 0.1, "weight_decay": 0.0005,
           "label_smoothing": 0.1}
@@ -159,7 +159,7 @@ def test_cifar_model_on_real_test_images(name):
 
     from PIL import Image
 
-    from models.cifar10_data import CLASSES
+    from egis.models.cifar10_data import CLASSES
 
     xs, ys = [], []
     with zipfile.ZipFile(CIFAR_ZIP) as zf:
@@ -181,7 +181,7 @@ def test_card_describes_the_shipped_populations(name: str) -> None:
     """CARD.md is what make_card renders now: numbers from the shipped files, not stale text."""
     import json
 
-    from models.make_card import card_text, population_section
+    from egis.models.make_card import card_text, population_section
 
     folder = REPO / "models" / name
     if not (folder / "populations" / "stats.json").exists():
@@ -191,4 +191,4 @@ def test_card_describes_the_shipped_populations(name: str) -> None:
     for preset, numbers in stats.items():
         count = json.loads((folder / "populations" / preset / "labelled.json").read_text())["count"]
         assert f"| {preset}, labelled | {count} | {numbers['labelled']['mean']:.4f} |" in section
-    assert (folder / "CARD.md").read_text() == card_text(name), f"run python -m models.make_card {name}"
+    assert (folder / "CARD.md").read_text() == card_text(name), f"run python -m egis.models.make_card {name}"

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import plugins
-from plugins import ChipAdapter, VariabilityPlugin, available_plugins, load_plugin, parse_settings
-from plugins.generic import GenericVariability
-from plugins.tiled import TiledVariability
-from toolkit.errors import PluginError
+import egis.plugins as plugins
+from egis.plugins import ChipAdapter, VariabilityPlugin, available_plugins, load_plugin, parse_settings
+from egis.plugins.generic import GenericVariability
+from egis.plugins.tiled import TiledVariability
+from egis.toolkit.errors import PluginError
 
 
 def test_builtin_plugins_are_discovered():

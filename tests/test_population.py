@@ -10,10 +10,10 @@ import onnxruntime as ort
 import pytest
 from onnx import numpy_helper
 
-from toolkit.engine import ChipSimulator, population_logits
-from toolkit.errors import EgisError, PopulationError
-from toolkit.model import load_model
-from toolkit.population import Population, PopulationSpec
+from egis.toolkit.engine import ChipSimulator, population_logits
+from egis.toolkit.errors import EgisError, PopulationError
+from egis.toolkit.model import load_model
+from egis.toolkit.population import Population, PopulationSpec
 
 PARAMS = {"sigma_tot": 0.3, "preset": "typical"}
 
@@ -91,7 +91,7 @@ def test_only_crossbar_weights_change(tiny_cnn_path):
 
 
 def test_simulation_threads_follow_egis_threads(monkeypatch: pytest.MonkeyPatch) -> None:
-    from toolkit.engine import default_threads, session_options
+    from egis.toolkit.runtime import default_threads, session_options
 
     monkeypatch.setenv("EGIS_THREADS", "1")
     assert default_threads() == 1 and session_options().intra_op_num_threads == 1

@@ -20,18 +20,18 @@ pytestmark = pytest.mark.slow
 
 @pytest.mark.skipif(not (POPS / "evaluation.json").exists(), reason="shipped digits populations absent")
 def test_tester_verdicts_equal_in_memory_predictions_for_every_evaluation_chip(tmp_path):
-    from cli.main import app
+    from egis.cli.main import app
     from egis.baselines import make_baseline
     from egis.detector import train_detector
     from egis.synthesis import SynthesisConfig
-    from toolkit.chips import PopulationChips
-    from toolkit.engine import population_logits
-    from toolkit.io import read_json
-    from toolkit.labels import read_labels
-    from toolkit.model import load_model
-    from toolkit.population import Population, PopulationSpec
-    from toolkit.signatures import signatures
-    from toolkit.tester import Tester
+    from egis.toolkit.chips import PopulationChips
+    from egis.toolkit.engine import population_logits
+    from egis.toolkit.io import read_json
+    from egis.toolkit.labels import read_labels
+    from egis.toolkit.model import load_model
+    from egis.toolkit.population import Population, PopulationSpec
+    from egis.toolkit.signatures import signatures
+    from egis.toolkit.tester import Tester
 
     model_path = ROOT / "models/digits/model.onnx"
     model = load_model(model_path)

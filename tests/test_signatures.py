@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import toolkit.engine
-from toolkit.model import load_model
-from toolkit.population import Population, PopulationSpec
-from toolkit.signatures import (SIDECAR_NAME, cache_bytes, compute_signatures, signature,
+import egis.toolkit.engine as engine
+from egis.toolkit.model import load_model
+from egis.toolkit.population import Population, PopulationSpec
+from egis.toolkit.signatures import (SIDECAR_NAME, cache_bytes, compute_signatures, signature,
                                 signature_from_logits, signatures)
 
 FAST = {"preset": "extreme", "sigma_tot": 0.2}   # no correlated field: ~0.2 ms per chip
@@ -30,7 +30,7 @@ def test_signature_layout_is_image_major():
 
 
 def test_bad_indices_are_refused():
-    from toolkit.errors import DataError
+    from egis.toolkit.errors import DataError
 
     logits = np.zeros((2, 4, 3), np.float32)
     with pytest.raises(DataError):
@@ -53,20 +53,20 @@ def population(digits_cnn_path):
 def test_cache_matches_engine_and_is_reused_only_when_everything_matches(tmp_path, population, monkeypatch):
     images = np.random.default_rng(1).random((10, 1, 8, 8), dtype=np.float32)
     chips = [0, 3, 5, 11]
-    direct = toolkit.engine.population_logits(population, images, chips, progress=False)
+    direct = engine.population_logits(population, images, chips, progress=False)
     cached = compute_signatures(population, images, chips, cache_dir=tmp_path, progress=False)
     assert isinstance(cached, np.memmap) and cached.shape == (4, 10, 10)
     assert np.array_equal(np.asarray(cached), direct)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["signatures.json", "signatures.npy"]
 
     calls = []
-    real = toolkit.engine.population_logits
+    real = engine.population_logits
 
     def counting(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(toolkit.engine, "population_logits", counting)
+    monkeypatch.setattr(engine, "population_logits", counting)
     again = compute_signatures(population, images, chips, cache_dir=tmp_path, progress=False)
     assert calls == [] and np.array_equal(np.asarray(again), direct)
 

@@ -22,9 +22,9 @@ from egis.generator import Generator, Normalizer, upsampling_stages  # noqa: E40
 from egis.synthesis import (PLATEAU_WINDOW, StepRecord, SynthesisConfig, _step,  # noqa: E402
                             build_classifier, build_generator, checkpoint_dir_for, hc_weight,
                             plateaued, sample, synthesize, train_generator, warmed_loss)
-from toolkit.errors import EgisError  # noqa: E402
-from toolkit.io import read_json, read_npz  # noqa: E402
-from toolkit.model import load_model  # noqa: E402
+from egis.toolkit.errors import EgisError  # noqa: E402
+from egis.toolkit.io import read_json, read_npz  # noqa: E402
+from egis.toolkit.model import load_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DIGITS = REPO / "models" / "digits" / "model.onnx"
@@ -220,7 +220,7 @@ def test_a_resumed_run_stops_on_the_plateau_where_an_uninterrupted_one_does(
 def test_plateau_setting_is_validated_and_the_cli_default_matches() -> None:
     import inspect
 
-    from cli.cmd_synthesize import synthesize_command
+    from egis.cli.cmd_synthesize import synthesize_command
     from egis.synthesis import DEFAULT_PLATEAU, PLATEAU_MIN_GAIN
 
     with pytest.raises(EgisError, match="plateau"):
@@ -232,7 +232,7 @@ def test_plateau_setting_is_validated_and_the_cli_default_matches() -> None:
 
 
 def test_cli_warns_when_the_targets_are_missed() -> None:
-    from cli.cmd_synthesize import target_warnings
+    from egis.cli.cmd_synthesize import target_warnings
 
     meta = {"num_classes": 10, "set": {"classes_covered": 10, "h_c": 0.45, "h_s": 2.26},
             "training": {"iterations": 1234, "stop_reason": "plateau",
@@ -351,7 +351,7 @@ def test_untrained_baseline_is_the_seeded_initial_generator(digits_cnn_path: Pat
 
 # ------------------------------------------------------------------------------ CLI
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    code = "import sys; from cli.main import main; sys.argv = ['egis', *sys.argv[1:]]; main()"
+    code = "import sys; from egis.cli.main import main; sys.argv = ['egis', *sys.argv[1:]]; main()"
     return subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, capture_output=True,
                           text=True, timeout=120)
 
@@ -376,7 +376,7 @@ def test_cli_writes_sid(digits_cnn_path: Path, tmp_path: Path) -> None:
     import typer
     from typer.testing import CliRunner
 
-    from cli.cmd_synthesize import register
+    from egis.cli.cmd_synthesize import register
 
     app = typer.Typer()
     register(app)

@@ -16,11 +16,11 @@ import onnx
 import pytest
 from typer.testing import CliRunner
 
-from cli.main import app
-from toolkit.bundle import DETECTOR_FILE, MANIFEST_FILE, STIMULUS_FILE, load_bundle
-from toolkit.chips import OnnxChip, PopulationChips, open_chip
-from toolkit.errors import BundleError
-from toolkit.tester import Tester as ChipTester
+from egis.cli.main import app
+from egis.toolkit.bundle import DETECTOR_FILE, MANIFEST_FILE, STIMULUS_FILE, load_bundle
+from egis.toolkit.chips import OnnxChip, PopulationChips, open_chip
+from egis.toolkit.errors import BundleError
+from egis.toolkit.tester import Tester as ChipTester
 
 PARAMS = {"preset": "extreme", "sigma_tot": 0.3}   # no correlated field: fast chips
 CHIPS, LABELLED, IMAGES, K = 150, 120, 32, 3
@@ -35,11 +35,11 @@ def compact_args(world: dict, out: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, digits_cnn_path):
-    from toolkit.engine import population_logits
-    from toolkit.io import write_json, write_npz
-    from toolkit.labels import chip_accuracies, pass_fail, write_labels, write_side_file
-    from toolkit.model import load_model
-    from toolkit.population import Population, PopulationSpec
+    from egis.toolkit.engine import population_logits
+    from egis.toolkit.io import write_json, write_npz
+    from egis.toolkit.labels import chip_accuracies, pass_fail, write_labels, write_side_file
+    from egis.toolkit.model import load_model
+    from egis.toolkit.population import Population, PopulationSpec
 
     root = tmp_path_factory.mktemp("e2e")
     model = load_model(digits_cnn_path)
@@ -78,7 +78,7 @@ def world(tmp_path_factory, digits_cnn_path):
 
 
 def _nominal(model):
-    from toolkit.model import nominal_weights
+    from egis.toolkit.model import nominal_weights
 
     return nominal_weights(model)
 
@@ -107,10 +107,10 @@ def test_same_seed_gives_same_bundle_bytes(world):
 def test_tester_on_exported_chips_equals_in_memory_pipeline(world):
     from egis.compaction import BoosterConfig
     from egis.detector import train_detector
-    from toolkit.engine import population_logits
-    from toolkit.io import read_npz
-    from toolkit.labels import read_labels
-    from toolkit.signatures import compute_signatures, signatures
+    from egis.toolkit.engine import population_logits
+    from egis.toolkit.io import read_npz
+    from egis.toolkit.labels import read_labels
+    from egis.toolkit.signatures import compute_signatures, signatures
 
     pop = world["population"]
     cid = world["cid"]
@@ -161,7 +161,7 @@ def test_wrong_logit_count_is_refused(world):
     with pytest.raises(BundleError, match="shape"):
         tester.test(Odd())
 
-    from toolkit.chips import AdapterChip
+    from egis.toolkit.chips import AdapterChip
 
     class Ragged:                             # an adapter whose answer fits no (K, M) shape
         def run(self, images):
@@ -179,7 +179,7 @@ def test_cli_test_outputs(world):
     rows = json.loads(result.stdout)
     assert [r["chip"] for r in rows] == chips and all(0 <= r["pass_probability"] <= 1 for r in rows)
     result = CliRunner().invoke(app, ["test", bundle, "--population", str(world["pop"]),
-                                      "--range", f"{LABELLED}:{LABELLED + 3}", "--csv"])
+                                      "--chips", f"{LABELLED}:{LABELLED + 3}", "--csv"])
     assert result.exit_code == 0, result.output
     lines = result.stdout.strip().splitlines()
     assert lines[0] == "chip,pass,pass_probability,elapsed_ms" and len(lines) == 4
@@ -189,16 +189,16 @@ def test_cli_test_outputs(world):
 
 
 def test_cli_errors_are_one_line(world, tiny_cnn_path):
-    result = subprocess.run([sys.executable, "-m", "cli", "test", str(world["cid"] / "bundle"),
+    result = subprocess.run([sys.executable, "-m", "egis.cli", "test", str(world["cid"] / "bundle"),
                              str(tiny_cnn_path)], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith("error: chip ") and result.stderr.count("\n") == 1
 
 
 def test_tester_path_does_not_import_torch_or_sklearn():
-    code = ("import sys, toolkit.tester, toolkit.bundle, toolkit.chips, cli.cmd_test\n"
-            "heavy = sorted(m for m in ('torch', 'sklearn', 'scipy', 'skl2onnx', 'toolkit.model',\n"
-            "               'toolkit.population', 'plugins', 'egis') if m in sys.modules)\n"
+    code = ("import sys, egis.toolkit.tester, egis.toolkit.bundle, egis.toolkit.chips, egis.cli.cmd_test\n"
+            "heavy = sorted(m for m in ('torch', 'sklearn', 'scipy', 'skl2onnx', 'egis.toolkit.model',\n"
+            "               'egis.toolkit.population', 'egis.plugins', 'egis.synthesis') if m in sys.modules)\n"
             "print(','.join(heavy))\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
                             timeout=120)
@@ -207,7 +207,7 @@ def test_tester_path_does_not_import_torch_or_sklearn():
 
 
 def test_hardware_adapter_chip_gets_pixels_and_matches_the_onnx_chip(world):
-    from toolkit.chips import AdapterChip
+    from egis.toolkit.chips import AdapterChip
 
     tester = ChipTester(world["cid"] / "bundle")
     reference = OnnxChip(world["chip_files"][0], tester.bundle.manifest)
@@ -216,7 +216,7 @@ def test_hardware_adapter_chip_gets_pixels_and_matches_the_onnx_chip(world):
     class FakeHardware:                       # a vendor ChipAdapter: run(pixels) -> logits
         def run(self, images):
             seen.append(images)
-            from toolkit.chips import Stimulus
+            from egis.toolkit.chips import Stimulus
 
             return reference.logits(Stimulus(inputs=images, pixels=images))   # digits: inputs == pixels
 

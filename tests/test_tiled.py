@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from plugins.tiled import TiledVariability
-from toolkit.errors import PluginError
+from egis.plugins.tiled import TiledVariability
+from egis.toolkit.errors import PluginError
 
 Z = 5.0
 IDEAL = dict(sigma_device=0.0, sigma_die=0.0, p_stuck_on=0.0, p_stuck_off=0.0)

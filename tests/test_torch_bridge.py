@@ -10,7 +10,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 torch = pytest.importorskip("torch")
 
-from toolkit.torch_bridge import to_torch  # noqa: E402
+from egis.toolkit.torch_bridge import to_torch  # noqa: E402
 
 
 def test_identity_of_shared_initializer_converts_and_matches_onnxruntime():

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from toolkit.torch_state import CheckpointError, load_state, save_state
+from egis.toolkit.torch_state import CheckpointError, load_state, save_state
 
 
 def _trained_state():

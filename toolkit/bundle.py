@@ -27,13 +27,9 @@ Tester path: imports only onnx, onnxruntime, numpy and the standard library.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import shutil
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,7 +38,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from toolkit.errors import BundleError
+from egis.toolkit.errors import BundleError
+from egis.toolkit.io import atomic_directory
 
 FORMAT_VERSION = 1
 STIMULUS_FILE = "stimulus.onnx"
@@ -53,6 +50,8 @@ STIMULUS_PIXELS = "pixels"    # pixel-domain images
 DETECTOR_INPUT = "signature"
 DETECTOR_LABEL = "label"
 DETECTOR_PROBA = "probabilities"
+DETECTOR_PASS_COLUMN = 1     # column of P(pass) in the probabilities output
+DETECTOR_PASS_LABEL = 1
 SELF_HASH = "manifest_sha256"
 STIMULUS_OPSET = 13
 STIMULUS_IR_VERSION = 8
@@ -113,7 +112,7 @@ class Bundle:
         """(model-input tensor, pixel-domain images) of the K test images, via onnxruntime."""
         import onnxruntime as ort
 
-        from toolkit.chips import session_options
+        from egis.toolkit.runtime import session_options
 
         session = ort.InferenceSession(self.stimulus_onnx, session_options(1),
                                        providers=["CPUExecutionProvider"])
@@ -141,7 +140,8 @@ def build_manifest(k: int, m: int, stimulus: bytes, detector: bytes, info: dict[
         "signature": {"length": int(k * m), "layout": "image-major",
                       "definition": "signature[k*M:(k+1)*M] = chip logits on stimulus image k"},
         "detector": {"file": DETECTOR_FILE, "input": DETECTOR_INPUT, "label_output": DETECTOR_LABEL,
-                     "probability_output": DETECTOR_PROBA, "pass_label": 1, "pass_column": 1},
+                     "probability_output": DETECTOR_PROBA, "pass_label": DETECTOR_PASS_LABEL,
+                     "pass_column": DETECTOR_PASS_COLUMN},
         "files": {STIMULUS_FILE: _sha256(stimulus), DETECTOR_FILE: _sha256(detector)},
     })
     manifest[SELF_HASH] = _sha256(canonical_json(manifest))
@@ -168,47 +168,6 @@ def write_bundle(directory: str | os.PathLike, stimulus_inputs: np.ndarray, dete
         (staging / DETECTOR_FILE).write_bytes(detector_onnx)
         (staging / MANIFEST_FILE).write_bytes(canonical_json(manifest))
     return target
-
-
-@contextlib.contextmanager
-def atomic_directory(directory: str | os.PathLike) -> Iterator[Path]:
-    """Yield an empty temporary sibling of ``directory``; it becomes ``directory`` on success.
-
-    Readers never see a half-written directory: a failure removes the staging directory,
-    and an existing ``directory`` is replaced only once the new one is complete. The staging
-    directory gets the permissions a plain mkdir would give (mkdtemp makes it 0700).
-    Used for bundles and for SID directories (egis.synthesis).
-    """
-    target = Path(directory)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        staging.chmod(0o777 & ~umask)
-        yield staging
-        _replace_directory(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-
-
-def _replace_directory(staging: Path, target: Path) -> None:
-    """Move ``staging`` onto ``target``; an existing target is moved aside first (rename(2)
-    cannot replace a non-empty directory), put back if the swap fails, and removed only
-    after the swap."""
-    if not target.exists():
-        os.replace(staging, target)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
-    os.rmdir(old)
-    os.replace(target, old)
-    try:
-        os.replace(staging, target)
-    except BaseException:
-        os.replace(old, target)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def _read_manifest(path: Path) -> dict[str, Any]:

@@ -3,8 +3,9 @@
 * :class:`OnnxChip` -- an ONNX model of one chip: a simulated chip from ``egis duts export``
   or a behavioural model of a real one. Its input/output names and shapes are checked
   against the bundle's manifest before it is used.
-* :class:`AdapterChip` -- a vendor's hardware adapter, ``plugin:NAME:TARGET`` on the
-  command line: ``plugins.load_plugin(NAME, {}).adapter(TARGET)``; it takes pixels.
+* :class:`AdapterChip` -- a vendor's hardware adapter, ``adapter:NAME:TARGET`` (or the older
+  ``plugin:NAME:TARGET``) on the command line: ``egis.toolkit.registry.load_adapter``; it
+  takes pixels.
 * :class:`PopulationChips` -- chips of a population spec, simulated on ONE shared
   onnxruntime session with the weights as inputs (toolkit.engine).
 
@@ -23,7 +24,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from toolkit.errors import BundleError
+from egis.toolkit.errors import BundleError
+from egis.toolkit.runtime import session_options
 
 
 @dataclass(frozen=True)
@@ -40,23 +42,6 @@ class Chip(Protocol):
     def logits(self, stimulus: Stimulus) -> np.ndarray:
         """Logits (K, M) of this chip on the K stimulus images, in stimulus order."""
         ...
-
-
-def session_options(threads: int = 1) -> Any:
-    """onnxruntime options of every tester-path session (chips, detector, stimulus).
-
-    One place, so chip and detector sessions are tuned alike: a fixed thread count (the
-    tester runs many short sessions; oversubscribing busy cores only adds jitter), all graph
-    optimisations, and warnings off (onnxruntime's are about the model, not the user's input).
-    """
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.log_severity_level = 3
-    return options
 
 
 def _dim_text(dims: Sequence[Any]) -> str:
@@ -134,13 +119,17 @@ class AdapterChip:
 
     @classmethod
     def from_spec(cls, spec: str) -> "AdapterChip":
-        """``plugin:NAME:TARGET`` -> the adapter plugin NAME provides for TARGET."""
-        parts = spec.split(":", 2)
-        if len(parts) != 3 or parts[0] != "plugin" or not parts[1]:
-            raise BundleError(f"chip '{spec}' is not plugin:NAME:TARGET")
-        from plugins import load_plugin
+        """``adapter:NAME:TARGET`` / ``plugin:NAME:TARGET`` -> adapter NAME for chip TARGET."""
+        from egis.toolkit.errors import PluginError
+        from egis.toolkit.registry import load_adapter, parse_chip_adapter
 
-        return cls(load_plugin(parts[1], {}).adapter(parts[2]), spec)
+        try:
+            parsed = parse_chip_adapter(spec)
+            if parsed is None:
+                raise BundleError(f"chip '{spec}' is not adapter:NAME:TARGET")
+            return cls(load_adapter(*parsed), spec)
+        except PluginError as exc:
+            raise BundleError(str(exc)) from None
 
     def logits(self, stimulus: Stimulus) -> np.ndarray:
         out = np.asarray(self.adapter.run(stimulus.pixels), dtype=np.float32)
@@ -168,8 +157,8 @@ class PopulationChips:
     def __init__(self, population_path: str | os.PathLike, model_path: str | os.PathLike | None,
                  manifest: dict[str, Any], indices: Sequence[int] | None = None,
                  threads: int | None = None) -> None:
-        from toolkit.engine import ChipSimulator
-        from toolkit.population import open_population, resolve_model_path
+        from egis.toolkit.engine import ChipSimulator
+        from egis.toolkit.population import open_population, resolve_model_path
 
         self.population = open_population(population_path, model_path)
         model = self.population.model
@@ -194,8 +183,8 @@ class PopulationChips:
 
 
 def open_chip(spec: str, manifest: dict[str, Any], threads: int = 1) -> Chip:
-    """A chip from a command-line argument: ``plugin:NAME:TARGET`` or an ONNX file path."""
-    if spec.startswith("plugin:"):
+    """A chip from a command-line argument: ``adapter:NAME:TARGET`` or an ONNX file path."""
+    if spec.startswith(("adapter:", "plugin:")):
         return AdapterChip.from_spec(spec)
     if not Path(spec).exists():
         raise BundleError(f"chip file not found: {spec}")
@@ -203,4 +192,4 @@ def open_chip(spec: str, manifest: dict[str, Any], threads: int = 1) -> Chip:
 
 
 __all__ = ["AdapterChip", "Chip", "OnnxChip", "PopulationChip", "PopulationChips",
-           "Stimulus", "open_chip", "session_options"]
+           "Stimulus", "open_chip"]

@@ -17,8 +17,8 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from toolkit.errors import DataError
-from toolkit.model import InputContract
+from egis.toolkit.errors import DataError
+from egis.toolkit.model import InputContract
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
@@ -183,3 +183,25 @@ def _from_zip(path: Path, contract: InputContract, class_map: str | None,
             raise DataError(f"{path} holds several folders ({', '.join(sorted(tops))}); "
                             f"choose one with --subdir")
         return _assemble(entries, archive.read, contract, class_map, str(path))
+
+
+# ---------------------------------------------------------------------- builtin datasets
+BUILTIN_DIGITS = "builtin:digits"
+DIGITS_SPLIT_SEED = 0
+
+
+def digits_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """scikit-learn's 8x8 digits as (x_train, y_train, x_test, y_test): float32 (N, 1, 8, 8)
+    in 0..1 and int64 labels; fixed stratified 80/20 split (random_state=0).
+
+    The data behind the shipped ``digits`` reference model. It lives in the core (not with the
+    model's training recipe) because the method's evaluation, the demo and the labelling
+    scripts all read it, and the core is the one layer they may all import."""
+    from sklearn.datasets import load_digits  # noqa: PLC0415
+    from sklearn.model_selection import train_test_split  # noqa: PLC0415
+
+    d = load_digits()
+    x = (d.data / 16.0).astype(np.float32).reshape(-1, 1, 8, 8)
+    y = d.target.astype(np.int64)
+    xtr, xte, ytr, yte = train_test_split(x, y, test_size=0.2, stratify=y, random_state=DIGITS_SPLIT_SEED)
+    return xtr, ytr, xte, yte

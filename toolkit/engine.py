@@ -7,43 +7,18 @@ serve every chip at ~55% of the fixed-weight limit. Images are normalised once, 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 
-from toolkit.chips import session_options as tester_session_options
-from toolkit.errors import DataError, EgisError
-from toolkit.model import LoadedModel, nominal_weights
-from toolkit.progress import progress_iter
+from egis.toolkit.errors import DataError
+from egis.toolkit.model import LoadedModel, nominal_weights
+from egis.toolkit.progress import progress_iter
+from egis.toolkit.runtime import session_options
 
 DEFAULT_BATCH = 1024
-
-
-def default_threads() -> int:
-    """Simulation threads when none are given: $EGIS_THREADS, else up to 2.
-
-    The environment variable exists for running several jobs side by side on few cores:
-    onnxruntime's worker threads spin while they wait, so two 2-thread jobs on 2 cores burn
-    most of their time waiting on each other; give each job EGIS_THREADS=1 instead.
-    """
-    value = os.environ.get("EGIS_THREADS", "").strip()
-    if value:
-        try:
-            threads = int(value)
-        except ValueError:
-            threads = 0
-        if threads < 1:
-            raise EgisError(f"EGIS_THREADS must be a positive integer, got {value!r}")
-        return threads
-    return min(2, os.cpu_count() or 1)
-
-
-def session_options(threads: int | None = None) -> ort.SessionOptions:
-    """The tester path's session options, with ``default_threads()`` unless given."""
-    return tester_session_options(threads or default_threads())
 
 
 def _weights_as_inputs(model: LoadedModel, dynamic_batch: bool) -> onnx.ModelProto:

@@ -10,7 +10,7 @@ from typing import Any
 
 import onnx
 
-from toolkit.model import LoadedModel, graph_inputs, shape_text
+from egis.toolkit.model import LoadedModel, graph_inputs, shape_text
 
 
 def _shape(value: onnx.ValueInfoProto) -> list[int | str | None] | None:

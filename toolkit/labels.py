@@ -15,9 +15,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from toolkit.errors import DataError
-from toolkit.io import atomic_open, read_json, write_json
-from toolkit.progress import progress_iter
+from egis.toolkit.errors import DataError
+from egis.toolkit.io import atomic_open, read_json, write_json
+from egis.toolkit.progress import progress_iter
 
 CUTOFF_PATTERN = re.compile(r"^[Aa](\d+(?:\.\d+)?)$")
 
@@ -68,7 +68,7 @@ def chip_accuracies(population, pixels: np.ndarray, labels: np.ndarray,
     can cost more than running it, so a simulation that needs both the accuracies and the
     responses to test images pays for each chip once.
     """
-    from toolkit.engine import ChipSimulator
+    from egis.toolkit.engine import ChipSimulator
 
     chips = list(range(len(population))) if chips is None else list(chips)
     simulator = ChipSimulator(population.model, threads=threads)
@@ -139,6 +139,16 @@ def read_labels(path: str | Path) -> Labels:
         raise DataError(f"{path}: malformed row ({exc})") from None
     meta = read_json(side_file(path)) if side_file(path).exists() else {}
     return Labels(chips, passed, accuracies, meta)
+
+
+def labels_meta(*, cutoff: str, threshold: float, passed: np.ndarray, population_sha256: str,
+                model_sha256: str, images: int, **extra: Any) -> dict[str, Any]:
+    """The side file's content: one schema for every writer (egis label, the shipped
+    populations, the demo). ``extra`` adds writer-specific facts (timings, image hashes)."""
+    passed = np.asarray(passed, dtype=bool)
+    return {"cutoff": cutoff, "threshold": float(threshold), "pass_fraction": float(passed.mean()),
+            "count": int(len(passed)), "population_sha256": population_sha256,
+            "model_sha256": model_sha256, "images": int(images), **extra}
 
 
 def write_side_file(path: str | Path, meta: dict[str, Any]) -> None:

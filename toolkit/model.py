@@ -19,8 +19,8 @@ import onnx
 from google.protobuf.message import DecodeError
 from onnx import external_data_helper, numpy_helper
 
-from toolkit.crossbar import CrossbarLayer, constant_tensor, find_crossbar_layers
-from toolkit.errors import DataError, ModelError
+from egis.toolkit.crossbar import CrossbarLayer, constant_tensor, find_crossbar_layers
+from egis.toolkit.errors import DataError, ModelError
 
 LAYOUTS = ("NCHW", "NHWC")
 _CHANNEL_COUNTS = (1, 3, 4)
@@ -325,46 +325,6 @@ def _contract(dims: list[int | None], meta: dict[str, str], layout: str | None,
                          std=_per_channel(meta, META_STD, std, int(c)))
 
 
-# ------------------------------------------------------------------------------ torch check
-
-def unsupported_ops(proto: onnx.ModelProto) -> list[str]:
-    """Ops (``"Op (domain opset N)"``) of the main graph that onnx2torch cannot convert.
-
-    Uses onnx2torch's registry the way its converter does: keyed by (domain, op_type,
-    since_version resolved from the model's opset). Needs onnx2torch (and so torch).
-    """
-    from toolkit.torch_bridge import _install_torchvision_stand_in  # noqa: PLC0415
-
-    _install_torchvision_stand_in()
-    from onnx2torch.node_converters.registry import get_converter  # noqa: PLC0415
-
-    opsets = {o.domain: o.version for o in proto.opset_import}
-    missing: list[str] = []
-    for node in proto.graph.node:
-        version = opsets.get(node.domain, opsets.get("ai.onnx" if not node.domain else "", 0))
-        label = f"{node.op_type} ({node.domain or 'ai.onnx'} opset {version})"
-        if label in missing:
-            continue
-        try:
-            get_converter(operation_type=node.op_type, version=version, domain=node.domain)
-        except NotImplementedError:
-            missing.append(label)
-    return missing
-
-
-def check_convertible(model: LoadedModel | onnx.ModelProto) -> None:
-    """Raise ModelError naming the first op onnx2torch cannot convert (synthesis needs torch)."""
-    proto = model.proto if isinstance(model, LoadedModel) else model
-    try:
-        missing = unsupported_ops(proto)
-    except ImportError as exc:
-        raise ModelError(f"checking torch convertibility needs torch and onnx2torch: {exc}") from exc
-    if missing:
-        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-        raise ModelError(f"onnx2torch cannot convert op {missing[0]}{more}; egis synthesis "
-                         "needs it")
-
-
 # ------------------------------------------------------------------------------------- load
 
 def load_model(path: str | os.PathLike, *, layout: str | None = None,
@@ -390,7 +350,9 @@ def load_model(path: str | os.PathLike, *, layout: str | None = None,
                         output_name=output_name, num_classes=num_classes,
                         fixed_batch=dims[0], contract=contract, layers=layers)
     if require_torch:
-        check_convertible(model)
+        from egis.toolkit.torch_bridge import check_convertible  # noqa: PLC0415 (onnx2torch is heavy)
+
+        check_convertible(model.proto)
     return model
 
 

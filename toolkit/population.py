@@ -16,9 +16,9 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from toolkit.errors import PopulationError
-from toolkit.io import read_json, sha256_bytes, write_json
-from toolkit.model import LoadedModel, nominal_weights
+from egis.toolkit.errors import PopulationError
+from egis.toolkit.io import read_json, sha256_bytes, write_json
+from egis.toolkit.model import LoadedModel, nominal_weights
 
 FORMAT_VERSION = 1
 SPEC_FIELDS = ("format_version", "model_sha256", "plugin", "params", "seed", "count")
@@ -81,14 +81,19 @@ class PopulationSpec:
 
 
 def parse_chip_range(text: str | None, count: int) -> list[int]:
-    """'START:STOP' (a Python slice, either end optional) over a population of ``count`` chips."""
+    """Chips selected by ``--chips``: 'START:STOP' (a Python slice, either end optional) or
+    'N' (the first N chips, i.e. ':N'), over a population of ``count`` chips.
+
+    One spelling for every command that takes chips of a population (label, test, demo)."""
     if text is None:
         return list(range(count))
+    if ":" not in text:
+        text = ":" + text.strip()
     try:
         start, _, stop = text.partition(":")
         chips = list(range(count))[slice(int(start) if start else None, int(stop) if stop else None)]
     except ValueError:
-        raise PopulationError(f"chip range '{text}' is not START:STOP") from None
+        raise PopulationError(f"chip range '{text}' is not START:STOP or N") from None
     if not chips:
         raise PopulationError(f"chip range '{text}' selects no chips of {count}")
     return chips
@@ -114,7 +119,7 @@ def open_population(population_path: str | Path, model: str | Path | None = None
     Every command that reads a population goes through here, so the model lookup and the
     sha256 check behave the same everywhere.
     """
-    from toolkit.model import load_model  # noqa: PLC0415
+    from egis.toolkit.model import load_model  # noqa: PLC0415
 
     spec = PopulationSpec.load(population_path)
     return Population(spec, load_model(resolve_model_path(spec, population_path, model)))
@@ -124,7 +129,7 @@ class Population:
     """The chips of one spec on one model; builds any chip's weights on demand."""
 
     def __init__(self, spec: PopulationSpec, model: LoadedModel) -> None:
-        from plugins import load_plugin
+        from egis.toolkit.registry import load_plugin
 
         if spec.model_sha256 != model.sha256:
             raise PopulationError(

@@ -3,7 +3,7 @@
 Compaction (egis.compaction) evaluates thousands of candidate image sets, and each needs the
 signatures of all D labelled chips. Simulating chips is the expensive part (one ONNX run per
 chip per image), so the full response tensor ``logits[D, N, M]`` is computed ONCE with
-:func:`toolkit.engine.population_logits` and kept as a memory-mapped float32 ``.npy`` on
+:func:`egis.toolkit.engine.population_logits` and kept as a memory-mapped float32 ``.npy`` on
 disk; any image subset is then a cheap gather.
 
 Signature of chip d on image set S (K indices, in order) is the seed's ``sig_d``: the K x M
@@ -14,9 +14,8 @@ to the K stimulus images, so the layout is part of the bundle contract.
 Cache cost: D * N * M * 4 bytes. D=1000, N=2048, M=10: 82 MB; M=100: 819 MB. The file is
 memory-mapped, so only the pages of the images actually gathered need to be resident.
 
-The cache is reused only if its JSON sidecar matches the model sha256, population sha256,
-images sha256, chip list and shape; it is written to a temporary sibling and renamed, with
-the sidecar written last, so an interrupted run never leaves a cache that looks valid.
+The cache (egis.toolkit.responses) is reused only if its JSON sidecar matches the model
+sha256, population sha256, images sha256, chip list and shape.
 """
 
 from __future__ import annotations
@@ -29,12 +28,12 @@ from typing import Any
 
 import numpy as np
 
-from toolkit.errors import DataError
-from toolkit.io import read_json, write_json
+from egis.toolkit.errors import DataError
 
 CACHE_VERSION = 1
-CACHE_NAME = "signatures.npy"
-SIDECAR_NAME = "signatures.json"
+CACHE_STEM = "signatures"
+CACHE_NAME = CACHE_STEM + ".npy"
+SIDECAR_NAME = CACHE_STEM + ".json"
 
 
 def images_sha256(images: np.ndarray) -> str:
@@ -72,65 +71,29 @@ def signature_from_logits(chip_logits: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(arr).reshape(1, -1)
 
 
-def _cache_key(model_sha256: str, population_sha256: str, image_sha: str,
-               chips: Sequence[int], shape: tuple[int, int, int]) -> dict[str, Any]:
-    return {"cache_version": CACHE_VERSION, "model_sha256": model_sha256,
-            "population_sha256": population_sha256, "images_sha256": image_sha,
-            "chips": [int(c) for c in chips], "shape": [int(s) for s in shape],
-            "dtype": "float32", "layout": "chips x images x logits"}
-
-
-def _open_cached(cache_dir: Path, key: dict[str, Any]) -> np.ndarray | None:
-    npy, sidecar = cache_dir / CACHE_NAME, cache_dir / SIDECAR_NAME
-    if not (npy.exists() and sidecar.exists()):
-        return None
-    try:
-        if read_json(sidecar) != key:
-            return None
-        arr = np.load(npy, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError):
-        return None
-    if arr.shape != tuple(key["shape"]) or arr.dtype != np.float32:
-        return None
-    return arr
-
-
 def compute_signatures(population: Any, images: np.ndarray, chips: Sequence[int] | None = None,
                        cache_dir: str | os.PathLike | None = None, progress: bool = True,
                        threads: int | None = None) -> np.ndarray:
     """Logits (D, N, M) of ``chips`` (default all) of ``population`` on ``images``.
 
-    With ``cache_dir`` the result is a read-only memory map of ``cache_dir/signatures.npy``,
-    reused when the sidecar's model, population, images, chips and shape all match, and
-    recomputed (atomically) otherwise. Without it, an in-memory array is returned.
+    With ``cache_dir`` the result is a read-only memory map of ``cache_dir/signatures.npy``
+    (egis.toolkit.responses.ResponseCache), reused when the sidecar's model, population,
+    images, chips and shape all match, and recomputed (atomically) otherwise. Without it, an
+    in-memory array is returned.
     """
-    from toolkit.engine import population_logits
+    from egis.toolkit.engine import population_logits
+    from egis.toolkit.responses import ResponseCache
 
     chips = list(range(len(population))) if chips is None else [int(c) for c in chips]
     shape = (len(chips), int(images.shape[0]), int(population.model.num_classes))
     if cache_dir is None:
         return population_logits(population, images, chips, progress=progress, threads=threads)
-    cache = Path(cache_dir)
-    key = _cache_key(population.model.sha256, population.spec.sha256(), images_sha256(images),
-                     chips, shape)
-    cached = _open_cached(cache, key)
-    if cached is not None:
-        return cached
-    cache.mkdir(parents=True, exist_ok=True)
-    sidecar = cache / SIDECAR_NAME
-    sidecar.unlink(missing_ok=True)   # invalidate first: a stale sidecar must never vouch for new data
-    tmp = cache / f".{CACHE_NAME}.{os.getpid()}.tmp"
-    try:
-        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape)
-        population_logits(population, images, chips, progress=progress, threads=threads, out=out)
-        out.flush()
-        del out
-        os.replace(tmp, cache / CACHE_NAME)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    write_json(sidecar, key)
-    return np.load(cache / CACHE_NAME, mmap_mode="r", allow_pickle=False)
+    key = {"cache_version": CACHE_VERSION, "model_sha256": population.model.sha256,
+           "population_sha256": population.spec.sha256(), "images_sha256": images_sha256(images),
+           "chips": chips}
+    cache = ResponseCache(Path(cache_dir) / CACHE_STEM, key, shape)
+    return cache.get(lambda out: population_logits(population, images, chips, progress=progress,
+                                                   threads=threads, out=out))
 
 
 def cache_bytes(d: int, n: int, m: int) -> int:

@@ -19,10 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from toolkit.bundle import Bundle, load_bundle
-from toolkit.chips import Chip, Stimulus, session_options
-from toolkit.errors import BundleError
-from toolkit.signatures import signature_from_logits
+from egis.toolkit.bundle import Bundle, load_bundle
+from egis.toolkit.chips import Chip, Stimulus
+from egis.toolkit.runtime import session_options
+from egis.toolkit.errors import BundleError
+from egis.toolkit.signatures import signature_from_logits
 
 
 @dataclass(frozen=True)

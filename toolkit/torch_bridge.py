@@ -14,7 +14,7 @@ import types
 
 import onnx
 
-from toolkit.errors import ModelError
+from egis.toolkit.errors import ModelError
 
 
 def _missing_torchvision_op(*_args, **_kwargs):
@@ -22,7 +22,7 @@ def _missing_torchvision_op(*_args, **_kwargs):
                      "classifiers given to egis should not contain them")
 
 
-def _install_torchvision_stand_in() -> None:
+def install_torchvision_stand_in() -> None:
     if "torchvision" in sys.modules or importlib.util.find_spec("torchvision") is not None:
         return
     ops = types.ModuleType("torchvision.ops")
@@ -66,7 +66,7 @@ def to_torch(model: onnx.ModelProto):
     onnx2torch returns modules in training mode with trainable parameters; both would let
     synthesis silently change the customer's model (BatchNorm running statistics, weights).
     """
-    _install_torchvision_stand_in()
+    install_torchvision_stand_in()
     import onnx2torch  # noqa: PLC0415 (deliberately late: see module docstring)
 
     try:
@@ -80,3 +80,41 @@ def to_torch(model: onnx.ModelProto):
     for parameter in module.parameters():
         parameter.requires_grad_(False)
     return module
+
+
+def unsupported_ops(proto: onnx.ModelProto) -> list[str]:
+    """Ops (``"Op (domain opset N)"``) of the main graph that onnx2torch cannot convert.
+
+    Uses onnx2torch's registry the way its converter does: keyed by (domain, op_type,
+    since_version resolved from the model's opset). Needs onnx2torch (and so torch).
+    """
+    install_torchvision_stand_in()
+    from onnx2torch.node_converters.registry import get_converter  # noqa: PLC0415
+
+    opsets = {o.domain: o.version for o in proto.opset_import}
+    missing: list[str] = []
+    for node in proto.graph.node:
+        version = opsets.get(node.domain, opsets.get("ai.onnx" if not node.domain else "", 0))
+        label = f"{node.op_type} ({node.domain or 'ai.onnx'} opset {version})"
+        if label in missing:
+            continue
+        try:
+            get_converter(operation_type=node.op_type, version=version, domain=node.domain)
+        except NotImplementedError:
+            missing.append(label)
+    return missing
+
+
+def check_convertible(model: onnx.ModelProto) -> None:
+    """Raise ModelError naming the first op onnx2torch cannot convert (synthesis needs torch).
+
+    Accepts a ModelProto or anything with a ``proto`` (a LoadedModel)."""
+    proto = getattr(model, "proto", model)
+    try:
+        missing = unsupported_ops(proto)
+    except ImportError as exc:
+        raise ModelError(f"checking torch convertibility needs torch and onnx2torch: {exc}") from exc
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise ModelError(f"onnx2torch cannot convert op {missing[0]}{more}; egis synthesis "
+                         "needs it")

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from toolkit.io import read_json, read_npz, write_json, write_npz
+from egis.toolkit.io import read_json, read_npz, write_json, write_npz
 
 _TENSOR, _ARRAY, _ITEMS, _TUPLE = "__tensor__", "__ndarray__", "__items__", "__tuple__"
 _TOKEN = "__token__"

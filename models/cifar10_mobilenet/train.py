@@ -5,7 +5,7 @@ Conv3x3 stem (stride 1 for 32x32 inputs), then 13 depthwise-separable blocks
 blocks 2, 4, 6 and 12: 32 -> 16 -> 8 -> 4 -> 2), global average pool, one dense layer.
 Input: NCHW float32 pixels in 0..1; per-channel normalisation is the model's first layer.
 
-    python -m models.cifar10_mobilenet.train --out models/cifar10_mobilenet [--epochs E] [--resume]
+    python -m egis.models.cifar10_mobilenet.train --out models/cifar10_mobilenet [--epochs E] [--resume]
 
 The shipped model is two stages (20 epochs with label smoothing 0.1, then 4 without,
 ``--init-from``); CARD.md has both commands. Label smoothing alone caps the model's
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from models import common
-from models.cifar_recipe import parse_args, train
+from egis.models import common
+from egis.models.cifar_recipe import parse_args, train
 
 NAME = "cifar10_mobilenet"
 # (out_channels at width 1.0, stride) for the 13 depthwise-separable blocks

@@ -3,7 +3,7 @@
 13 conv3x3 (BN + ReLU) in the 2-2-3-3-3 pattern with 5 max-pools, then 3 dense layers.
 Input: NCHW float32 pixels in 0..1; per-channel normalisation is the model's first layer.
 
-    python -m models.cifar10_vgg16.train --out models/cifar10_vgg16 [--epochs E] [--resume]
+    python -m egis.models.cifar10_vgg16.train --out models/cifar10_vgg16 [--epochs E] [--resume]
 
 The shipped model is two stages (30 epochs with label smoothing 0.1, then 5 without,
 ``--init-from``); CARD.md has both commands. Label smoothing alone caps the model's
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from models import common
-from models.cifar_recipe import parse_args, train
+from egis.models import common
+from egis.models.cifar_recipe import parse_args, train
 
 NAME = "cifar10_vgg16"
 WIDTHS = [16, 16, "M", 32, 32, "M", 64, 64, 64, "M", 128, 128, 128, "M", 128, 128, 128, "M"]

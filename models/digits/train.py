@@ -3,7 +3,7 @@
 Pixels are data/16 in 0..1, shaped NCHW (N, 1, 8, 8); normalisation is inside the graph.
 Split: fixed stratified 80/20 with random_state=0 (see `split()`).
 
-    python -m models.digits.train --out models/digits [--epochs E] [--resume]
+    python -m egis.models.digits.train --out models/digits [--epochs E] [--resume]
 """
 
 from __future__ import annotations
@@ -17,23 +17,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from models import common
+from egis.models import common
+from egis.toolkit.data import DIGITS_SPLIT_SEED, digits_split
 
 NAME = "digits"
-SPLIT_SEED = 0
+SPLIT_SEED = DIGITS_SPLIT_SEED
 DEFAULT_EPOCHS = 60
 
 
 def split():
-    """Return (x_train, y_train, x_test, y_test): float32 (N,1,8,8) in 0..1 and int64 labels."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    d = load_digits()
-    x = (d.data / 16.0).astype(np.float32).reshape(-1, 1, 8, 8)
-    y = d.target.astype(np.int64)
-    xtr, xte, ytr, yte = train_test_split(x, y, test_size=0.2, stratify=y, random_state=SPLIT_SEED)
-    return xtr, ytr, xte, yte
+    """(x_train, y_train, x_test, y_test) of the digits data: egis.toolkit.data.digits_split."""
+    return digits_split()
 
 
 class DigitsCNN(nn.Module):

@@ -1,4 +1,12 @@
-"""Base class every crossbar-vendor variability model implements (see docs/architecture.md).
+"""The two extension interfaces of the core: variability models and hardware adapters.
+
+* :class:`VariabilityPlugin` -- the base class every crossbar-vendor variability model
+  implements (entry-point group ``egis.plugins``; see docs/architecture.md).
+* :class:`ChipAdapter` -- the protocol of a hardware adapter that runs images on a real chip
+  or a vendor's behavioural model (entry-point group ``egis.adapters``).
+
+They live in the core so that the core never imports an implementation: implementations
+(``egis.plugins.*``, vendor packages) import this module, never the other way round.
 
 A plugin turns the nominal crossbar matrices of *all* crossbar layers of a model into the
 effective matrices of one simulated chip. Everything random comes from the generator passed
@@ -12,7 +20,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
-from toolkit.errors import PluginError
+from egis.toolkit.errors import PluginError
 
 ParamSpec = dict[str, tuple[Any, str]]
 
@@ -102,7 +110,10 @@ class VariabilityPlugin(ABC):
         one chip's effective matrices (float32, same shapes)."""
 
     def adapter(self, target: str) -> ChipAdapter:
-        """Hardware adapter for ``target``; plugins without hardware access raise."""
+        """Hardware adapter for ``target``; plugins without hardware access raise.
+
+        Deprecated route, kept for plugins written before adapters had their own entry-point
+        group: declare a factory under ``egis.adapters`` instead (egis.toolkit.registry)."""
         raise PluginError(f"plugin {self.name} provides no hardware adapter")
 
     def __repr__(self) -> str:

@@ -1,0 +1,80 @@
+"""The test-generation methods compared by the evaluation, one registry.
+
+A method is a stimulus set (where its candidate images come from), a selection rule (how K of
+them are chosen) and a detector (how a chip's signature becomes pass/fail). Adding a method is
+one entry in :data:`METHOD_REGISTRY`; a new kind of stimulus is one entry in
+:data:`STIMULUS_REGISTRY` (egis.stimuli builds them). The evaluation, the sweep, the report
+and the CLI's ``--methods`` all read these tables.
+
+Methods:
+
+* ``egis`` -- synthetic images, K chosen by annealing (Algorithm 1), gradient-boosting classifier;
+* ``egis-random`` -- K random synthetic images, no annealing;
+* ``gaussian`` / ``uniform`` -- i.i.d. noise images, annealing, classifier;
+* ``untrained`` -- images of the untrained generator, annealing, classifier;
+* ``da-regressor`` -- the seed's reference [6]: K real test images chosen by the same
+  annealing, a gradient-boosting regressor of accuracy, pass if predicted accuracy >= cutoff;
+* ``da-classifier`` -- the same K real images with the classifier.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from egis.toolkit.errors import EgisError
+
+Selection = Literal["anneal", "random"]
+DetectorKind = Literal["classifier", "regressor"]
+
+
+@dataclass(frozen=True)
+class StimulusKind:
+    name: str
+    title: str
+    needs_real_images: bool = False
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    title: str
+    stimulus: str
+    selection: Selection = "anneal"
+    detector: DetectorKind = "classifier"
+    baseline: bool = True     # runs only at the sweep's baseline K values (egis runs at every K)
+
+
+STIMULUS_REGISTRY: dict[str, StimulusKind] = {s.name: s for s in (
+    StimulusKind("egis", "EGIS synthetic images (the SID)"),
+    StimulusKind("gaussian", "Gaussian noise images"),
+    StimulusKind("uniform", "uniform noise images"),
+    StimulusKind("untrained", "images of the untrained generator"),
+    StimulusKind("real", "real test images (dataset-aware)", needs_real_images=True),
+)}
+
+METHOD_REGISTRY: dict[str, Method] = {m.name: m for m in (
+    Method("egis", "EGIS", "egis", baseline=False),
+    Method("egis-random", "EGIS, random K (no annealing)", "egis", selection="random"),
+    Method("gaussian", "Gaussian noise + annealing", "gaussian"),
+    Method("uniform", "uniform noise + annealing", "uniform"),
+    Method("untrained", "untrained generator + annealing", "untrained"),
+    Method("da-regressor", "dataset-aware [6] (regressor)", "real", detector="regressor"),
+    Method("da-classifier", "dataset-aware (classifier)", "real"),
+)}
+METHODS = tuple(METHOD_REGISTRY)
+STIMULUS_OF = {name: method.stimulus for name, method in METHOD_REGISTRY.items()}
+METHOD_TITLES = {name: method.title for name, method in METHOD_REGISTRY.items()}
+
+
+def get_method(name: str) -> Method:
+    if name not in METHOD_REGISTRY:
+        raise EgisError(f"unknown method '{name}'; choose from {', '.join(METHODS)}")
+    return METHOD_REGISTRY[name]
+
+
+def stimuli_for(methods: Sequence[str]) -> list[str]:
+    """The stimulus sets the given methods need, in registry order."""
+    needed = {get_method(m).stimulus for m in methods}
+    return [name for name in STIMULUS_REGISTRY if name in needed]

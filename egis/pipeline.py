@@ -1,0 +1,140 @@
+"""compact -> detector -> bundle as one library call: what ``egis compact`` runs, callable
+from any code (the demo, the evaluation, a fab's own scripts).
+
+Inputs are the fab's: the customer model, the synthetic images, the labelled chips'
+responses to them and the customer's pass/fail labels (only pass/fail leaves the customer).
+Outputs, in ``out``: indices.json, images.npz, reward.csv, reward.png, cid.png and, with
+``bundle=True``, the test bundle in ``out/bundle``.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from egis.compaction import BoosterConfig, CompactionResult, compact
+from egis.toolkit.errors import DataError
+from egis.toolkit.labels import Labels
+from egis.toolkit.model import LoadedModel
+
+BUNDLE_DIR = "bundle"
+
+
+@dataclass
+class CompactOutcome:
+    """What one compaction produced."""
+
+    result: CompactionResult
+    bundle: Path | None                  # out/bundle, when written
+    detector_training_accuracy: float | None
+
+
+def check_chip_labels(labels: Labels, path: Path, population_sha256: str, count: int) -> tuple[list[int], np.ndarray]:
+    """(chip indices, labels 1 = pass) of a labels file, checked against the population."""
+    sha = labels.meta.get("population_sha256")
+    if sha and sha != population_sha256:
+        raise DataError(f"{path} labels another population (sha256 {sha[:12]}...)")
+    chips = [int(c) for c in labels.chips]
+    if len(set(chips)) != len(chips):
+        raise DataError(f"{path} lists a chip more than once")
+    bad = [c for c in chips if not 0 <= c < count]
+    if bad:
+        raise DataError(f"{path} names chip {bad[0]}, outside the population (0..{count - 1})")
+    return chips, labels.passed.astype(np.int64)
+
+
+def write_reward(cid_dir: Path, result: CompactionResult) -> None:
+    """reward.csv (every iteration) and reward.png (best and current reward)."""
+    from egis.plots import line_plot
+    from egis.toolkit.io import atomic_open
+
+    with atomic_open(cid_dir / "reward.csv") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["iteration", "temperature", "candidate", "current", "best", "accepted"])
+        for s in result.history:
+            writer.writerow([s.iteration, f"{s.temperature:.6g}", f"{s.candidate:.6f}",
+                             f"{s.current:.6f}", f"{s.best:.6f}", int(s.accepted)])
+    its = [s.iteration for s in result.history]
+    line_plot(cid_dir / "reward.png",
+              {"best": (its, [s.best for s in result.history]),
+               "current": (its, [s.current for s in result.history])},
+              title=f"compaction K={len(result.indices)}: mean validation accuracy",
+              xlabel="iteration", ylabel="reward")
+
+
+def bundle_info(model: LoadedModel, chip_set: dict[str, Any], labels_meta: dict, chips: Sequence[int],
+                result: CompactionResult, extra: dict[str, Any]) -> dict[str, Any]:
+    """Manifest facts (everything but the bundle's own layout and hashes)."""
+    import egis.toolkit as toolkit
+
+    contract = model.contract
+    return {
+        "model": {"sha256": model.sha256, "input_name": model.input_name,
+                  "output_name": model.output_name, "num_classes": model.num_classes,
+                  "input_shape": [model.fixed_batch, *contract.image_shape],
+                  "fixed_batch": model.fixed_batch, "layout": contract.layout,
+                  "input_contract": contract.to_dict()},
+        "cutoff": {"definition": "a chip passes when its accuracy on the customer's data is >= "
+                                 "threshold; the detector predicts that label",
+                   "cutoff": labels_meta.get("cutoff"), "threshold": labels_meta.get("threshold")},
+        "population": {**chip_set, "labelled_chips": len(chips)},
+        "tool": {"name": "egis-toolkit", "version": toolkit.__version__},
+        # no wall-clock fields: the same inputs and seed must give the same bundle bytes
+        "creation": {**{k: v for k, v in result.to_dict().items() if k != "seconds"}, **extra},
+    }
+
+
+def population_record(spec: Any) -> dict[str, Any]:
+    """How a bundle names the simulated population its labelled chips came from."""
+    return {"sha256": spec.sha256(), "plugin": spec.plugin, "params": spec.params,
+            "seed": spec.seed, "count": spec.count}
+
+
+def compact_to_bundle(model: LoadedModel, pixels: np.ndarray, logits: np.ndarray, labels: np.ndarray,
+                      k: int, out: Path, *, chip_set: dict[str, Any], labels_meta: dict[str, Any],
+                      chips: Sequence[int], provenance: dict[str, Any] | None = None, seed: int = 0,
+                      trials: int = 5, bundle: bool = True, jobs: int | None = None,
+                      progress: bool = True, config: BoosterConfig | None = None) -> CompactOutcome:
+    """Choose K of ``pixels`` by annealing on ``logits`` (D, N, M) of the labelled chips,
+    write the CID files to ``out`` and (``bundle``) train, verify and bundle the detector.
+
+    ``chip_set`` describes where the labelled chips came from (goes into the manifest);
+    ``provenance`` adds creation facts (images and labels sha256) to it.
+    """
+    from egis.plots import image_grid
+    from egis.toolkit.io import write_json, write_npz
+
+    if not 1 <= k < len(pixels):
+        raise DataError(f"-k must be between 1 and {len(pixels) - 1} for {len(pixels)} images")
+    if logits.shape[:2] != (len(labels), len(pixels)):
+        raise DataError(f"responses of shape {tuple(logits.shape)} do not match {len(labels)} labelled "
+                        f"chips x {len(pixels)} images")
+    config = config or BoosterConfig()
+    result = compact(logits, labels, k, seed=seed, trials=trials, config=config, n_jobs=jobs,
+                     progress=progress)
+    chosen = pixels[result.indices]
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "indices.json", result.to_dict())
+    write_npz(out / "images.npz", images=chosen, indices=np.asarray(result.indices, np.int64))
+    write_reward(out, result)
+    image_grid(out / "cid.png", chosen, [f"#{i}" for i in result.indices],
+               layout=model.contract.layout, vmin=model.contract.pixel_min,
+               vmax=model.contract.pixel_max, title=f"CID: K={k}, reward {result.reward:.3f}")
+    if not bundle:
+        return CompactOutcome(result, None, None)
+    from egis.detector import build_detector, onnx_predict
+    from egis.toolkit.bundle import write_bundle
+    from egis.toolkit.signatures import signatures
+
+    _, onnx_bytes = build_detector(logits, labels, result.indices, config)
+    predicted, _ = onnx_predict(onnx_bytes, signatures(logits, result.indices))
+    train_acc = float(np.mean(predicted == labels))
+    extra = {**(provenance or {}), "detector_training_accuracy": train_acc}
+    info = bundle_info(model, chip_set, labels_meta, chips, result, extra)
+    write_bundle(out / BUNDLE_DIR, model.contract.normalize(chosen), onnx_bytes, info, chosen)
+    return CompactOutcome(result, out / BUNDLE_DIR, train_acc)

@@ -1,0 +1,75 @@
+"""The candidate image sets of an evaluation, built from the methods asked for.
+
+Only the stimulus sets the requested methods need are built (egis.methods.stimuli_for): an
+``--methods egis`` evaluation reads the SID and nothing else, and the untrained-generator set
+(which imports torch) is made only when a method uses it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from egis.methods import METHODS, STIMULUS_REGISTRY, stimuli_for
+from egis.toolkit.errors import DataError
+from egis.toolkit.model import LoadedModel
+
+
+def load_real_images(source: str, model: LoadedModel, subdir: str | None) -> np.ndarray:
+    """Real images for the dataset-aware baseline: DATA path, or builtin:digits (test split)."""
+    from egis.toolkit.data import BUILTIN_DIGITS, digits_split, load_labelled_images
+
+    if source == BUILTIN_DIGITS:
+        return digits_split()[2]
+    return load_labelled_images(Path(source), model.contract, model.num_classes, subdir=subdir).pixels
+
+
+def _untrained(model: LoadedModel, count: int, seed: int, work_dir: Path) -> np.ndarray:
+    """The untrained generator's images, cached under ``work_dir``: made again when missing,
+    too small or made for another model."""
+    from egis.baselines import make_baseline
+    from egis.synthesis.config import SynthesisConfig
+    from egis.synthesis.sid import read_sid_images
+
+    untrained_dir = work_dir / "stimuli" / "untrained"
+    try:
+        untrained = read_sid_images(untrained_dir, model.sha256)
+    except DataError:
+        untrained = np.zeros((0,))
+    if len(untrained) < count:
+        make_baseline(model, "untrained", untrained_dir, SynthesisConfig(images=count, seed=seed))
+        untrained = read_sid_images(untrained_dir, model.sha256)
+    return untrained[:count]
+
+
+def load_stimuli(model: LoadedModel, sid_dir: Path, real_pixels: np.ndarray | None, count: int,
+                 seed: int, work_dir: Path, methods: Sequence[str] = METHODS) -> dict[str, np.ndarray]:
+    """The stimulus sets ``methods`` need, ``count`` images each, in the pixel domain.
+
+    The real-image set is left out when no real images are given (its methods are then
+    skipped by the sweep)."""
+    from egis.baselines import noise_images
+    from egis.synthesis.sid import read_sid_images
+
+    stimuli: dict[str, np.ndarray] = {}
+    for name in stimuli_for(methods):
+        if name == "egis":
+            sid = read_sid_images(sid_dir, model.sha256)
+            if len(sid) < count:
+                raise DataError(f"{sid_dir} holds {len(sid)} images; the evaluation asks for {count}")
+            stimuli[name] = sid[:count]
+        elif name in ("gaussian", "uniform"):
+            stimuli[name] = noise_images(model.contract, name, count, seed)
+        elif name == "untrained":
+            stimuli[name] = _untrained(model, count, seed, work_dir)
+        elif name == "real":
+            if real_pixels is None:
+                continue
+            pick = np.random.default_rng(seed).choice(len(real_pixels), size=min(count, len(real_pixels)),
+                                                      replace=False)
+            stimuli[name] = real_pixels[np.sort(pick)]
+        else:  # a StimulusKind registered without a builder here
+            raise DataError(f"no builder for stimulus '{name}' ({STIMULUS_REGISTRY[name].title})")
+    return stimuli

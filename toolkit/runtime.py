@@ -1,0 +1,48 @@
+"""Runtime options of every onnxruntime session the toolkit opens: one helper, one default.
+
+Chip, detector, stimulus and simulator sessions are tuned alike: a fixed thread count, all
+graph optimisations, and warnings off (onnxruntime's are about the model, not the user's
+input). Tester-path code passes its thread count explicitly (the tester runs many short
+sessions; oversubscribing busy cores only adds jitter); simulation code takes
+:func:`default_threads`. Needs onnxruntime only, so the tester path stays light.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from egis.toolkit.errors import EgisError
+
+THREADS_ENV = "EGIS_THREADS"
+
+
+def default_threads() -> int:
+    """Simulation threads when none are given: $EGIS_THREADS, else up to 2.
+
+    The environment variable exists for running several jobs side by side on few cores:
+    onnxruntime's worker threads spin while they wait, so two 2-thread jobs on 2 cores burn
+    most of their time waiting on each other; give each job EGIS_THREADS=1 instead.
+    """
+    value = os.environ.get(THREADS_ENV, "").strip()
+    if value:
+        try:
+            threads = int(value)
+        except ValueError:
+            threads = 0
+        if threads < 1:
+            raise EgisError(f"{THREADS_ENV} must be a positive integer, got {value!r}")
+        return threads
+    return min(2, os.cpu_count() or 1)
+
+
+def session_options(threads: int | None = None) -> Any:
+    """``onnxruntime.SessionOptions`` with ``threads`` intra-op threads (default_threads() if None)."""
+    import onnxruntime as ort  # noqa: PLC0415 - keep `import egis.toolkit.runtime` cheap
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or default_threads()
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    return options
