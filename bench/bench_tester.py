@@ -34,6 +34,8 @@ import model_zoo  # noqa: E402
 
 from egis.detector import build_detector  # noqa: E402
 from egis.toolkit.bundle import write_bundle  # noqa: E402
+from egis.toolkit.guard import SignatureGuard  # noqa: E402
+from egis.toolkit.signatures import signatures  # noqa: E402
 from egis.toolkit.chips import OnnxChip, PopulationChips  # noqa: E402
 from egis.toolkit.engine import population_logits  # noqa: E402
 from egis.toolkit.model import load_model  # noqa: E402
@@ -57,7 +59,8 @@ def setup(builder, work: Path, chips: int):
     labels = (score >= np.median(score)).astype(int)
     _, onnx_bytes = build_detector(logits, labels, list(range(K)))
     info = {"model": {"sha256": model.sha256, "input_name": model.input_name,
-                      "output_name": model.output_name, "num_classes": model.num_classes}}
+                      "output_name": model.output_name, "num_classes": model.num_classes},
+            "guard": SignatureGuard.fit(signatures(logits, list(range(K))), m=model.num_classes).to_dict()}
     bundle = write_bundle(work / f"{path.stem}_bundle", model.contract.normalize(pixels), onnx_bytes,
                           info, pixels)
     files = [pop.chip_model(i).SerializeToString() for i in range(200, 200 + chips)]

@@ -27,6 +27,10 @@ def test_command(
     chip_range: Optional[str] = typer.Option(None, "--chips", help="Chips of --population: START:STOP or N (the first N); default all."),
     model: Optional[Path] = typer.Option(None, "--model", help="Model of --population (default: path in the spec)."),
     threads: int = typer.Option(1, "--threads", min=1, help="onnxruntime threads per session."),
+    allow_unknown: bool = typer.Option(False, "--allow-unknown",
+                                       help="Judge chips whose responses lie far outside the labelled chips' "
+                                            "(the bundle's guard) with the detector anyway; default FAIL. "
+                                            "Non-finite responses always FAIL."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar on stderr."),
 ) -> None:
     """Print pass/fail and P(pass) for every chip."""
@@ -36,7 +40,7 @@ def test_command(
 
     if as_json and as_csv:
         raise BundleError("choose one of --json and --csv")
-    tester = Tester(bundle_dir, threads=threads)
+    tester = Tester(bundle_dir, threads=threads, allow_unknown=allow_unknown)
     manifest = tester.bundle.manifest
     todo = [open_chip(spec, manifest, threads=threads) for spec in (chips or [])]
     if population is not None:
@@ -58,16 +62,20 @@ def test_command(
         typer.echo(json.dumps([v.to_dict() for v in verdicts], indent=2))
     elif as_csv:
         writer = csv.writer(sys.stdout)
-        writer.writerow(["chip", "pass", "pass_probability", "elapsed_ms"])
+        writer.writerow(["chip", "pass", "pass_probability", "elapsed_ms", "reason"])
         for v in verdicts:
-            writer.writerow([v.chip, int(v.passed), f"{v.pass_probability:.6f}", f"{v.elapsed_ms:.3f}"])
+            proba = "" if v.pass_probability is None else f"{v.pass_probability:.6f}"
+            writer.writerow([v.chip, int(v.passed), proba, f"{v.elapsed_ms:.3f}", v.reason])
     else:
         width = max(len(v.chip) for v in verdicts)
         for v in verdicts:
-            typer.echo(f"{v.chip:<{width}}  {'PASS' if v.passed else 'FAIL'}  "
-                       f"p(pass)={v.pass_probability:.4f}  {v.elapsed_ms:.2f} ms")
-        passed = sum(v.passed for v in verdicts)
-        typer.echo(f"{passed}/{len(verdicts)} pass", err=True)
+            proba = "    -" if v.pass_probability is None else f"{v.pass_probability:.4f}"
+            typer.echo(f"{v.chip:<{width}}  {'PASS' if v.passed else 'FAIL'}  p(pass)={proba}  "
+                       f"{v.elapsed_ms:.2f} ms" + (f"  {v.reason}" if v.reason else ""))
+    passed = sum(v.passed for v in verdicts)
+    unjudged = sum(v.pass_probability is None for v in verdicts)
+    typer.echo(f"{passed}/{len(verdicts)} pass" + (f"; {unjudged} failed without judgement "
+                                                   "(see reason)" if unjudged else ""), err=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -129,6 +129,7 @@ def compact_to_bundle(model: LoadedModel, pixels: np.ndarray, logits: np.ndarray
         return CompactOutcome(result, None, None)
     from egis.detector import build_detector, onnx_predict
     from egis.toolkit.bundle import write_bundle
+    from egis.toolkit.guard import SignatureGuard
     from egis.toolkit.signatures import signatures
 
     _, onnx_bytes = build_detector(logits, labels, result.indices, config)
@@ -136,5 +137,7 @@ def compact_to_bundle(model: LoadedModel, pixels: np.ndarray, logits: np.ndarray
     train_acc = float(np.mean(predicted == labels))
     extra = {**(provenance or {}), "detector_training_accuracy": train_acc}
     info = bundle_info(model, chip_set, labels_meta, chips, result, extra)
+    guard = SignatureGuard.fit(signatures(logits, result.indices), m=model.num_classes)
+    info["guard"] = guard.to_dict()
     write_bundle(out / BUNDLE_DIR, model.contract.normalize(chosen), onnx_bytes, info, chosen)
     return CompactOutcome(result, out / BUNDLE_DIR, train_acc)

@@ -15,12 +15,16 @@ from egis.toolkit.errors import BundleError
 K, M = 3, 4
 
 
-def info() -> dict:
+from egis.toolkit.guard import SignatureGuard  # noqa: E402
+
+
+def info(k: int = K) -> dict:
     return {"model": {"sha256": "ab" * 32, "input_name": "image", "output_name": "logits",
                       "num_classes": M, "input_shape": [None, 1, 8, 8], "layout": "NCHW"},
             "cutoff": {"cutoff": "A50", "threshold": 0.8125},
             "population": {"plugin": "generic", "params": {"sigma_tot": 0.3}, "seed": 0},
-            "creation": {"seed": 7, "trials": 3}}
+            "creation": {"seed": 7, "trials": 3},
+            "guard": SignatureGuard.fit(np.random.default_rng(1).normal(size=(50, k * M)), m=M).to_dict()}
 
 
 def detector_bytes() -> bytes:
@@ -133,6 +137,6 @@ def test_same_inputs_give_same_bytes_and_rewrite_is_atomic(tmp_path, parts):
     b = write_bundle(tmp_path / "b", inputs, detector_bytes(), info(), pixels)
     for name in (STIMULUS_FILE, DETECTOR_FILE, MANIFEST_FILE):
         assert (a / name).read_bytes() == (b / name).read_bytes()
-    write_bundle(a, inputs[:2], detector_bytes(), info(), pixels[:2])   # replace an existing bundle
+    write_bundle(a, inputs[:2], detector_bytes(), info(2), pixels[:2])   # replace an existing bundle
     assert load_bundle(a).k == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]      # no staging leftovers

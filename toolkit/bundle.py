@@ -41,7 +41,7 @@ from onnx import helper, numpy_helper
 from egis.toolkit.errors import BundleError
 from egis.toolkit.io import atomic_directory
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2   # 2: every bundle carries a signature guard (egis.toolkit.guard)
 STIMULUS_FILE = "stimulus.onnx"
 DETECTOR_FILE = "detector.onnx"
 MANIFEST_FILE = "manifest.json"
@@ -144,6 +144,7 @@ def build_manifest(k: int, m: int, stimulus: bytes, detector: bytes, info: dict[
                      "pass_column": DETECTOR_PASS_COLUMN},
         "files": {STIMULUS_FILE: _sha256(stimulus), DETECTOR_FILE: _sha256(detector)},
     })
+    validate_manifest(manifest, "bundle info")   # never write a bundle a tester would refuse
     manifest[SELF_HASH] = _sha256(canonical_json(manifest))
     return manifest
 
@@ -194,11 +195,78 @@ def parse_manifest(raw: bytes, where: str = MANIFEST_FILE) -> dict[str, Any]:
                               f"({version!r}; this egis reads {FORMAT_VERSION})")
         raise BundleError(f"{where} was modified: its content does not match its {SELF_HASH}")
     if version != FORMAT_VERSION:
-        raise BundleError(f"{where} has format version {version!r}; this egis reads version {FORMAT_VERSION}")
+        hint = (" (version 1 bundles carry no signature guard, so a tester cannot tell an unknown chip; "
+                "rebuild it with egis compact)" if version == 1 else "")
+        raise BundleError(f"{where} has format version {version!r}; this egis reads version "
+                          f"{FORMAT_VERSION}{hint}")
     if raw != canonical_json(manifest):
         raise BundleError(f"{where} was modified: its bytes are not in the canonical form "
                           "they were written in")
+    validate_manifest(manifest, where)
     return manifest
+
+
+_HEX = set("0123456789abcdef")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_sha(value: Any) -> bool:
+    return isinstance(value, str) and len(value) == 64 and set(value) <= _HEX
+
+
+def validate_manifest(manifest: dict[str, Any], where: str = MANIFEST_FILE) -> None:
+    """Every field the tester reads, present and of the right type, before anything uses it.
+
+    A re-hashed manifest passes the self-hash; this check is what keeps a missing or mistyped
+    field from surfacing as a KeyError deep in the tester. BundleError names the field."""
+    from egis.toolkit.guard import SignatureGuard
+
+    def need(path: str, ok: Any, what: str) -> None:
+        if not ok:
+            raise BundleError(f"{where}: field '{path}' is missing or not {what}")
+
+    def get(path: str) -> Any:
+        node: Any = manifest
+        for part in path.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        return node
+
+    need("k", _is_int(get("k")) and get("k") >= 1, "a positive integer")
+    need("m", _is_int(get("m")) and get("m") >= 2, "an integer >= 2")
+    k, m = get("k"), get("m")
+    need("model", isinstance(get("model"), dict), "an object")
+    need("model.sha256", _is_sha(get("model.sha256")), "a sha256 hex digest")
+    for name in ("model.input_name", "model.output_name"):
+        need(name, isinstance(get(name), str) and get(name), "a non-empty string")
+    need("model.num_classes", get("model.num_classes") == m, f"equal to m ({m})")
+    need("model.fixed_batch", get("model.fixed_batch") is None or (_is_int(get("model.fixed_batch"))
+                                                                    and get("model.fixed_batch") >= 1),
+         "null or a positive integer")
+    for name in ("stimulus.inputs_shape", "stimulus.pixels_shape"):
+        shape = get(name)
+        need(name, isinstance(shape, list) and len(shape) >= 2 and all(_is_int(d) and d >= 1 for d in shape)
+             and shape[0] == k, f"a list of positive integers starting with K ({k})")
+    for name in ("stimulus.inputs_output", "stimulus.pixels_output", "detector.input",
+                 "detector.label_output", "detector.probability_output"):
+        need(name, isinstance(get(name), str) and get(name), "a non-empty string")
+    need("detector.pass_label", get("detector.pass_label") in (0, 1) and _is_int(get("detector.pass_label")),
+         "0 or 1")
+    need("detector.pass_column", get("detector.pass_column") in (0, 1) and _is_int(get("detector.pass_column")),
+         "0 or 1")
+    need("signature.length", get("signature.length") == k * m, f"K*M ({k * m})")
+    files = get("files")
+    need("files", isinstance(files, dict) and all(isinstance(n, str) and _is_sha(d) for n, d in files.items()),
+         "an object of file name -> sha256")
+    threshold = get("cutoff.threshold")
+    need("cutoff.threshold", threshold is None or (isinstance(threshold, (int, float))
+                                                   and not isinstance(threshold, bool)), "a number")
+    try:
+        SignatureGuard.from_dict(get("guard"), k * m)
+    except ValueError as exc:
+        raise BundleError(f"{where}: {exc}") from None
 
 
 def _read_listed(directory: Path, name: str, expected: str) -> bytes:

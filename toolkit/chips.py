@@ -16,6 +16,7 @@ numpy).
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -44,6 +45,32 @@ class Chip(Protocol):
         ...
 
 
+def check_external_data(path: Path, name: str) -> None:
+    """Refuse a chip file whose external weight data is missing or lies outside its folder
+    (a path like ``../../secret`` must not be read on a test floor)."""
+    import onnx
+    from onnx.external_data_helper import uses_external_data
+
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except FileNotFoundError:
+        raise BundleError(f"chip file not found: {name}") from None
+    except Exception as exc:  # noqa: BLE001 - protobuf raises DecodeError and friends
+        raise BundleError(f"chip {name} is not an ONNX model ({type(exc).__name__})") from None
+    folder = path.resolve().parent
+    for tensor in proto.graph.initializer:
+        if not uses_external_data(tensor):
+            continue
+        location = next((e.value for e in tensor.external_data if e.key == "location"), "")
+        target = (folder / location).resolve()
+        if not location or folder not in target.parents:
+            raise BundleError(f"chip {name}: weight '{tensor.name}' refers to external data "
+                              f"'{location}' outside the chip's folder; refused")
+        if not target.is_file():
+            raise BundleError(f"chip {name}: external data file '{location}' of weight "
+                              f"'{tensor.name}' is missing")
+
+
 def _dim_text(dims: Sequence[Any]) -> str:
     return "(" + ", ".join(str(d) if isinstance(d, int) else "?" for d in dims) + ")"
 
@@ -61,17 +88,30 @@ class OnnxChip:
         self._output = str(model["output_name"])
         self._m = int(manifest["m"])
         if not isinstance(source, bytes):
-            try:
-                source = Path(source).read_bytes()
-            except OSError as exc:
-                raise BundleError(f"cannot read chip file {self.name}: {exc.strerror or exc}") from None
+            # by path, so onnxruntime finds weights kept in external data files next to it
+            check_external_data(Path(source), self.name)
+            source = str(source)
         try:
             self._session = ort.InferenceSession(source, session_options(threads),
                                                  providers=["CPUExecutionProvider"])
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises several private types
             raise BundleError(f"chip {self.name} is not a runnable ONNX model: "
                               f"{str(exc).splitlines()[0][:200]}") from None
+        self._check_identity(str(model["sha256"]))
         self._batch = self._check_io(manifest)
+
+    def _check_identity(self, model_sha256: str) -> None:
+        """A chip exported by egis records the model it was made from; it must be the bundle's."""
+        meta = self._session.get_modelmeta().custom_metadata_map.get("egis.chip")
+        if not meta:
+            return
+        try:
+            made_from = json.loads(meta).get("model_sha256")
+        except (ValueError, AttributeError):
+            raise BundleError(f"chip {self.name} has a damaged egis.chip metadata entry") from None
+        if made_from and made_from != model_sha256:
+            raise BundleError(f"chip {self.name} was made from model {made_from[:12]}..., not the model "
+                              f"this bundle was made for ({model_sha256[:12]}...)")
 
     def _check_io(self, manifest: dict[str, Any]) -> int | None:
         """Names/shapes vs the manifest; returns the chip's fixed batch size (None: free)."""

@@ -174,5 +174,5 @@ class Population:
         entry = chip.metadata_props.add()
         entry.key, entry.value = "egis.chip", json.dumps(
             {"population_sha256": self.spec.sha256(), "index": index,
-             "plugin": self.spec.plugin})
+             "plugin": self.spec.plugin, "model_sha256": self.model.sha256})
         return chip

@@ -22,18 +22,25 @@ import numpy as np
 from egis.toolkit.bundle import Bundle, load_bundle
 from egis.toolkit.chips import Chip, Stimulus
 from egis.toolkit.runtime import session_options
-from egis.toolkit.errors import BundleError
+from egis.toolkit.errors import BundleError, EgisError
+from egis.toolkit.guard import SignatureGuard, nonfinite_reason
 from egis.toolkit.signatures import signature_from_logits
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """One chip's result: pass/fail, P(pass) from the detector, and test time (chip+detector)."""
+    """One chip's result: pass/fail, P(pass) from the detector, test time (chip+detector), and
+    why the chip was failed without the detector's say (``reason``; "" for a judged chip).
+
+    A chip that answers with non-finite logits, the wrong shape, an error, or a signature far
+    outside what the labelled chips produced is a FAIL with ``pass_probability`` None: a test
+    must never pass a chip it cannot judge."""
 
     chip: str
     passed: bool
-    pass_probability: float
+    pass_probability: float | None
     elapsed_ms: float
+    reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -42,7 +49,11 @@ class Verdict:
 class Tester:
     """Loads a bundle once; :meth:`test` judges one chip, :meth:`test_many` an iterable."""
 
-    def __init__(self, bundle: Bundle | str | os.PathLike, threads: int = 1) -> None:
+    def __init__(self, bundle: Bundle | str | os.PathLike, threads: int = 1,
+                 allow_unknown: bool = False) -> None:
+        """``allow_unknown``: judge chips whose signatures the guard calls unknown with the
+        detector anyway (their verdict still names the reason). Non-finite responses and chips
+        that fail to answer are FAIL regardless."""
         import onnxruntime as ort
 
         self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
@@ -63,6 +74,8 @@ class Tester:
         self._pass_label = int(detector["pass_label"])
         self._pass_column = int(detector["pass_column"])
         self._shape = (self.bundle.k, self.bundle.m)
+        self.guard = SignatureGuard.from_dict(manifest["guard"], self.bundle.k * self.bundle.m)
+        self.allow_unknown = allow_unknown
 
     def signature(self, chip: Chip) -> np.ndarray:
         """The chip's signature (1, K*M): logits on the K images, stacked image-major.
@@ -85,10 +98,28 @@ class Tester:
 
     def test(self, chip: Chip) -> Verdict:
         started = time.perf_counter()
-        passed, proba = self.judge(self.signature(chip))
+
+        def failed(reason: str) -> Verdict:
+            return Verdict(chip=chip.name, passed=False, pass_probability=None,
+                           elapsed_ms=(time.perf_counter() - started) * 1e3, reason=reason)
+
+        try:
+            signature = self.signature(chip)
+        except EgisError as exc:
+            return failed(f"cannot judge: {exc}")
+        except Exception as exc:  # noqa: BLE001 - a chip (hardware, vendor code) may fail any way
+            return failed(f"cannot judge: chip {chip.name} failed ({type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0][:200] if str(exc) else ''})")
+        reason = nonfinite_reason(signature)
+        if reason is not None:
+            return failed(reason)
+        reason = self.guard.check(signature[0]) or ""
+        if reason and not self.allow_unknown:
+            return failed(reason)
+        passed, proba = self.judge(signature)
         elapsed = (time.perf_counter() - started) * 1e3
         return Verdict(chip=chip.name, passed=bool(passed[0]), pass_probability=float(proba[0]),
-                       elapsed_ms=elapsed)
+                       elapsed_ms=elapsed, reason=f"{reason} (judged anyway: --allow-unknown)" if reason else "")
 
     def test_many(self, chips: Iterable[Chip]) -> Iterator[Verdict]:
         for chip in chips:
