@@ -26,7 +26,9 @@ def compact_command(
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the annealing and its splits."),
     trials: int = typer.Option(5, "--trials", min=1, help="Random 80/20 splits per reward (I)."),
     bundle: bool = typer.Option(True, "--bundle/--no-bundle", help="Also train the detector and write CID_DIR/bundle."),
-    cache: Optional[Path] = typer.Option(None, "--cache", help="Signature cache directory (default CID_DIR/cache)."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Signature cache directory (default CID_DIR/cache, "
+                                              "reused when model, chips and images match; when CID_DIR is new and "
+                                              "the command fails, CID_DIR is removed with it)."),
     jobs: Optional[int] = typer.Option(None, "--jobs", min=1, help="Parallel trials (default: min(trials, CPUs))."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="onnxruntime threads for chip simulation."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
@@ -34,11 +36,14 @@ def compact_command(
     """Select K test images (Algorithm 1), then train and export the pass/fail detector."""
     from egis.pipeline import check_chip_labels, compact_to_bundle, population_record
     from egis.synthesis.sid import read_sid_images
-    from egis.toolkit.io import sha256_file
+    from egis.toolkit.io import check_output_dir, removed_on_failure, sha256_file
     from egis.toolkit.labels import read_labels
     from egis.toolkit.population import open_population
     from egis.toolkit.signatures import compute_signatures, images_sha256
 
+    check_output_dir(out)
+    if cache is not None:
+        check_output_dir(cache)
     pop = open_population(population, model_path)
     model, spec = pop.model, pop.spec
     pixels = read_sid_images(sid_dir, model.sha256)
@@ -46,13 +51,17 @@ def compact_command(
     chips, labels = check_chip_labels(labels_file, labels_path, spec.sha256(), len(pop))
     if not 1 <= k < len(pixels):
         raise DataError(f"-k must be between 1 and {len(pixels) - 1} for {len(pixels)} images")
-    logits = compute_signatures(pop, pixels, chips, cache_dir=cache or out / "cache",
-                                progress=not quiet, threads=threads)
-    outcome = compact_to_bundle(
-        model, pixels, logits, labels, k, out, chip_set=population_record(spec),
-        labels_meta=labels_file.meta, chips=chips, seed=seed, trials=trials, bundle=bundle, jobs=jobs,
-        progress=not quiet,
-        provenance={"images_sha256": images_sha256(pixels), "labels_sha256": sha256_file(labels_path)})
+    if bundle and len(set(labels.tolist())) < 2:
+        raise DataError(f"{labels_path}: every labelled chip has the same label; the detector needs "
+                        "passing and failing chips")
+    with removed_on_failure(out):
+        logits = compute_signatures(pop, pixels, chips, cache_dir=cache or out / "cache",
+                                    progress=not quiet, threads=threads)
+        outcome = compact_to_bundle(
+            model, pixels, logits, labels, k, out, chip_set=population_record(spec),
+            labels_meta=labels_file.meta, chips=chips, seed=seed, trials=trials, bundle=bundle, jobs=jobs,
+            progress=not quiet,
+            provenance={"images_sha256": images_sha256(pixels), "labels_sha256": sha256_file(labels_path)})
     result = outcome.result
     message = (f"{out}: K={k} images {result.indices}, reward {result.initial_reward:.3f} -> "
                f"{result.reward:.3f} in {len(result.history)} iterations ({result.seconds:.1f} s)")

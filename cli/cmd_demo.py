@@ -121,6 +121,9 @@ def demo(
         raise DataError(f"no shipped model '{model_name}'; available: {', '.join(available)}")
     if variability not in ("typical", "extreme"):
         raise DataError(f"variability must be typical or extreme, got '{variability}'")
+    from egis.toolkit.io import check_output_dir
+
+    check_output_dir(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     stages: dict[str, float] = {}

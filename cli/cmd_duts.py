@@ -21,10 +21,12 @@ def make(
     seed: int = typer.Option(0, "--seed", min=0, help="Master seed: chip i uses rng([seed, i])."),
 ) -> None:
     """Write a population spec; chips are rebuilt from it on demand, never stored."""
-    from egis.toolkit.registry import load_plugin, parse_settings
+    from egis.toolkit.io import check_output_file
     from egis.toolkit.model import load_model
     from egis.toolkit.population import Population, PopulationSpec
+    from egis.toolkit.registry import load_plugin, parse_settings
 
+    check_output_file(output)
     loaded = load_model(model)
     variability = load_plugin(plugin, parse_settings(settings))
     spec = PopulationSpec(model_sha256=loaded.sha256, plugin=plugin, params=variability.params,
@@ -47,10 +49,13 @@ def export(
     """Write chip INDEX as a standalone ONNX model any onnxruntime user can run."""
     import onnx
 
-    from egis.toolkit.io import atomic_path
+    from egis.toolkit.io import atomic_path, check_output_file
     from egis.toolkit.population import open_population
 
-    chip = open_population(population, model).chip_model(index)
+    check_output_file(output)
+    pop = open_population(population, model)
+    pop.check_index(index)
+    chip = pop.chip_model(index)
     with atomic_path(output) as tmp:
         onnx.save(chip, str(tmp))
     typer.echo(f"{output}: chip {index} of {population}")

@@ -48,6 +48,9 @@ def evaluate(
     from egis.sweep import SweepConfig, run_sweep
     from egis.toolkit.model import load_model
 
+    from egis.toolkit.io import check_output_dir
+
+    check_output_dir(output)
     loaded = load_model(model)
     variabilities = [v for v in variability.split(",") if v]
     for v in variabilities:

@@ -27,39 +27,62 @@ def label(
     seed: int = typer.Option(0, help="Seed for --images subsampling."),
     threads: Optional[int] = typer.Option(None, help="onnxruntime threads (default: up to 2)."),
 ) -> None:
-    """Label chips pass/fail with the customer's own data."""
-    from egis.toolkit.data import load_labelled_images
-    from egis.toolkit.io import read_json
-    from egis.toolkit.labels import Cutoff, chip_accuracies, labels_meta, pass_fail, write_labels, write_side_file
-    from egis.toolkit.signatures import images_sha256
-    from egis.toolkit.population import open_population, parse_chip_range
+    """Label chips pass/fail with the customer's own data.
 
+    Every argument, file and output path is checked before the first chip is simulated.
+    Ties at an A<p> threshold pass (a warning says when that moves the pass fraction far from
+    p%). Wall-clock figures go to LABELS.timings.json, so the labels and their side file are
+    the same bytes for the same inputs."""
+    from egis.toolkit.data import load_labelled_images
+    from egis.toolkit.io import check_output_file, read_json, write_json
+    from egis.toolkit.labels import (Cutoff, chip_accuracies, labels_meta, pass_fail, side_file, tie_warning,
+                                     write_labels, write_side_file)
+    from egis.toolkit.population import open_population, parse_chip_range
+    from egis.toolkit.signatures import images_sha256
+
+    check_output_file(output)
+    if side_file(output) == output:
+        raise DataError(f"-o {output}: give a .csv path (the side file is {output.stem}.json)")
+    if cutoff_from is not None:
+        try:
+            reference = read_json(cutoff_from)
+        except FileNotFoundError:
+            raise DataError(f"--cutoff-from {cutoff_from}: file not found") from None
+        except (OSError, ValueError) as exc:
+            raise DataError(f"--cutoff-from {cutoff_from} is not a labels side file ({exc})") from None
+        value = reference.get("threshold") if isinstance(reference, dict) else None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise DataError(f"--cutoff-from {cutoff_from} records no numeric threshold")
+        rule = Cutoff.parse(str(value))
+        cutoff_text = f"{reference.get('cutoff', 'threshold')} of {cutoff_from.name}"
+    else:
+        rule = Cutoff.parse(cutoff)
+        cutoff_text = rule.text
     pop = open_population(population, model)
     loaded, spec = pop.model, pop.spec
+    selected = parse_chip_range(chips, len(pop))
     dataset = load_labelled_images(data, loaded.contract, loaded.num_classes, class_map, subdir)
     pixels, labels = dataset.pixels, dataset.labels
     if images is not None and images < len(labels):
         keep = np.sort(np.random.default_rng(seed).choice(len(labels), images, replace=False))
         pixels, labels = pixels[keep], labels[keep]
-    selected = parse_chip_range(chips, len(pop))
     started = time.perf_counter()
     accuracies = chip_accuracies(pop, pixels, labels, selected, threads=threads)
     seconds = time.perf_counter() - started
-    if cutoff_from is not None:
-        reference = read_json(cutoff_from)
-        rule = Cutoff.parse(str(reference["threshold"]))
-        cutoff_text = f"{reference['cutoff']} of {cutoff_from.name}"
-    else:
-        rule = Cutoff.parse(cutoff)
-        cutoff_text = rule.text
     threshold = rule.threshold(accuracies)
     passed = pass_fail(accuracies, threshold)
+    warning = tie_warning(rule, accuracies, threshold)
+    if warning:
+        typer.echo(f"warning: {warning}", err=True)
     write_labels(output, selected, passed, accuracies if with_accuracy else None)
     write_side_file(output, labels_meta(
         cutoff=cutoff_text, threshold=threshold, passed=passed, population_sha256=spec.sha256(),
         model_sha256=loaded.sha256, images=len(labels), chips=[selected[0], selected[-1] + 1],
-        images_sha256=images_sha256(pixels), seconds=round(seconds, 3)))
+        images_sha256=images_sha256(pixels)))
     rate = len(selected) / seconds
+    write_json(output.with_name(output.stem + ".timings.json"),
+               {"seconds": round(seconds, 3), "chips_per_s": round(rate, 3),
+                "images_per_s": round(rate * len(labels), 1)})
     typer.echo(f"{output}: {len(selected)} chips, {int(passed.sum())} pass at {cutoff_text} "
                f"(threshold accuracy {threshold:.4f}); accuracy mean {accuracies.mean():.4f} "
                f"std {accuracies.std():.4f} min {accuracies.min():.4f}; "

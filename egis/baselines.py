@@ -63,7 +63,7 @@ def make_baseline(model: LoadedModel, kind: str, out_dir: str | Path,
         images = noise_images(model.contract, kind, config.images, config.seed)
     predictions = predict(model, images)
     meta = {"kind": f"baseline:{kind}", "seed": config.seed,
-            "hyperparameters": {"images": config.images, "batch": config.batch, "seed": config.seed},
-            "wall_time_s": time.perf_counter() - began}
+            "hyperparameters": {"images": config.images, "batch": config.batch, "seed": config.seed}}
     return write_sid(out_dir, model=model, noise_vectors=noise_vectors, images=images,
-                     predictions=predictions, meta=meta, generator=generator)
+                     predictions=predictions, meta=meta, generator=generator,
+                     timings={"wall_time_s": time.perf_counter() - began})

@@ -128,7 +128,7 @@ class CompactionResult:
         return {"indices": self.indices, "reward": self.reward,
                 "initial_indices": self.initial_indices, "initial_reward": self.initial_reward,
                 "iterations": len(self.history), "evaluations": self.evaluations,
-                "seconds": round(self.seconds, 3), "settings": self.settings}
+                "settings": self.settings}
 
 
 def schedule_length(t_start: float = T_START, t_end: float = T_END, cooling: float = COOLING) -> int:

@@ -85,7 +85,7 @@ def bundle_info(model: LoadedModel, chip_set: dict[str, Any], labels_meta: dict,
         "population": {**chip_set, "labelled_chips": len(chips)},
         "tool": {"name": "egis-toolkit", "version": toolkit.__version__},
         # no wall-clock fields: the same inputs and seed must give the same bundle bytes
-        "creation": {**{k: v for k, v in result.to_dict().items() if k != "seconds"}, **extra},
+        "creation": {**result.to_dict(), **extra},
     }
 
 
@@ -119,7 +119,8 @@ def compact_to_bundle(model: LoadedModel, pixels: np.ndarray, logits: np.ndarray
                      progress=progress)
     chosen = pixels[result.indices]
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "indices.json", result.to_dict())
+    write_json(out / "indices.json", result.to_dict())          # same seed, same bytes
+    write_json(out / "timings.json", {"compaction_seconds": round(result.seconds, 3)})
     write_npz(out / "images.npz", images=chosen, indices=np.asarray(result.indices, np.int64))
     write_reward(out, result)
     image_grid(out / "cid.png", chosen, [f"#{i}" for i in result.indices],

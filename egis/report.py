@@ -178,6 +178,8 @@ def build_report(model: LoadedModel, model_name: str, sid_dir: Path, pops_dir: P
                       f"chosen images:", "", f"![reward](reward_{variability}.png)", "",
                       f"![CID](cid_{variability}.png)", ""]
     sid_meta = read_json(Path(sid_dir) / "meta.json")
+    timings_path = Path(sid_dir) / "timings.json"
+    sid_timings = read_json(timings_path) if timings_path.exists() else {}
     for name in ("entropy.png", "grid.png"):
         if (Path(sid_dir) / name).exists():
             shutil.copyfile(Path(sid_dir) / name, out_dir / f"sid_{name}")
@@ -189,7 +191,7 @@ def build_report(model: LoadedModel, model_name: str, sid_dir: Path, pops_dir: P
               "![entropy](sid_entropy.png)", "", "![SID samples](sid_grid.png)", "",
               "## Run time", "",
               table(["stage", "seconds"],
-                    [["synthesis (generator training + sampling)", f"{sid_meta.get('wall_time_s', float('nan')):.1f}"]]
+                    [["synthesis (generator training + sampling)", f"{sid_timings.get('wall_time_s', float('nan')):.1f}"]]
                     + [[name, f"{seconds:.1f}"] for name, seconds in timings.items()]), ""]
     write_report(out_dir, "\n".join(lines), f"EGIS evaluation: {model_name}")
     return out_dir / "report.md"

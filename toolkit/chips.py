@@ -46,10 +46,10 @@ class Chip(Protocol):
 
 
 def check_external_data(path: Path, name: str) -> None:
-    """Refuse a chip file whose external weight data is missing or lies outside its folder
-    (a path like ``../../secret`` must not be read on a test floor)."""
+    """Refuse a chip file whose external weight data is missing or lies outside its folder."""
     import onnx
-    from onnx.external_data_helper import uses_external_data
+
+    from egis.toolkit.onnx_files import external_data_problem
 
     try:
         proto = onnx.load(str(path), load_external_data=False)
@@ -57,18 +57,9 @@ def check_external_data(path: Path, name: str) -> None:
         raise BundleError(f"chip file not found: {name}") from None
     except Exception as exc:  # noqa: BLE001 - protobuf raises DecodeError and friends
         raise BundleError(f"chip {name} is not an ONNX model ({type(exc).__name__})") from None
-    folder = path.resolve().parent
-    for tensor in proto.graph.initializer:
-        if not uses_external_data(tensor):
-            continue
-        location = next((e.value for e in tensor.external_data if e.key == "location"), "")
-        target = (folder / location).resolve()
-        if not location or folder not in target.parents:
-            raise BundleError(f"chip {name}: weight '{tensor.name}' refers to external data "
-                              f"'{location}' outside the chip's folder; refused")
-        if not target.is_file():
-            raise BundleError(f"chip {name}: external data file '{location}' of weight "
-                              f"'{tensor.name}' is missing")
+    problem = external_data_problem(proto, path.parent)
+    if problem:
+        raise BundleError(f"chip {name}: {problem}; refused")
 
 
 def _dim_text(dims: Sequence[Any]) -> str:

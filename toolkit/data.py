@@ -106,9 +106,16 @@ def _class_order(names: list[str], class_map: str | None) -> dict[str, int]:
     if class_map is None:
         return {name: i for i, name in enumerate(sorted(names))}
     if Path(class_map).is_file():
-        mapping = json.loads(Path(class_map).read_text())
+        try:
+            mapping = json.loads(Path(class_map).read_text())
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise DataError(f"--class-map {class_map} is not valid JSON ({exc})") from None
         if isinstance(mapping, list):
             mapping = {name: i for i, name in enumerate(mapping)}
+        if not (isinstance(mapping, dict) and all(isinstance(k, str) and isinstance(v, int)
+                                                  and not isinstance(v, bool) for k, v in mapping.items())):
+            raise DataError(f"--class-map {class_map} must be a JSON list of class names or an "
+                            "object of class name -> index")
     else:
         mapping = {name.strip(): i for i, name in enumerate(class_map.split(","))}
     unknown = sorted(set(names) - set(mapping))

@@ -119,3 +119,52 @@ def _replace_directory(staging: Path, target: Path) -> None:
         os.replace(old, target)
         raise
     shutil.rmtree(old, ignore_errors=True)
+
+
+# ------------------------------------------------------------------ output paths, checked first
+def _check_parents(path: Path) -> None:
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                from egis.toolkit.errors import DataError
+
+                raise DataError(f"cannot write {path}: {parent} is a file, not a folder")
+            return
+
+
+def check_output_file(path: str | os.PathLike) -> Path:
+    """Fail before any work when ``path`` cannot become a file (it is a folder, or a parent
+    is a file). Commands call this for every output before the first chip is simulated."""
+    from egis.toolkit.errors import DataError
+
+    p = Path(path)
+    if p.is_dir():
+        raise DataError(f"{p} is a folder; give the path of a file to write")
+    _check_parents(p)
+    return p
+
+
+def check_output_dir(path: str | os.PathLike) -> Path:
+    """Fail before any work when ``path`` cannot become a folder."""
+    from egis.toolkit.errors import DataError
+
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise DataError(f"{p} exists and is not a folder")
+    _check_parents(p)
+    return p
+
+
+@contextlib.contextmanager
+def removed_on_failure(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield ``path``; if it did not exist before and the block fails (or is interrupted),
+    remove whatever the block created there, so a failed command leaves nothing new behind.
+    An existing ``path`` is left alone (its files are each written atomically)."""
+    p = Path(path)
+    fresh = not p.exists()
+    try:
+        yield p
+    except BaseException:
+        if fresh and p.exists():
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+        raise

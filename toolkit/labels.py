@@ -49,7 +49,11 @@ class Cutoff:
         return cls(text=text.strip(), absolute=value)
 
     def threshold(self, accuracies: np.ndarray) -> float:
-        """Accuracy a chip needs to pass. For A<p>: the accuracy of the chip ranked at p%."""
+        """Accuracy a chip needs to pass. For A<p>: the accuracy of the chip ranked at p%.
+
+        Ties: every chip with an accuracy >= the threshold passes, so chips that share the
+        ranked chip's accuracy all pass and the achieved pass fraction can exceed p% (on few
+        chips or few images accuracies repeat). :func:`tie_warning` says when it is far off."""
         if self.absolute is not None:
             return self.absolute
         ranked = np.sort(accuracies)[::-1]
@@ -87,6 +91,21 @@ def chip_accuracies(population, pixels: np.ndarray, labels: np.ndarray,
         if also is not None:
             also[1][row] = logits[n:]
     return result
+
+
+def tie_warning(cutoff: Cutoff, accuracies: np.ndarray, threshold: float) -> str | None:
+    """A warning when ties at the threshold move the pass fraction far from A<p>'s p%
+    (more than 5 points, or more than one chip on small sets)."""
+    if cutoff.pass_percent is None or len(accuracies) == 0:
+        return None
+    achieved = 100.0 * float(np.mean(np.asarray(accuracies) >= threshold))
+    tolerance = max(5.0, 100.0 / len(accuracies))
+    if abs(achieved - cutoff.pass_percent) <= tolerance:
+        return None
+    tied = int(np.sum(np.asarray(accuracies) == threshold))
+    return (f"{cutoff.text} asked for {cutoff.pass_percent:g}% passing chips but {achieved:.1f}% pass: "
+            f"{tied} chips share the threshold accuracy {threshold:.4f} and ties pass; use more images "
+            "(finer accuracies) or an absolute cutoff")
 
 
 def pass_fail(accuracies: np.ndarray, threshold: float) -> np.ndarray:
@@ -132,12 +151,32 @@ def read_labels(path: str | Path) -> Labels:
         raise DataError(f"{path} is not a labels file (expected a header 'dut,pass')")
     try:
         chips = np.array([int(r["dut"]) for r in rows], dtype=np.int64)
-        passed = np.array([int(r["pass"]) for r in rows]) == 1
+        raw_pass = [str(r["pass"]).strip() for r in rows]
+        bad = next((i for i, v in enumerate(raw_pass) if v not in ("0", "1")), None)
+        if bad is not None:
+            raise DataError(f"{path}: row {bad + 2} has pass={raw_pass[bad]!r}; pass must be 0 or 1")
+        passed = np.array([v == "1" for v in raw_pass])
         accuracies = (np.array([float(r["accuracy"]) for r in rows])
                       if "accuracy" in rows[0] and rows[0]["accuracy"] not in (None, "") else None)
     except (TypeError, ValueError) as exc:
         raise DataError(f"{path}: malformed row ({exc})") from None
-    meta = read_json(side_file(path)) if side_file(path).exists() else {}
+    meta = {}
+    if side_file(path).exists():
+        try:
+            meta = read_json(side_file(path))
+        except (OSError, ValueError) as exc:
+            raise DataError(f"{side_file(path)} is damaged (not valid JSON: {exc})") from None
+        if not isinstance(meta, dict):
+            raise DataError(f"{side_file(path)} is not a labels side file (expected a JSON object)")
+        count = meta.get("count")
+        if count is not None and count != len(chips):
+            raise DataError(f"{path} has {len(chips)} rows but its side file says {count} chips; "
+                            "the file was cut or mixed up")
+        threshold = meta.get("threshold")
+        if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float))):
+            raise DataError(f"{side_file(path)}: threshold must be a number, got {threshold!r}")
+    if accuracies is not None and not np.isfinite(accuracies).all():
+        raise DataError(f"{path}: the accuracy column holds non-numbers")
     return Labels(chips, passed, accuracies, meta)
 
 

@@ -122,10 +122,15 @@ def _read(path: str | os.PathLike) -> tuple[onnx.ModelProto, str]:
     if not proto.graph.node or not proto.opset_import:
         raise ModelError(f"{p} is not a valid ONNX model (no graph or no opset)")
     if any(external_data_helper.uses_external_data(t) for t in proto.graph.initializer):
+        from egis.toolkit.onnx_files import external_data_problem  # noqa: PLC0415
+
+        problem = external_data_problem(proto, p.parent)
+        if problem:
+            raise ModelError(f"{p}: {problem}")
         try:
             external_data_helper.load_external_data_for_model(proto, str(p.parent))
-        except OSError as exc:
-            raise ModelError(f"cannot read the external weight data of {p}: {exc}") from exc
+        except Exception as exc:  # noqa: BLE001 - onnx raises OSError, ValueError, checker errors
+            raise ModelError(f"cannot read the external weight data of {p}: {_first_line(exc)}") from None
     return proto, hashlib.sha256(data).hexdigest()
 
 
@@ -155,6 +160,29 @@ def constants_to_initializers(proto: onnx.ModelProto) -> int:
         del graph.node[:]
         graph.node.extend(keep)
     return converted
+
+
+STANDARD_DOMAINS = ("", "ai.onnx", "ai.onnx.ml")
+
+
+def _check_runnable(proto: onnx.ModelProto, path: str | os.PathLike) -> None:
+    """Refuse what every later stage would trip over: ops of custom domains (no runtime here
+    can execute them: accepted by inspect, they used to fail mid-labelling) and non-finite
+    weights (every chip would then 'pass' at chance accuracy)."""
+    name = Path(path).name
+    for node in proto.graph.node:
+        if node.domain not in STANDARD_DOMAINS:
+            raise ModelError(f"{name} uses op {node.op_type} of the custom domain '{node.domain}', "
+                             "which onnxruntime cannot run without the vendor's library; export the "
+                             "model with standard ONNX ops")
+    for tensor in proto.graph.initializer:
+        if tensor.data_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16,
+                                onnx.TensorProto.BFLOAT16):
+            values = numpy_helper.to_array(tensor)
+            if not np.isfinite(values.astype(np.float32)).all():
+                bad = int((~np.isfinite(values.astype(np.float32))).sum())
+                raise ModelError(f"{name}: weight '{tensor.name}' holds {bad} NaN/Inf values; "
+                                 "a model with non-finite weights cannot be tested")
 
 
 def _validate(proto: onnx.ModelProto, path: str | os.PathLike) -> onnx.ModelProto:
@@ -339,6 +367,7 @@ def load_model(path: str | os.PathLike, *, layout: str | None = None,
     """
     proto, digest = _read(path)
     constants_to_initializers(proto)
+    _check_runnable(proto, path)
     inferred = _validate(proto, path)
     input_name, dims = _image_input(inferred)
     output_name, num_classes = _logits_output(inferred, input_name, dims)

@@ -71,6 +71,19 @@ class PopulationSpec:
             raise PopulationError(f"{source} has format version {data['format_version']}; "
                                   f"this egis reads version {FORMAT_VERSION}")
         count, seed = data["count"], data["seed"]
+        sha = data["model_sha256"]
+        if not (isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)):
+            raise PopulationError(f"{source}: model_sha256 must be a sha256 hex digest, got {sha!r}")
+        if not isinstance(data["plugin"], str) or not data["plugin"]:
+            raise PopulationError(f"{source}: plugin must be a plugin name, got {data['plugin']!r}")
+        if not isinstance(data["params"], dict) or not all(isinstance(k, str) for k in data["params"]):
+            raise PopulationError(f"{source}: params must be an object of parameter -> value, "
+                                  f"got {type(data['params']).__name__}")
+        for key in ("note", "model_path"):
+            if not isinstance(data.get(key, ""), str):
+                raise PopulationError(f"{source}: {key} must be a string")
+        if isinstance(count, bool) or isinstance(seed, bool):
+            raise PopulationError(f"{source}: count and seed must be integers, not booleans")
         if not isinstance(count, int) or count < 1:
             raise PopulationError(f"{source}: count must be a positive integer, got {count!r}")
         if not isinstance(seed, int) or seed < 0:

@@ -37,16 +37,16 @@ def synthesize(model: LoadedModel, out_dir: str | Path, config: SynthesisConfig 
             "training": {"iterations": len(result.history), "resumed_from": result.resumed_from,
                          "stopped_early": result.stopped_early, "stop_reason": result.stop_reason,
                          "targets_met_at": result.targets_met_at,
-                         "seconds": result.seconds, "seconds_per_iteration": result.seconds_per_iteration,
                          "final_loss": last.loss if last else None,
                          "final_h_c": last.h_c if last else None,
                          "final_h_s": last.h_s if last else None,
                          "targets": {"h_s_min": config.hs_target * math.log(model.num_classes),
-                                     "h_c_max": config.hc_target * math.log(model.num_classes)}},
-            "wall_time_s": None}
-    meta["wall_time_s"] = time.perf_counter() - began
+                                     "h_c_max": config.hc_target * math.log(model.num_classes)}}}
+    timings = {"training_seconds": result.seconds, "seconds_per_iteration": result.seconds_per_iteration,
+               "iterations_run": result.iterations_run, "wall_time_s": time.perf_counter() - began}
     written = write_sid(out_dir, model=model, noise_vectors=noise_vectors, images=images,
-                        predictions=predictions, meta=meta, history=result.history, generator=generator)
+                        predictions=predictions, meta=meta, history=result.history, generator=generator,
+                        timings=timings)
     if not keep_checkpoint:
         shutil.rmtree(checkpoints, ignore_errors=True)
     return written

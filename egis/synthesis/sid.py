@@ -24,6 +24,7 @@ from egis.synthesis.config import StepRecord, SynthesisError
 from egis.synthesis.predictions import Predictions
 from egis.toolkit.errors import DataError
 from egis.toolkit.io import atomic_directory, read_json, read_npz, write_json, write_npz
+from egis.toolkit.io import check_output_dir as check_output_folder
 from egis.toolkit.model import LoadedModel
 
 if TYPE_CHECKING:
@@ -52,11 +53,18 @@ def read_sid_images(sid_dir: str | Path, model_sha256: str) -> np.ndarray:
         if sha and sha != model_sha256:
             raise DataError(f"{sid_dir} was synthesized for model sha256 {sha[:12]}..., "
                             f"not this model ({model_sha256[:12]}...)")
-    return np.ascontiguousarray(arrays["images"], dtype=np.float32)
+    images = np.ascontiguousarray(arrays["images"], dtype=np.float32)
+    if images.ndim < 2 or len(images) == 0:
+        raise DataError(f"{path}: 'images' must be a non-empty array of images, got shape {images.shape}")
+    if not np.isfinite(images).all():
+        bad = int((~np.isfinite(images)).reshape(len(images), -1).any(axis=1).sum())
+        raise DataError(f"{path}: {bad} of {len(images)} images hold NaN/Inf pixels")
+    return images
 
 
 # --------------------------------------------------------------------------- SID directory
 SID_FORMAT_VERSION = 1
+TIMINGS_NAME = "timings.json"
 GRID_IMAGES = 64
 
 
@@ -75,6 +83,7 @@ def check_output_dir(out_dir: str | Path) -> None:
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise SynthesisError(f"{out} exists and is not a directory")
+    check_output_folder(out)
     if out.is_dir() and any(out.iterdir()) and not (out / "meta.json").is_file():
         raise SynthesisError(f"{out} exists and is not an SID directory (no meta.json); "
                              "choose another output directory")
@@ -123,8 +132,12 @@ def write_history_csv(path: Path, history: list[StepRecord]) -> None:
 def write_sid(out_dir: str | Path, *, model: LoadedModel, noise_vectors: np.ndarray | None,
               images: np.ndarray, predictions: Predictions, meta: dict[str, Any],
               history: list[StepRecord] | None = None,
-              generator: PixelGenerator | None = None) -> dict[str, Any]:
+              generator: PixelGenerator | None = None,
+              timings: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write an SID directory atomically; returns the meta.json content.
+
+    ``timings`` (wall-clock figures) go to timings.json, never into meta.json: the same
+    seed and settings give the same bytes in every other file.
 
     images.npz: images (N, *image_shape) float32 pixel domain, pred int64, confidence
     float32, and noise (N, 100) when a generator made them (generator.onnx(noise) == images).
@@ -160,5 +173,7 @@ def write_sid(out_dir: str | Path, *, model: LoadedModel, noise_vectors: np.ndar
                          layout=contract.layout, vmin=contract.pixel_min, vmax=contract.pixel_max,
                          title=f"{meta.get('kind', 'sid')}: predicted class (confidence)")
         write_json(staging / "meta.json", meta)
+        if timings is not None:
+            write_json(staging / TIMINGS_NAME, timings)
     return meta
 
