@@ -255,7 +255,8 @@ def test_sid_directory_contents_nhwc(nhwc_matmul_path: Path, tmp_path: Path) -> 
     out = tmp_path / "sid"
     meta = synthesize(model, out, TINY)
     assert sorted(p.name for p in out.iterdir()) == [
-        "entropy.png", "generator.onnx", "grid.png", "images.npz", "meta.json", "training.csv"]
+        "entropy.png", "generator.onnx", "grid.png", "images.npz", "meta.json", "timings.json", "training.csv"]
+    assert "wall_time_s" not in read_json(out / "meta.json") and "wall_time_s" in read_json(out / "timings.json")
     arrays = read_npz(out / "images.npz")
     assert arrays["images"].shape == (40, 12, 12, 3)
     assert arrays["images"].min() >= 0 and arrays["images"].max() <= 255
@@ -278,6 +279,10 @@ def test_same_seed_same_bytes(digits_cnn_path: Path, tmp_path: Path) -> None:
     a, b, c = (read_npz(tmp_path / n / "images.npz")["images"] for n in "abc")
     assert a.tobytes() == b.tobytes()
     assert a.tobytes() != c.tobytes()
+    # every file but timings.json is the same bytes (wall-clock figures live only there)
+    for path in sorted((tmp_path / "a").iterdir()):
+        if path.name != "timings.json":
+            assert path.read_bytes() == (tmp_path / "b" / path.name).read_bytes(), path.name
 
 
 def test_resume_continues_bit_for_bit(digits_cnn_path: Path, tmp_path: Path) -> None:

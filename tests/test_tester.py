@@ -102,6 +102,8 @@ def test_same_seed_gives_same_bundle_bytes(world):
     assert result.exit_code == 0, result.output
     for name in (STIMULUS_FILE, DETECTOR_FILE, MANIFEST_FILE):
         assert (again / "bundle" / name).read_bytes() == (world["cid"] / "bundle" / name).read_bytes(), name
+    for name in ("indices.json", "images.npz", "reward.csv"):   # timings.json holds the wall clock
+        assert (again / name).read_bytes() == (world["cid"] / name).read_bytes(), name
 
 
 def test_tester_on_exported_chips_equals_in_memory_pipeline(world):
@@ -260,7 +262,7 @@ def test_chip_with_external_data(world, tmp_path):
             if entry.key == "location":
                 entry.value = "../outside.bin"
     onnx.save(chip, str(folder / "escape.onnx"))
-    with pytest.raises(BundleError, match="outside the chip's folder"):
+    with pytest.raises(BundleError, match="outside the model's folder"):
         OnnxChip(folder / "escape.onnx", tester.bundle.manifest)
     (folder / "weights.bin").unlink()
     with pytest.raises(BundleError, match="is missing"):
