@@ -19,7 +19,10 @@ from egis.toolkit.errors import DataError
 def compact_command(
     model_path: Path = typer.Argument(..., metavar="MODEL.onnx", help="Customer ONNX classifier."),
     sid_dir: Path = typer.Argument(..., metavar="SID_DIR", help="Synthetic images (egis synthesize)."),
-    population: Path = typer.Argument(..., metavar="POP.json", help="Population spec (egis duts make)."),
+    population: str = typer.Argument(..., metavar="CHIPS",
+                                     help="The labelled chips: a population spec (simulated here), a responses "
+                                          "folder (egis measure), or any chip set (folder/glob/list of chip ONNX "
+                                          "files, adapter:NAME:TARGET; measured here into the cache)."),
     labels_path: Path = typer.Argument(..., metavar="LABELS.csv", help="Pass/fail labels (egis label)."),
     k: int = typer.Option(4, "-k", help="Number of test images K."),
     out: Path = typer.Option(..., "-o", "--output", help="CID directory to write."),
@@ -36,32 +39,61 @@ def compact_command(
     """Select K test images (Algorithm 1), then train and export the pass/fail detector."""
     from egis.pipeline import check_chip_labels, compact_to_bundle, population_record
     from egis.synthesis.sid import read_sid_images
+    from egis.toolkit.chipset import is_population_spec, open_chip_set
     from egis.toolkit.io import check_output_dir, removed_on_failure, sha256_file
     from egis.toolkit.labels import read_labels
+    from egis.toolkit.measure import is_responses_dir, load_responses, measure
+    from egis.toolkit.model import load_model
     from egis.toolkit.population import open_population
     from egis.toolkit.signatures import compute_signatures, images_sha256
 
     check_output_dir(out)
     if cache is not None:
         check_output_dir(cache)
-    pop = open_population(population, model_path)
-    model, spec = pop.model, pop.spec
-    pixels = read_sid_images(sid_dir, model.sha256)
     labels_file = read_labels(labels_path)
-    chips, labels = check_chip_labels(labels_file, labels_path, spec.sha256(), len(pop))
+    if is_population_spec(population):
+        pop = open_population(population, model_path)
+        model, spec = pop.model, pop.spec
+        chips, labels = check_chip_labels(labels_file, labels_path, spec.sha256(), len(pop))
+        chip_record = population_record(spec)
+    else:
+        model = load_model(model_path)
+        labels = labels_file.passed.astype("int64")
+        chips = list(labels_file.ids)
+    pixels = read_sid_images(sid_dir, model.sha256)
+    sha = images_sha256(pixels)
     if not 1 <= k < len(pixels):
         raise DataError(f"-k must be between 1 and {len(pixels) - 1} for {len(pixels)} images")
     if bundle and len(set(labels.tolist())) < 2:
         raise DataError(f"{labels_path}: every labelled chip has the same label; the detector needs "
                         "passing and failing chips")
+    measured = None
+    if is_responses_dir(population):
+        measured = load_responses(population)
+        if measured.meta["model_sha256"] != model.sha256 or measured.meta["images_sha256"] != sha:
+            raise DataError(f"{population} holds responses of another model or other images than {sid_dir}")
+        labels_file.check_chip_set(measured.meta["identities"], labels_path)
+    elif not is_population_spec(population):
+        chip_set = open_chip_set(population, model_path, model=model, threads=threads)
+        labels_file.check_chip_set(chip_set.identities(), labels_path)
     with removed_on_failure(out):
-        logits = compute_signatures(pop, pixels, chips, cache_dir=cache or out / "cache",
-                                    progress=not quiet, threads=threads)
+        if is_population_spec(population):
+            logits = compute_signatures(pop, pixels, chips, cache_dir=cache or out / "cache",
+                                        progress=not quiet, threads=threads)
+        else:
+            if measured is None:
+                measured = measure(chip_set, pixels, (cache or out / "cache") / "responses", images_sha256=sha,
+                                   progress=not quiet, on_excluded=lambda cid, why: typer.echo(
+                                       f"warning: chip {cid} excluded: {why}", err=True))
+            rows = measured.rows_of(chips)
+            logits = measured.logits[rows]
+            chip_record = {"kind": measured.meta["chip_set"]["kind"], "sha256": measured.meta["chip_set_sha256"],
+                           "count": len(measured.chip_ids)}
         outcome = compact_to_bundle(
-            model, pixels, logits, labels, k, out, chip_set=population_record(spec),
+            model, pixels, logits, labels, k, out, chip_set=chip_record,
             labels_meta=labels_file.meta, chips=chips, seed=seed, trials=trials, bundle=bundle, jobs=jobs,
             progress=not quiet,
-            provenance={"images_sha256": images_sha256(pixels), "labels_sha256": sha256_file(labels_path)})
+            provenance={"images_sha256": sha, "labels_sha256": sha256_file(labels_path)})
     result = outcome.result
     message = (f"{out}: K={k} images {result.indices}, reward {result.initial_reward:.3f} -> "
                f"{result.reward:.3f} in {len(result.history)} iterations ({result.seconds:.1f} s)")

@@ -14,7 +14,9 @@ from egis.toolkit.errors import DataError
 
 def label(
     model: Path = typer.Argument(..., help="Customer ONNX classifier."),
-    population: Path = typer.Argument(..., help="Population spec from `egis duts make`."),
+    population: str = typer.Argument(..., metavar="CHIPS",
+                                     help="Chip set: a population spec (egis duts make), a folder, glob or list "
+                                          "file of chip ONNX files, or adapter:NAME:TARGET."),
     data: Path = typer.Option(..., "--data", help="Labelled images: .npz (x, y), folder root/<class>/*, or .zip of one."),
     output: Path = typer.Option(..., "-o", "--output", help="LABELS.csv to write (plus LABELS.json)."),
     cutoff: str = typer.Option("A50", help="A<p>: p% most accurate chips pass; or an absolute accuracy."),
@@ -33,11 +35,11 @@ def label(
     Ties at an A<p> threshold pass (a warning says when that moves the pass fraction far from
     p%). Wall-clock figures go to LABELS.timings.json, so the labels and their side file are
     the same bytes for the same inputs."""
+    from egis.toolkit.chipset import open_chip_set
     from egis.toolkit.data import load_labelled_images
     from egis.toolkit.io import check_output_file, read_json, write_json
-    from egis.toolkit.labels import (Cutoff, chip_accuracies, labels_meta, pass_fail, side_file, tie_warning,
+    from egis.toolkit.labels import (Cutoff, chip_set_accuracies, labels_meta, pass_fail, side_file, tie_warning,
                                      write_labels, write_side_file)
-    from egis.toolkit.population import open_population, parse_chip_range
     from egis.toolkit.signatures import images_sha256
 
     check_output_file(output)
@@ -58,27 +60,37 @@ def label(
     else:
         rule = Cutoff.parse(cutoff)
         cutoff_text = rule.text
-    pop = open_population(population, model)
-    loaded, spec = pop.model, pop.spec
-    selected = parse_chip_range(chips, len(pop))
+    chip_set = open_chip_set(population, model, chips=chips, threads=threads)
+    loaded = chip_set.model
     dataset = load_labelled_images(data, loaded.contract, loaded.num_classes, class_map, subdir)
     pixels, labels = dataset.pixels, dataset.labels
     if images is not None and images < len(labels):
         keep = np.sort(np.random.default_rng(seed).choice(len(labels), images, replace=False))
         pixels, labels = pixels[keep], labels[keep]
     started = time.perf_counter()
-    accuracies = chip_accuracies(pop, pixels, labels, selected, threads=threads)
+    accuracies = chip_set_accuracies(chip_set, pixels, labels, threads=threads,
+                                     on_excluded=lambda cid, why: typer.echo(
+                                         f"warning: chip {cid} excluded (no answer: {why})", err=True))
     seconds = time.perf_counter() - started
+    keep = np.flatnonzero(np.isfinite(accuracies))
+    if len(keep) < 2:
+        raise DataError(f"only {len(keep)} of {len(chip_set)} chips answered; nothing to label")
+    selected = [chip_set.ids[i] for i in keep]
+    accuracies = accuracies[keep]
     threshold = rule.threshold(accuracies)
     passed = pass_fail(accuracies, threshold)
     warning = tie_warning(rule, accuracies, threshold)
     if warning:
         typer.echo(f"warning: {warning}", err=True)
     write_labels(output, selected, passed, accuracies if with_accuracy else None)
+    record = chip_set.record()
     write_side_file(output, labels_meta(
-        cutoff=cutoff_text, threshold=threshold, passed=passed, population_sha256=spec.sha256(),
-        model_sha256=loaded.sha256, images=len(labels), chips=[selected[0], selected[-1] + 1],
-        images_sha256=images_sha256(pixels)))
+        cutoff=cutoff_text, threshold=threshold, passed=passed,
+        population_sha256=record.get("population_sha256", ""), model_sha256=loaded.sha256,
+        images=len(labels), chip_set_kind=chip_set.kind, images_sha256=images_sha256(pixels),
+        # populations are bound by population_sha256; other chips one by one
+        **({} if chip_set.kind == "population" else
+           {"chip_identities": {cid: chip_set.identity(int(i)) for cid, i in zip(selected, keep)}})))
     rate = len(selected) / seconds
     write_json(output.with_name(output.stem + ".timings.json"),
                {"seconds": round(seconds, 3), "chips_per_s": round(rate, 3),

@@ -20,9 +20,9 @@ from egis.toolkit.errors import BundleError
 def test_command(
     bundle_dir: Path = typer.Argument(..., metavar="BUNDLE_DIR", help="Test bundle (egis compact)."),
     chips: Optional[list[str]] = typer.Argument(None, metavar="CHIP...",
-                                                help="Chip ONNX files or plugin:NAME:TARGET."),
+                                                help="Chips: ONNX files, folders, globs or chip-list files of them, adapter:NAME:TARGET."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
-    as_csv: bool = typer.Option(False, "--csv", help="Print CSV (chip,pass,pass_probability,elapsed_ms)."),
+    as_csv: bool = typer.Option(False, "--csv", help="Print CSV (chip,pass,pass_probability,elapsed_ms,reason)."),
     population: Optional[Path] = typer.Option(None, "--population", help="Also test chips of this population spec."),
     chip_range: Optional[str] = typer.Option(None, "--chips", help="Chips of --population: START:STOP or N (the first N); default all."),
     model: Optional[Path] = typer.Option(None, "--model", help="Model of --population (default: path in the spec)."),
@@ -34,7 +34,7 @@ def test_command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar on stderr."),
 ) -> None:
     """Print pass/fail and P(pass) for every chip."""
-    from egis.toolkit.chips import open_chip
+    from egis.toolkit.chips import expand_chip_refs, open_chip
     from egis.toolkit.progress import progress_iter
     from egis.toolkit.tester import Tester
 
@@ -42,7 +42,8 @@ def test_command(
         raise BundleError("choose one of --json and --csv")
     tester = Tester(bundle_dir, threads=threads, allow_unknown=allow_unknown)
     manifest = tester.bundle.manifest
-    todo = [open_chip(spec, manifest, threads=threads) for spec in (chips or [])]
+    todo = [open_chip(spec, manifest, threads=threads)
+            for arg in (chips or []) for spec in expand_chip_refs(arg)]
     if population is not None:
         from egis.toolkit.population import parse_chip_range
         from egis.toolkit.chips import PopulationChips

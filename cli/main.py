@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "egis.cli.cmd_duts",
     "egis.cli.cmd_label",
     "egis.cli.cmd_synthesize",
+    "egis.cli.cmd_measure",
     "egis.cli.cmd_compact",
     "egis.cli.cmd_test",
     "egis.cli.cmd_evaluate",

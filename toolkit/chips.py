@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,17 +128,21 @@ class OnnxChip:
         if out_dims and isinstance(out_dims[-1], int) and out_dims[-1] != self._m:
             raise BundleError(f"chip {self.name} output '{self._output}' has {out_dims[-1]} classes; "
                               f"the bundle expects {self._m}")
-        batch = dims[0] if isinstance(dims[0], int) and dims[0] > 0 else None
-        k = int(manifest["k"])
-        if batch is not None and k % batch:
-            raise BundleError(f"chip {self.name} has a fixed batch of {batch}, which does not divide K={k}")
-        return batch
+        return dims[0] if isinstance(dims[0], int) and dims[0] > 0 else None
 
     def logits(self, stimulus: Stimulus) -> np.ndarray:
+        """Logits (n, M); a chip with a fixed batch gets the images in chunks of that size, the
+        last one padded with copies of its final image (their answers are dropped)."""
         x = stimulus.inputs
-        step = self._batch or len(x)
-        parts = [self._session.run([self._output], {self._input: x[i:i + step]})[0]
-                 for i in range(0, len(x), step)]
+        step = self._batch or max(1, len(x))
+        parts = []
+        for i in range(0, len(x), step):
+            chunk = x[i:i + step]
+            short = step - len(chunk) if self._batch else 0
+            if short:
+                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], short, axis=0)])
+            out = np.asarray(self._session.run([self._output], {self._input: chunk})[0])
+            parts.append(out.reshape(len(chunk), -1)[:len(chunk) - short])
         return np.concatenate(parts).reshape(len(x), -1)
 
 
@@ -213,6 +218,66 @@ class PopulationChips:
         return len(self.indices)
 
 
+def expectation(model: Any) -> dict[str, Any]:
+    """The manifest fields OnnxChip checks a chip file against, built from a loaded customer
+    model (egis.toolkit.model.LoadedModel) rather than a bundle: for measuring and labelling
+    chips that no bundle exists for yet."""
+    return {"model": {"sha256": model.sha256, "input_name": model.input_name,
+                      "output_name": model.output_name},
+            "m": int(model.num_classes),
+            "stimulus": {"inputs_shape": [None, *model.contract.image_shape]}}
+
+
+CHIP_LIST_SUFFIXES = (".txt", ".chips", ".list")
+ADAPTER_PREFIXES = ("adapter:", "plugin:")
+
+
+def read_chip_list(path: Path) -> list[str]:
+    """Chip references of a chip-list file; ONNX paths relative to the list's folder."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BundleError(f"cannot read chip list {path}: {exc}") from None
+    refs = []
+    for number, line in enumerate(lines, 1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        text = re.split(r"\s#", text, maxsplit=1)[0].strip()   # a trailing " # comment"
+        if text.startswith(ADAPTER_PREFIXES):
+            refs.append(text)
+        elif text.endswith(".onnx"):
+            refs.append(str((path.parent / text) if not Path(text).is_absolute() else Path(text)))
+        else:
+            raise BundleError(f"{path}:{number}: '{text}' is neither an ONNX file nor adapter:NAME:TARGET")
+    if not refs:
+        raise BundleError(f"chip list {path} names no chips")
+    return refs
+
+
+def expand_chip_refs(arg: str) -> list[str]:
+    """One CHIP argument -> chip references: a folder (its *.onnx, sorted), a glob, a chip
+    list file, or the argument itself (an ONNX file or adapter:NAME:TARGET)."""
+    import glob as globbing
+
+    if arg.startswith(ADAPTER_PREFIXES):
+        return [arg]
+    path = Path(arg)
+    if path.is_dir():
+        found = [str(p) for p in sorted(path.glob("*.onnx"))]
+        if not found:
+            raise BundleError(f"chip folder {arg} holds no .onnx files")
+        return found
+    if any(ch in arg for ch in "*?[") and not path.exists():
+        found = sorted(p for p in globbing.glob(arg) if p.endswith(".onnx"))
+        if not found:
+            raise BundleError(f"no chip ONNX files match {arg}")
+        return found
+    if path.suffix in CHIP_LIST_SUFFIXES:
+        return read_chip_list(path)
+    return [arg]
+
+
 def open_chip(spec: str, manifest: dict[str, Any], threads: int = 1) -> Chip:
     """A chip from a command-line argument: ``adapter:NAME:TARGET`` or an ONNX file path."""
     if spec.startswith(("adapter:", "plugin:")):
@@ -223,4 +288,4 @@ def open_chip(spec: str, manifest: dict[str, Any], threads: int = 1) -> Chip:
 
 
 __all__ = ["AdapterChip", "Chip", "OnnxChip", "PopulationChip", "PopulationChips",
-           "Stimulus", "open_chip"]
+           "Stimulus", "expand_chip_refs", "expectation", "open_chip", "read_chip_list"]

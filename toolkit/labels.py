@@ -11,6 +11,7 @@ import csv
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, Sequence
 
 import numpy as np
@@ -108,6 +109,29 @@ def tie_warning(cutoff: Cutoff, accuracies: np.ndarray, threshold: float) -> str
             "(finer accuracies) or an absolute cutoff")
 
 
+def chip_set_accuracies(chip_set: Any, pixels: np.ndarray, labels: np.ndarray, progress: bool = True,
+                        threads: int | None = None,
+                        on_excluded: Callable[[str, str], None] | None = None) -> np.ndarray:
+    """Top-1 accuracy of every chip of a chip set (egis.toolkit.chipset) on (pixels, labels).
+
+    Populations take the fast route (:func:`chip_accuracies`). A chip of an external set that
+    fails to answer gets NaN and is reported through ``on_excluded(chip_id, reason)``: the
+    caller leaves it out of the labels, never silently."""
+    if getattr(chip_set, "kind", "") == "population":
+        return chip_accuracies(chip_set.population, pixels, labels, chip_set.indices, progress=progress,
+                               threads=threads)
+    result = np.full(len(chip_set), np.nan)
+    for row in progress_iter(range(len(chip_set)), len(chip_set), "labelling chips", progress):
+        try:
+            logits = chip_set.responses(row, pixels)
+        except Exception as exc:  # noqa: BLE001 - hardware and vendor code fail any way
+            if on_excluded is not None:
+                on_excluded(chip_set.ids[row], str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__)
+            continue
+        result[row] = float(np.mean(np.asarray(logits).argmax(axis=1) == labels))
+    return result
+
+
 def pass_fail(accuracies: np.ndarray, threshold: float) -> np.ndarray:
     passed = accuracies >= threshold
     if passed.all() or not passed.any():
@@ -118,7 +142,7 @@ def pass_fail(accuracies: np.ndarray, threshold: float) -> np.ndarray:
     return passed
 
 
-def write_labels(path: str | Path, chips: Sequence[int], passed: np.ndarray,
+def write_labels(path: str | Path, chips: Sequence[int | str], passed: np.ndarray,
                  accuracies: np.ndarray | None = None) -> None:
     with atomic_open(path) as handle:
         writer = csv.writer(handle)
@@ -130,10 +154,36 @@ def write_labels(path: str | Path, chips: Sequence[int], passed: np.ndarray,
 
 @dataclass
 class Labels:
-    chips: np.ndarray            # chip indices in the population
+    """A labels file: chip ids (``dut``), pass/fail, optional accuracies, its side file.
+
+    ``ids`` are the chip ids as written: population indices, or the readable ids of an
+    external chip set (file stems, adapter targets). ``chips`` is the integer view for
+    population chip sets."""
+
+    ids: list[str]
     passed: np.ndarray           # bool
     accuracies: np.ndarray | None
     meta: dict[str, Any]         # the JSON side file (empty if absent)
+
+    @property
+    def chips(self) -> np.ndarray:
+        """Population chip indices; DataError when the labels name chips by file or adapter."""
+        try:
+            return np.array([int(i) for i in self.ids], dtype=np.int64)
+        except ValueError:
+            raise DataError("these labels name chips by id, not population index; use them with "
+                            "their chip set") from None
+
+    def check_chip_set(self, identities: dict[str, str], path: str | Path) -> None:
+        """Refuse labels of chips that are not in this chip set, or are other chips under the
+        same id (the side file records each labelled chip's identity: file sha256, adapter)."""
+        recorded = self.meta.get("chip_identities")
+        for chip_id in self.ids:
+            if chip_id not in identities:
+                raise DataError(f"{path} labels chip '{chip_id}', which is not in this chip set")
+            if isinstance(recorded, dict) and recorded.get(chip_id, identities[chip_id]) != identities[chip_id]:
+                raise DataError(f"{path} labels another chip '{chip_id}' (its file changed since "
+                                "labelling); label these chips again")
 
 
 def side_file(path: str | Path) -> Path:
@@ -150,7 +200,11 @@ def read_labels(path: str | Path) -> Labels:
     if not rows or "dut" not in rows[0] or "pass" not in rows[0]:
         raise DataError(f"{path} is not a labels file (expected a header 'dut,pass')")
     try:
-        chips = np.array([int(r["dut"]) for r in rows], dtype=np.int64)
+        ids = [str(r["dut"]).strip() for r in rows]
+        if any(not i for i in ids):
+            raise DataError(f"{path}: a row has an empty dut")
+        if len(set(ids)) != len(ids):
+            raise DataError(f"{path} lists a chip more than once")
         raw_pass = [str(r["pass"]).strip() for r in rows]
         bad = next((i for i, v in enumerate(raw_pass) if v not in ("0", "1")), None)
         if bad is not None:
@@ -169,15 +223,15 @@ def read_labels(path: str | Path) -> Labels:
         if not isinstance(meta, dict):
             raise DataError(f"{side_file(path)} is not a labels side file (expected a JSON object)")
         count = meta.get("count")
-        if count is not None and count != len(chips):
-            raise DataError(f"{path} has {len(chips)} rows but its side file says {count} chips; "
+        if count is not None and count != len(ids):
+            raise DataError(f"{path} has {len(ids)} rows but its side file says {count} chips; "
                             "the file was cut or mixed up")
         threshold = meta.get("threshold")
         if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float))):
             raise DataError(f"{side_file(path)}: threshold must be a number, got {threshold!r}")
     if accuracies is not None and not np.isfinite(accuracies).all():
         raise DataError(f"{path}: the accuracy column holds non-numbers")
-    return Labels(chips, passed, accuracies, meta)
+    return Labels(ids, passed, accuracies, meta)
 
 
 def labels_meta(*, cutoff: str, threshold: float, passed: np.ndarray, population_sha256: str,
