@@ -13,17 +13,22 @@ from typing import Optional
 
 import typer
 
+from egis.cli.options import layout_option, load_customer_model, mean_option, pixel_range_option, std_option
+
 from egis.toolkit.errors import DataError
 
 
 def compact_command(
-    model_path: Path = typer.Argument(..., metavar="MODEL.onnx", help="Customer ONNX classifier."),
+    model_path: Path = typer.Argument(..., metavar="MODEL.onnx",
+                                      help="Customer ONNX classifier, or a handoff folder (egis handoff), "
+                                           "whose chips and labels are then the defaults."),
     sid_dir: Path = typer.Argument(..., metavar="SID_DIR", help="Synthetic images (egis synthesize)."),
-    population: str = typer.Argument(..., metavar="CHIPS",
+    population: Optional[str] = typer.Argument(None, metavar="[CHIPS]",
                                      help="The labelled chips: a population spec (simulated here), a responses "
                                           "folder (egis measure), or any chip set (folder/glob/list of chip ONNX "
                                           "files, adapter:NAME:TARGET; measured here into the cache)."),
-    labels_path: Path = typer.Argument(..., metavar="LABELS.csv", help="Pass/fail labels (egis label)."),
+    labels_path: Optional[Path] = typer.Argument(None, metavar="[LABELS.csv]",
+                                                 help="Pass/fail labels (egis label); default: the handoff's."),
     k: int = typer.Option(4, "-k", help="Number of test images K."),
     out: Path = typer.Option(..., "-o", "--output", help="CID directory to write."),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the annealing and its splits."),
@@ -34,7 +39,12 @@ def compact_command(
                                               "the command fails, CID_DIR is removed with it)."),
     jobs: Optional[int] = typer.Option(None, "--jobs", min=1, help="Parallel trials (default: min(trials, CPUs))."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="onnxruntime threads for chip simulation."),
+    sign: Optional[Path] = typer.Option(None, "--sign", metavar="KEY",
+                                        help="Sign the bundle with this private key (egis keys new), so "
+                                             "testers given the public key (egis test --trust) accept it."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    layout: Optional[str] = layout_option(), pixel_range: Optional[str] = pixel_range_option(),
+    mean: Optional[str] = mean_option(), std: Optional[str] = std_option(),
 ) -> None:
     """Select K test images (Algorithm 1), then train and export the pass/fail detector."""
     from egis.pipeline import check_chip_labels, compact_to_bundle, population_record
@@ -43,21 +53,32 @@ def compact_command(
     from egis.toolkit.io import check_output_dir, removed_on_failure, sha256_file
     from egis.toolkit.labels import read_labels
     from egis.toolkit.measure import is_responses_dir, load_responses, measure
-    from egis.toolkit.model import load_model
     from egis.toolkit.population import open_population
     from egis.toolkit.signatures import compute_signatures, images_sha256
 
+    from egis.toolkit.handoff import is_handoff, open_handoff
+
+    if is_handoff(model_path):
+        package = open_handoff(model_path)
+        labels_path = labels_path or package.labels_path
+        population = population or (str(package.chips_ref) if package.chips_ref else None)
+    if population is None or labels_path is None:
+        raise DataError("give CHIPS and LABELS.csv (or a handoff folder that holds them as MODEL)")
     check_output_dir(out)
+    if sign is not None:
+        from egis.toolkit.signing import load_private_key
+
+        load_private_key(sign)      # a bad key must fail now, not after the compaction
     if cache is not None:
         check_output_dir(cache)
     labels_file = read_labels(labels_path)
+    model = load_customer_model(model_path, layout, pixel_range, mean, std)
     if is_population_spec(population):
-        pop = open_population(population, model_path)
-        model, spec = pop.model, pop.spec
+        pop = open_population(population, model)
+        spec = pop.spec
         chips, labels = check_chip_labels(labels_file, labels_path, spec.sha256(), len(pop))
         chip_record = population_record(spec)
     else:
-        model = load_model(model_path)
         labels = labels_file.passed.astype("int64")
         chips = list(labels_file.ids)
     pixels = read_sid_images(sid_dir, model.sha256)
@@ -92,7 +113,7 @@ def compact_command(
         outcome = compact_to_bundle(
             model, pixels, logits, labels, k, out, chip_set=chip_record,
             labels_meta=labels_file.meta, chips=chips, seed=seed, trials=trials, bundle=bundle, jobs=jobs,
-            progress=not quiet,
+            progress=not quiet, sign_key=sign,
             provenance={"images_sha256": sha, "labels_sha256": sha256_file(labels_path)})
     result = outcome.result
     message = (f"{out}: K={k} images {result.indices}, reward {result.initial_reward:.3f} -> "

@@ -7,6 +7,8 @@ from typing import Optional
 
 import typer
 
+from egis.cli.options import layout_option, load_customer_model, mean_option, pixel_range_option, std_option
+
 duts_app = typer.Typer(help="Simulated chips (DUTs): populations and standalone chip files.",
                        no_args_is_help=True)
 
@@ -19,6 +21,8 @@ def make(
     settings: list[str] = typer.Option([], "--set", help="Plugin parameter NAME=VALUE; repeatable."),
     count: int = typer.Option(1000, "--count", min=1, help="Number of chips."),
     seed: int = typer.Option(0, "--seed", min=0, help="Master seed: chip i uses rng([seed, i])."),
+    layout: Optional[str] = layout_option(), pixel_range: Optional[str] = pixel_range_option(),
+    mean: Optional[str] = mean_option(), std: Optional[str] = std_option(),
 ) -> None:
     """Write a population spec; chips are rebuilt from it on demand, never stored."""
     from egis.toolkit.io import check_output_file
@@ -27,7 +31,7 @@ def make(
     from egis.toolkit.registry import load_plugin, parse_settings
 
     check_output_file(output)
-    loaded = load_model(model)
+    loaded = load_customer_model(model, layout, pixel_range, mean, std)
     variability = load_plugin(plugin, parse_settings(settings))
     spec = PopulationSpec(model_sha256=loaded.sha256, plugin=plugin, params=variability.params,
                           seed=seed, count=count, model_path=str(model))

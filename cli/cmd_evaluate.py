@@ -9,6 +9,8 @@ from typing import Optional
 
 import typer
 
+from egis.cli.options import layout_option, load_customer_model, mean_option, pixel_range_option, std_option
+
 from egis.methods import METHODS
 from egis.toolkit.errors import DataError
 
@@ -41,6 +43,8 @@ def evaluate(
     report_only: bool = typer.Option(False, "--report-only", help="Rebuild the report from results.csv; compute nothing new."),
     name: Optional[str] = typer.Option(None, help="Model name in the report (default: file's folder)."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bars."),
+    layout: Optional[str] = layout_option(), pixel_range: Optional[str] = pixel_range_option(),
+    mean: Optional[str] = mean_option(), std: Optional[str] = std_option(),
 ) -> None:
     """Sweep K, cutoffs, variability and seeds; write results.csv, report.md and report.html."""
     from egis.report import build_report
@@ -51,7 +55,7 @@ def evaluate(
     from egis.toolkit.io import check_output_dir
 
     check_output_dir(output)
-    loaded = load_model(model)
+    loaded = load_customer_model(model, layout, pixel_range, mean, std)
     variabilities = [v for v in variability.split(",") if v]
     for v in variabilities:
         if not (populations / v / "labelled.json").exists():

@@ -8,18 +8,18 @@ from typing import Optional
 
 import typer
 
+from egis.cli.options import layout_option, load_customer_model, mean_option, pixel_range_option, std_option
+
 
 def inspect(
-    model: Path = typer.Argument(..., help="Customer ONNX classifier."),
+    model: Path = typer.Argument(..., help="Customer ONNX classifier (or a handoff folder)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
-    layout: Optional[str] = typer.Option(None, "--layout", metavar="NCHW|NHWC",
-                                         help="Input layout, when detection guesses wrong."),
+    layout: Optional[str] = layout_option(), pixel_range: Optional[str] = pixel_range_option(),
+    mean: Optional[str] = mean_option(), std: Optional[str] = std_option(),
 ) -> None:
     """Check the model can be used and show its input contract and crossbar layers."""
     from egis.toolkit.inspect_report import format_report, inspect_model
-    from egis.toolkit.model import load_model
-
-    report = inspect_model(load_model(model, layout=layout))
+    report = inspect_model(load_customer_model(model, layout, pixel_range, mean, std))
     typer.echo(json.dumps(report, indent=2) if as_json else format_report(report))
 
 

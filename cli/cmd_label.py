@@ -9,6 +9,8 @@ from typing import Optional
 import numpy as np
 import typer
 
+from egis.cli.options import layout_option, load_customer_model, mean_option, pixel_range_option, std_option
+
 from egis.toolkit.errors import DataError
 
 
@@ -28,6 +30,8 @@ def label(
     class_map: Optional[str] = typer.Option(None, help="Class order: 'a,b,c' or a JSON file; default sorted folder names."),
     seed: int = typer.Option(0, help="Seed for --images subsampling."),
     threads: Optional[int] = typer.Option(None, help="onnxruntime threads (default: up to 2)."),
+    layout: Optional[str] = layout_option(), pixel_range: Optional[str] = pixel_range_option(),
+    mean: Optional[str] = mean_option(), std: Optional[str] = std_option(),
 ) -> None:
     """Label chips pass/fail with the customer's own data.
 
@@ -60,8 +64,8 @@ def label(
     else:
         rule = Cutoff.parse(cutoff)
         cutoff_text = rule.text
-    chip_set = open_chip_set(population, model, chips=chips, threads=threads)
-    loaded = chip_set.model
+    loaded = load_customer_model(model, layout, pixel_range, mean, std)
+    chip_set = open_chip_set(population, model, model=loaded, chips=chips, threads=threads)
     dataset = load_labelled_images(data, loaded.contract, loaded.num_classes, class_map, subdir)
     pixels, labels = dataset.pixels, dataset.labels
     if images is not None and images < len(labels):

@@ -13,6 +13,8 @@ from typing import Optional
 
 import typer
 
+from egis.cli.options import layout_option, load_customer_model, mean_option, pixel_range_option, std_option
+
 
 def measure_command(
     model: Path = typer.Argument(..., metavar="MODEL.onnx", help="Customer ONNX classifier."),
@@ -26,17 +28,18 @@ def measure_command(
                                             help="Seconds a chip may take to answer all images; then it is excluded."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="onnxruntime threads."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    layout: Optional[str] = layout_option(), pixel_range: Optional[str] = pixel_range_option(),
+    mean: Optional[str] = mean_option(), std: Optional[str] = std_option(),
 ) -> None:
     """Measure every chip's logits on the SID images; resume an interrupted run by running it again."""
     from egis.synthesis.sid import read_sid_images
     from egis.toolkit.chipset import open_chip_set
     from egis.toolkit.io import check_output_dir
     from egis.toolkit.measure import measure
-    from egis.toolkit.model import load_model
     from egis.toolkit.signatures import images_sha256
 
     check_output_dir(output)
-    loaded = load_model(model)
+    loaded = load_customer_model(model, layout, pixel_range, mean, std)
     chip_set = open_chip_set(chips, model, model=loaded, chips=chip_range, threads=threads)
     pixels = read_sid_images(sid_dir, loaded.sha256)
     result = measure(chip_set, pixels, output, images_sha256=images_sha256(pixels), timeout=timeout,

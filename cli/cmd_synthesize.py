@@ -17,6 +17,8 @@ from typing import Optional
 
 import typer
 
+from egis.cli.options import layout_option, load_customer_model, mean_option, pixel_range_option, std_option
+
 from egis.toolkit.errors import EgisError
 
 
@@ -80,8 +82,8 @@ def synthesize_command(
     resume: bool = typer.Option(False, "--resume", help="Continue from SID_DIR.checkpoint."),
     baseline: Baseline = typer.Option(Baseline.none, "--baseline",
                                       help="Write a baseline set instead of training."),
-    layout: Optional[str] = typer.Option(None, "--layout", help="Override the input layout (NCHW|NHWC)."),
-    pixel_range: Optional[str] = typer.Option(None, "--pixel-range", help="Override 'min,max' pixel domain."),
+    layout: Optional[str] = layout_option(), pixel_range: Optional[str] = pixel_range_option(),
+    mean: Optional[str] = mean_option(), std: Optional[str] = std_option(),
     threads: int = typer.Option(2, "--threads", help="torch threads."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -98,7 +100,7 @@ def synthesize_command(
     began = time.perf_counter()
     config.validate()
     check_output_dir(out)   # before any training: a bad -o must not cost a training run
-    model = load_model(model_path, layout=layout, pixel_range=pixel_range, require_torch=True)
+    model = load_customer_model(model_path, layout, pixel_range, mean, std, require_torch=True)
     if baseline is not Baseline.none:
         if resume:
             raise EgisError("--resume applies to EGIS training, not to --baseline sets")

@@ -31,6 +31,10 @@ def test_command(
                                        help="Judge chips whose responses lie far outside the labelled chips' "
                                             "(the bundle's guard) with the detector anyway; default FAIL. "
                                             "Non-finite responses always FAIL."),
+    trust: Optional[Path] = typer.Option(None, "--trust", metavar="PUB.pem",
+                                         help="Accept only bundles signed by this key (egis keys new; "
+                                              "egis compact --sign): unsigned, foreign-signed or altered "
+                                              "bundles are refused."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar on stderr."),
 ) -> None:
     """Print pass/fail and P(pass) for every chip."""
@@ -40,7 +44,7 @@ def test_command(
 
     if as_json and as_csv:
         raise BundleError("choose one of --json and --csv")
-    tester = Tester(bundle_dir, threads=threads, allow_unknown=allow_unknown)
+    tester = Tester(bundle_dir, threads=threads, allow_unknown=allow_unknown, trust=trust)
     manifest = tester.bundle.manifest
     todo = [open_chip(spec, manifest, threads=threads)
             for arg in (chips or []) for spec in expand_chip_refs(arg)]

@@ -33,6 +33,8 @@ COMMAND_MODULES = (
     "egis.cli.cmd_test",
     "egis.cli.cmd_evaluate",
     "egis.cli.cmd_demo",
+    "egis.cli.cmd_keys",
+    "egis.cli.cmd_handoff",
 )
 
 for _name in COMMAND_MODULES:

@@ -99,7 +99,8 @@ def compact_to_bundle(model: LoadedModel, pixels: np.ndarray, logits: np.ndarray
                       k: int, out: Path, *, chip_set: dict[str, Any], labels_meta: dict[str, Any],
                       chips: Sequence[int], provenance: dict[str, Any] | None = None, seed: int = 0,
                       trials: int = 5, bundle: bool = True, jobs: int | None = None,
-                      progress: bool = True, config: BoosterConfig | None = None) -> CompactOutcome:
+                      progress: bool = True, config: BoosterConfig | None = None,
+                      sign_key: Path | None = None) -> CompactOutcome:
     """Choose K of ``pixels`` by annealing on ``logits`` (D, N, M) of the labelled chips,
     write the CID files to ``out`` and (``bundle``) train, verify and bundle the detector.
 
@@ -140,5 +141,5 @@ def compact_to_bundle(model: LoadedModel, pixels: np.ndarray, logits: np.ndarray
     info = bundle_info(model, chip_set, labels_meta, chips, result, extra)
     guard = SignatureGuard.fit(signatures(logits, result.indices), m=model.num_classes)
     info["guard"] = guard.to_dict()
-    write_bundle(out / BUNDLE_DIR, model.contract.normalize(chosen), onnx_bytes, info, chosen)
+    write_bundle(out / BUNDLE_DIR, model.contract.normalize(chosen), onnx_bytes, info, chosen, sign_key=sign_key)
     return CompactOutcome(result, out / BUNDLE_DIR, train_acc)

@@ -150,7 +150,8 @@ def build_manifest(k: int, m: int, stimulus: bytes, detector: bytes, info: dict[
 
 
 def write_bundle(directory: str | os.PathLike, stimulus_inputs: np.ndarray, detector_onnx: bytes,
-                 info: dict[str, Any], stimulus_pixels: np.ndarray | None = None) -> Path:
+                 info: dict[str, Any], stimulus_pixels: np.ndarray | None = None,
+                 sign_key: str | os.PathLike | None = None) -> Path:
     """Write a bundle atomically (:func:`atomic_directory`): nothing appears at ``directory``
     until all three files are complete. ``info`` must hold ``model`` (with
     ``num_classes``); it becomes part of the manifest."""
@@ -168,6 +169,10 @@ def write_bundle(directory: str | os.PathLike, stimulus_inputs: np.ndarray, dete
         (staging / STIMULUS_FILE).write_bytes(stimulus)
         (staging / DETECTOR_FILE).write_bytes(detector_onnx)
         (staging / MANIFEST_FILE).write_bytes(canonical_json(manifest))
+        if sign_key is not None:
+            from egis.toolkit.signing import write_signature
+
+            write_signature(staging, canonical_json(manifest), sign_key)
     return target
 
 
@@ -280,11 +285,22 @@ def _read_listed(directory: Path, name: str, expected: str) -> bytes:
     return data
 
 
-def load_bundle(directory: str | os.PathLike) -> Bundle:
-    """Read and verify a bundle; any missing, changed or inconsistent file -> BundleError."""
+def load_bundle(directory: str | os.PathLike, trust: str | os.PathLike | None = None) -> Bundle:
+    """Read and verify a bundle; any missing, changed or inconsistent file -> BundleError.
+
+    ``trust``: a public key (PEM); the bundle must then carry a valid signature by it
+    (egis.toolkit.signing), checked before anything else is read."""
     path = Path(directory)
     if not path.is_dir():
         raise BundleError(f"bundle directory not found: {path}")
+    if trust is not None:
+        from egis.toolkit.signing import verify
+
+        try:
+            raw = (path / MANIFEST_FILE).read_bytes()
+        except FileNotFoundError:
+            raise BundleError(f"bundle {path} is incomplete: {MANIFEST_FILE} is missing") from None
+        verify(path, raw, trust, what="bundle")
     manifest = _read_manifest(path / MANIFEST_FILE)
     files = manifest.get("files")
     if not isinstance(files, dict) or not {STIMULUS_FILE, DETECTOR_FILE} <= set(files):

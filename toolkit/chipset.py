@@ -214,9 +214,7 @@ def open_chip_set(ref: str | Path, model_path: str | Path | None = None, *, mode
 
     text = str(ref)
     if is_population_spec(text):
-        population = open_population(text, model_path)
-        if model is not None and population.model.sha256 != model.sha256:
-            raise DataError(f"population {text} was made for another model")
+        population = open_population(text, model if model is not None else model_path)
         return PopulationChipSet(population, parse_chip_range(chips, len(population)), threads=threads)
     if model is None:
         if model_path is None:

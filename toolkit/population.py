@@ -126,8 +126,9 @@ def resolve_model_path(spec: PopulationSpec, population_path: str | Path,
     return candidate
 
 
-def open_population(population_path: str | Path, model: str | Path | None = None) -> Population:
-    """Spec file + its model (``model``, else the spec's hint) -> the Population, checked.
+def open_population(population_path: str | Path, model: str | Path | LoadedModel | None = None) -> Population:
+    """Spec file + its model (``model``: a path, an already loaded model with its declared
+    input contract, or None for the spec's hint) -> the Population, sha256-checked.
 
     Every command that reads a population goes through here, so the model lookup and the
     sha256 check behave the same everywhere.
@@ -135,6 +136,8 @@ def open_population(population_path: str | Path, model: str | Path | None = None
     from egis.toolkit.model import load_model  # noqa: PLC0415
 
     spec = PopulationSpec.load(population_path)
+    if isinstance(model, LoadedModel):
+        return Population(spec, model)
     return Population(spec, load_model(resolve_model_path(spec, population_path, model)))
 
 

@@ -50,13 +50,15 @@ class Tester:
     """Loads a bundle once; :meth:`test` judges one chip, :meth:`test_many` an iterable."""
 
     def __init__(self, bundle: Bundle | str | os.PathLike, threads: int = 1,
-                 allow_unknown: bool = False) -> None:
+                 allow_unknown: bool = False, trust: str | os.PathLike | None = None) -> None:
         """``allow_unknown``: judge chips whose signatures the guard calls unknown with the
         detector anyway (their verdict still names the reason). Non-finite responses and chips
         that fail to answer are FAIL regardless."""
         import onnxruntime as ort
 
-        self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+        if trust is not None and isinstance(bundle, Bundle):
+            raise BundleError("a trusted tester verifies the bundle itself: give its directory")
+        self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle, trust=trust)
         manifest = self.bundle.manifest
         inputs, pixels = self.bundle.stimulus_arrays()
         self.stimulus = Stimulus(inputs=inputs, pixels=pixels)
