@@ -39,6 +39,13 @@ def compact_command(
                                               "the command fails, CID_DIR is removed with it)."),
     jobs: Optional[int] = typer.Option(None, "--jobs", min=1, help="Parallel trials (default: min(trials, CPUs))."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="onnxruntime threads for chip simulation."),
+    max_escape: Optional[str] = typer.Option(None, "--max-escape", metavar="P",
+                                             help="Escape budget: choose the detector's pass threshold on "
+                                                  "held-out folds so that at most P of the chips (0.01 or 1%) "
+                                                  "are bad chips passed, at the least yield loss."),
+    prefilter: str = typer.Option("none", "--prefilter", metavar="none|spread",
+                                  help="spread: anneal only over the images the labelled chips disagree on "
+                                       "most (egis/selection.py); none: all images (the seed's Algorithm 1)."),
     sign: Optional[Path] = typer.Option(None, "--sign", metavar="KEY",
                                         help="Sign the bundle with this private key (egis keys new), so "
                                              "testers given the public key (egis test --trust) accept it."),
@@ -64,7 +71,16 @@ def compact_command(
         population = population or (str(package.chips_ref) if package.chips_ref else None)
     if population is None or labels_path is None:
         raise DataError("give CHIPS and LABELS.csv (or a handoff folder that holds them as MODEL)")
+    if prefilter not in ("none", "spread"):
+        raise DataError(f"--prefilter must be none or spread, got {prefilter!r}")
     check_output_dir(out)
+    budget = None
+    if max_escape is not None:
+        from egis.escape import parse_budget
+
+        budget = parse_budget(max_escape)
+        if not bundle:
+            raise DataError("--max-escape sets the bundle's pass threshold; it needs --bundle")
     if sign is not None:
         from egis.toolkit.signing import load_private_key
 
@@ -113,7 +129,7 @@ def compact_command(
         outcome = compact_to_bundle(
             model, pixels, logits, labels, k, out, chip_set=chip_record,
             labels_meta=labels_file.meta, chips=chips, seed=seed, trials=trials, bundle=bundle, jobs=jobs,
-            progress=not quiet, sign_key=sign,
+            progress=not quiet, sign_key=sign, max_escape=budget, prefilter=prefilter,
             provenance={"images_sha256": sha, "labels_sha256": sha256_file(labels_path)})
     result = outcome.result
     message = (f"{out}: K={k} images {result.indices}, reward {result.initial_reward:.3f} -> "
@@ -121,6 +137,14 @@ def compact_command(
     if outcome.bundle is not None:
         message += (f"; bundle {outcome.bundle} (detector training accuracy "
                     f"{outcome.detector_training_accuracy:.3f})")
+    if outcome.escape_budget is not None:
+        b = outcome.escape_budget
+        message += (f"; escape budget {100 * b.max_escape:g}%: pass when P(pass) >= {b.threshold:.4f}, "
+                    f"held-out escapes {100 * b.validation_escape:.1f}% (0.5: {100 * b.default_escape:.1f}%), "
+                    f"yield loss {100 * b.validation_yield_loss:.1f}% (0.5: {100 * b.default_yield_loss:.1f}%)")
+        if not b.met:
+            typer.echo("warning: no threshold meets the escape budget on held-out chips; the bundle "
+                       "passes no chip", err=True)
     typer.echo(message)
 
 

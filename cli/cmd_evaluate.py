@@ -40,6 +40,9 @@ def evaluate(
     images: int = typer.Option(1024, min=16, help="Images per stimulus set."),
     trials: int = typer.Option(5, min=1, help="Validation splits per annealing reward."),
     methods: str = typer.Option(",".join(METHODS), help="Methods to compare (registry: egis/methods.py)."),
+    max_escape: Optional[str] = typer.Option(None, "--max-escape", metavar="P",
+                                             help="Escape budget for every classifier detector (as egis compact "
+                                                  "--max-escape): shows the CTE/YL trade-off per method."),
     report_only: bool = typer.Option(False, "--report-only", help="Rebuild the report from results.csv; compute nothing new."),
     name: Optional[str] = typer.Option(None, help="Model name in the report (default: file's folder)."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bars."),
@@ -47,6 +50,7 @@ def evaluate(
     mean: Optional[str] = mean_option(), std: Optional[str] = std_option(),
 ) -> None:
     """Sweep K, cutoffs, variability and seeds; write results.csv, report.md and report.html."""
+    from egis.escape import parse_budget
     from egis.report import build_report
     from egis.stimuli import load_real_images, load_stimuli
     from egis.sweep import SweepConfig, run_sweep
@@ -66,7 +70,8 @@ def evaluate(
         raise DataError(f"unknown method '{unknown[0]}'; choose from {', '.join(METHODS)}")
     config = SweepConfig(ks=_ints(k, "--k"), cutoffs=[c for c in cutoffs.split(",") if c],
                          seeds=list(range(seeds)), baseline_ks=_ints(baseline_k, "--baseline-k"),
-                         trials=trials, images=images, methods=chosen)
+                         trials=trials, images=images, methods=chosen,
+                         max_escape=None if max_escape is None else parse_budget(max_escape))
     output.mkdir(parents=True, exist_ok=True)
     real_pixels = load_real_images(real, loaded, real_subdir) if real else None
     stimuli = load_stimuli(loaded, sid, real_pixels, images, seed=0, work_dir=output, methods=chosen)

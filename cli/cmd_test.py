@@ -45,6 +45,11 @@ def test_command(
     if as_json and as_csv:
         raise BundleError("choose one of --json and --csv")
     tester = Tester(bundle_dir, threads=threads, allow_unknown=allow_unknown, trust=trust)
+    budget = tester.bundle.manifest.get("escape_budget")
+    if isinstance(budget, dict) and not quiet:
+        typer.echo(f"escape budget {100 * float(budget.get('max_escape', 0)):g}%: pass when P(pass) >= "
+                   f"{tester.pass_threshold:.4f} (held-out escapes {100 * float(budget.get('validation_escape', 0)):.1f}%, "
+                   f"yield loss {100 * float(budget.get('validation_yield_loss', 0)):.1f}%)", err=True)
     manifest = tester.bundle.manifest
     todo = [open_chip(spec, manifest, threads=threads)
             for arg in (chips or []) for spec in expand_chip_refs(arg)]

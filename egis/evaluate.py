@@ -28,7 +28,7 @@ from egis.toolkit.labels import Cutoff
 from egis.toolkit.signatures import signatures
 
 ROW_FIELDS = ("variability", "cutoff", "threshold", "k", "seed", "method", *METRICS,
-              "reward", "seconds")
+              "reward", "seconds", "max_escape")
 
 
 def _regressor(config: BoosterConfig) -> Any:
@@ -39,8 +39,11 @@ def _regressor(config: BoosterConfig) -> Any:
 
 
 def predict_with(method: str, labelled: ChipResponses, evaluation: ChipResponses, indices: Sequence[int],
-                 labels: np.ndarray, threshold: float, config: BoosterConfig) -> np.ndarray:
-    """Pass/fail of the evaluation chips by the final detector of ``method`` on ``indices``."""
+                 labels: np.ndarray, threshold: float, config: BoosterConfig,
+                 max_escape: float | None = None) -> np.ndarray:
+    """Pass/fail of the evaluation chips by the final detector of ``method`` on ``indices``;
+    with ``max_escape`` the pass threshold is chosen on held-out folds (egis.escape), as
+    ``egis compact --max-escape`` does for a bundle."""
     spec = get_method(method)
     stimulus = spec.stimulus
     x_eval = signatures(evaluation.logits[stimulus], indices)
@@ -51,18 +54,24 @@ def predict_with(method: str, labelled: ChipResponses, evaluation: ChipResponses
     # scored through the exported ONNX detector, as the tester scores a bundle, so the
     # evaluation measures the artifact that ships rather than the scikit-learn object
     _, onnx_bytes = build_detector(labelled.logits[stimulus], labels, indices, config)
-    predicted, _ = onnx_predict(onnx_bytes, x_eval)
+    predicted, p_pass = onnx_predict(onnx_bytes, x_eval)
+    if max_escape is not None:
+        from egis.escape import escape_budget_threshold
+
+        choice = escape_budget_threshold(labelled.logits[stimulus], labels, indices, max_escape, config)
+        return p_pass >= choice.threshold
     return predicted.astype(bool)
 
 
 def evaluate_setting(labelled: ChipResponses, evaluation: ChipResponses, cutoff: str, k: int, seed: int,
                      methods: Sequence[str], trials: int, config: BoosterConfig,
                      on_compaction: Callable[[str, CompactionResult], None] | None = None,
-                     schedule: dict[str, float] | None = None) -> list[dict[str, Any]]:
+                     schedule: dict[str, float] | None = None,
+                     max_escape: float | None = None) -> list[dict[str, Any]]:
     """Rows of metrics for each method at one (cutoff, K, seed); annealing shared where equal."""
     threshold = Cutoff.parse(cutoff).threshold(labelled.accuracy)
     labels = (labelled.accuracy >= threshold).astype(np.int64)
-    annealed: dict[str, CompactionResult] = {}
+    annealed: dict[tuple[str, str], CompactionResult] = {}
     rows = []
     for method in methods:
         started = time.perf_counter()
@@ -73,16 +82,26 @@ def evaluate_setting(labelled: ChipResponses, evaluation: ChipResponses, cutoff:
             indices = np.random.default_rng([seed, k]).choice(n_images, size=k, replace=False).tolist()
             reward = float("nan")
         else:
-            if stimulus not in annealed:
-                annealed[stimulus] = compact(labelled.logits[stimulus], labels, k, seed=seed,
-                                             trials=trials, config=config, **(schedule or {}))
-                if on_compaction is not None:
-                    on_compaction(stimulus, annealed[stimulus])
-            indices, reward = annealed[stimulus].indices, annealed[stimulus].reward
-        predicted = predict_with(method, labelled, evaluation, indices, labels, threshold, config)
+            key = (stimulus, spec.selection)
+            if key not in annealed:
+                pool = np.arange(n_images)
+                if spec.selection == "spread":
+                    from egis.selection import spread_candidates
+
+                    pool = spread_candidates(labelled.logits[stimulus], k)
+                result = compact(np.asarray(labelled.logits[stimulus])[:, pool, :], labels, k, seed=seed,
+                                 trials=trials, config=config, **(schedule or {}))
+                result.indices = [int(pool[i]) for i in result.indices]
+                annealed[key] = result
+                if on_compaction is not None and spec.selection == "anneal":
+                    on_compaction(stimulus, result)
+            indices, reward = annealed[key].indices, annealed[key].reward
+        predicted = predict_with(method, labelled, evaluation, indices, labels, threshold, config,
+                                 max_escape if spec.detector == "classifier" else None)
         rows.append({"cutoff": cutoff, "threshold": threshold, "k": k, "seed": seed, "method": method,
                      **test_metrics(predicted, evaluation.accuracy, threshold),
-                     "reward": reward, "seconds": time.perf_counter() - started})
+                     "reward": reward, "seconds": time.perf_counter() - started,
+                     "max_escape": float("nan") if max_escape is None else max_escape})
     return rows
 
 
@@ -98,6 +117,7 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     for row in rows:
         for name in (*METRICS, "reward", "seconds", "threshold"):
             row[name] = float(row[name])
+        row["max_escape"] = float(row.get("max_escape") or "nan")   # absent before escape budgets
         row["k"], row["seed"] = int(row["k"]), int(row["seed"])
     return rows
 

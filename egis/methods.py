@@ -10,6 +10,8 @@ Methods:
 
 * ``egis`` -- synthetic images, K chosen by annealing (Algorithm 1), gradient-boosting classifier;
 * ``egis-random`` -- K random synthetic images, no annealing;
+* ``egis-spread`` -- the synthetic images preselected by response spread over the labelled
+  chips (egis.selection), then annealing: a variation-aware choice, still data-free;
 * ``gaussian`` / ``uniform`` -- i.i.d. noise images, annealing, classifier;
 * ``untrained`` -- images of the untrained generator, annealing, classifier;
 * ``da-regressor`` -- the seed's reference [6]: K real test images chosen by the same
@@ -25,7 +27,7 @@ from typing import Literal
 
 from egis.toolkit.errors import EgisError
 
-Selection = Literal["anneal", "random"]
+Selection = Literal["anneal", "random", "spread"]
 DetectorKind = Literal["classifier", "regressor"]
 
 
@@ -57,6 +59,8 @@ STIMULUS_REGISTRY: dict[str, StimulusKind] = {s.name: s for s in (
 METHOD_REGISTRY: dict[str, Method] = {m.name: m for m in (
     Method("egis", "EGIS", "egis", baseline=False),
     Method("egis-random", "EGIS, random K (no annealing)", "egis", selection="random"),
+    Method("egis-spread", "EGIS, annealing on the images the labelled chips disagree on most",
+           "egis", selection="spread"),
     Method("gaussian", "Gaussian noise + annealing", "gaussian"),
     Method("uniform", "uniform noise + annealing", "uniform"),
     Method("untrained", "untrained generator + annealing", "untrained"),

@@ -32,6 +32,7 @@ class CompactOutcome:
     result: CompactionResult
     bundle: Path | None                  # out/bundle, when written
     detector_training_accuracy: float | None
+    escape_budget: Any = None            # egis.escape.ThresholdChoice, with --max-escape
 
 
 def check_chip_labels(labels: Labels, path: Path, population_sha256: str, count: int) -> tuple[list[int], np.ndarray]:
@@ -100,7 +101,8 @@ def compact_to_bundle(model: LoadedModel, pixels: np.ndarray, logits: np.ndarray
                       chips: Sequence[int], provenance: dict[str, Any] | None = None, seed: int = 0,
                       trials: int = 5, bundle: bool = True, jobs: int | None = None,
                       progress: bool = True, config: BoosterConfig | None = None,
-                      sign_key: Path | None = None) -> CompactOutcome:
+                      sign_key: Path | None = None, max_escape: float | None = None,
+                      prefilter: str = "none") -> CompactOutcome:
     """Choose K of ``pixels`` by annealing on ``logits`` (D, N, M) of the labelled chips,
     write the CID files to ``out`` and (``bundle``) train, verify and bundle the detector.
 
@@ -116,8 +118,16 @@ def compact_to_bundle(model: LoadedModel, pixels: np.ndarray, logits: np.ndarray
         raise DataError(f"responses of shape {tuple(logits.shape)} do not match {len(labels)} labelled "
                         f"chips x {len(pixels)} images")
     config = config or BoosterConfig()
-    result = compact(logits, labels, k, seed=seed, trials=trials, config=config, n_jobs=jobs,
-                     progress=progress)
+    pool = np.arange(len(pixels))
+    if prefilter == "spread":
+        from egis.selection import spread_candidates
+
+        pool = spread_candidates(logits, k)
+    result = compact(np.asarray(logits)[:, pool, :] if prefilter != "none" else logits, labels, k, seed=seed,
+                     trials=trials, config=config, n_jobs=jobs, progress=progress)
+    result.indices = [int(pool[i]) for i in result.indices]
+    result.initial_indices = [int(pool[i]) for i in result.initial_indices]
+    result.settings["prefilter"] = prefilter
     chosen = pixels[result.indices]
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "indices.json", result.to_dict())          # same seed, same bytes
@@ -129,6 +139,7 @@ def compact_to_bundle(model: LoadedModel, pixels: np.ndarray, logits: np.ndarray
                vmax=model.contract.pixel_max, title=f"CID: K={k}, reward {result.reward:.3f}")
     if not bundle:
         return CompactOutcome(result, None, None)
+
     from egis.detector import build_detector, onnx_predict
     from egis.toolkit.bundle import write_bundle
     from egis.toolkit.guard import SignatureGuard
@@ -141,5 +152,11 @@ def compact_to_bundle(model: LoadedModel, pixels: np.ndarray, logits: np.ndarray
     info = bundle_info(model, chip_set, labels_meta, chips, result, extra)
     guard = SignatureGuard.fit(signatures(logits, result.indices), m=model.num_classes)
     info["guard"] = guard.to_dict()
+    budget = None
+    if max_escape is not None:
+        from egis.escape import escape_budget_threshold
+
+        budget = escape_budget_threshold(logits, labels, result.indices, max_escape, config, seed=seed)
+        info["escape_budget"] = budget.to_dict()
     write_bundle(out / BUNDLE_DIR, model.contract.normalize(chosen), onnx_bytes, info, chosen, sign_key=sign_key)
-    return CompactOutcome(result, out / BUNDLE_DIR, train_acc)
+    return CompactOutcome(result, out / BUNDLE_DIR, train_acc, budget)

@@ -47,12 +47,13 @@ class SweepConfig:
     # Overrides of the annealing schedule (t_start, t_end, cooling). Empty = the seed's
     # schedule; only tests shorten it.
     schedule: dict[str, float] = field(default_factory=dict)
+    max_escape: float | None = None          # escape budget for the classifier detectors (egis.escape)
 
     def to_dict(self) -> dict[str, Any]:
         return {"ks": list(self.ks), "cutoffs": list(self.cutoffs), "seeds": list(self.seeds),
                 "methods": list(self.methods), "baseline_ks": list(self.baseline_ks),
                 "trials": self.trials, "images": self.images, "booster": self.booster.to_dict(),
-                "schedule": dict(self.schedule)}
+                "schedule": dict(self.schedule), "max_escape": self.max_escape}
 
 
 def headline_k(config: SweepConfig) -> int:
@@ -86,6 +87,7 @@ def run_sweep(model: LoadedModel, pops_dir: Path, variabilities: Sequence[str],
     results = out_dir / "results.csv"
     rows = read_rows(results)
     provenance = sweep_provenance(model, pops_dir, variabilities, stimuli)
+    provenance["max_escape"] = config.max_escape
     _check_resume(out_dir, rows, provenance)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / "sweep.json", {"config": config.to_dict(), "variabilities": list(variabilities),
@@ -117,7 +119,8 @@ def run_sweep(model: LoadedModel, pops_dir: Path, variabilities: Sequence[str],
 
         labelled, evaluation = responses[variability]
         new = evaluate_setting(labelled, evaluation, cutoff, k, seed, todo, config.trials,
-                               config.booster, on_compaction=keep, schedule=config.schedule)
+                               config.booster, on_compaction=keep, schedule=config.schedule,
+                               max_escape=config.max_escape)
         for row in new:
             row["variability"] = variability
         rows.extend(new)
@@ -155,10 +158,11 @@ def _check_resume(out_dir: Path, rows: list[dict[str, Any]], provenance: dict[st
     recorded = read_json(sweep).get("provenance")
     if recorded is None:  # written before provenance was recorded: cannot tell, trust it
         return
-    for part in ("model_sha256", "populations", "stimuli"):
-        if recorded.get(part) != provenance[part]:
+    for part in ("model_sha256", "populations", "stimuli", "max_escape"):
+        if recorded.get(part) != provenance.get(part):
             what = {"model_sha256": "another model", "populations": "other populations or labels",
-                    "stimuli": "other stimuli (SID, --images or real images)"}[part]
+                    "stimuli": "other stimuli (SID, --images or real images)",
+                    "max_escape": "another --max-escape"}[part]
             raise DataError(f"{out_dir / 'results.csv'} holds results for {what}; "
                             f"write to a new folder or delete results.csv to start again")
 

@@ -124,7 +124,8 @@ def build_manifest(k: int, m: int, stimulus: bytes, detector: bytes, info: dict[
                    stimulus_shape: tuple[int, ...], pixel_shape: tuple[int, ...]) -> dict[str, Any]:
     """Manifest content: ``info`` (model, cutoff, population, tool, creation...) plus the
     fixed bundle facts and file hashes, and finally the self-hash."""
-    reserved = {"format_version", "k", "m", "files", "stimulus", "detector", "signature", SELF_HASH}
+    reserved = {"format_version", "k", "m", "files", "stimulus", "detector", "signature", SELF_HASH,
+                "pass_threshold"}
     clash = sorted(reserved & set(info))
     if clash:
         raise BundleError(f"manifest info may not set {', '.join(clash)}")
@@ -141,7 +142,8 @@ def build_manifest(k: int, m: int, stimulus: bytes, detector: bytes, info: dict[
                       "definition": "signature[k*M:(k+1)*M] = chip logits on stimulus image k"},
         "detector": {"file": DETECTOR_FILE, "input": DETECTOR_INPUT, "label_output": DETECTOR_LABEL,
                      "probability_output": DETECTOR_PROBA, "pass_label": DETECTOR_PASS_LABEL,
-                     "pass_column": DETECTOR_PASS_COLUMN},
+                     "pass_column": DETECTOR_PASS_COLUMN,
+                     **({"pass_threshold": info["escape_budget"]["threshold"]} if "escape_budget" in info else {})},
         "files": {STIMULUS_FILE: _sha256(stimulus), DETECTOR_FILE: _sha256(detector)},
     })
     validate_manifest(manifest, "bundle info")   # never write a bundle a tester would refuse
@@ -262,6 +264,14 @@ def validate_manifest(manifest: dict[str, Any], where: str = MANIFEST_FILE) -> N
     need("detector.pass_column", get("detector.pass_column") in (0, 1) and _is_int(get("detector.pass_column")),
          "0 or 1")
     need("signature.length", get("signature.length") == k * m, f"K*M ({k * m})")
+    budget = get("escape_budget")
+    need("escape_budget", budget is None or (isinstance(budget, dict) and all(
+        isinstance(budget.get(key), (int, float)) and not isinstance(budget.get(key), bool)
+        for key in ("max_escape", "threshold", "validation_escape", "validation_yield_loss"))),
+         "null or an object of numbers")
+    t = get("detector.pass_threshold")
+    need("detector.pass_threshold", t is None or (isinstance(t, (int, float)) and not isinstance(t, bool)
+                                                  and 0.0 <= t <= 1.0 + 1e-12), "null or a number in 0..1")
     files = get("files")
     need("files", isinstance(files, dict) and all(isinstance(n, str) and _is_sha(d) for n, d in files.items()),
          "an object of file name -> sha256")

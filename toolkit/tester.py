@@ -75,6 +75,8 @@ class Tester:
         self._det_outputs = [detector["label_output"], detector["probability_output"]]
         self._pass_label = int(detector["pass_label"])
         self._pass_column = int(detector["pass_column"])
+        # an escape budget (egis compact --max-escape) moves the pass threshold off 0.5
+        self.pass_threshold = detector.get("pass_threshold")
         self._shape = (self.bundle.k, self.bundle.m)
         self.guard = SignatureGuard.from_dict(manifest["guard"], self.bundle.k * self.bundle.m)
         self.allow_unknown = allow_unknown
@@ -95,8 +97,10 @@ class Tester:
         """(passed bool, P(pass)) for signatures (n, K*M) -- the detector alone."""
         label, proba = self._detector.run(self._det_outputs,
                                           {self._det_input: np.ascontiguousarray(signatures, np.float32)})
-        return (np.asarray(label).reshape(-1) == self._pass_label,
-                np.asarray(proba)[:, self._pass_column].astype(np.float64))
+        p_pass = np.asarray(proba)[:, self._pass_column].astype(np.float64)
+        if self.pass_threshold is not None:
+            return p_pass >= float(self.pass_threshold), p_pass
+        return np.asarray(label).reshape(-1) == self._pass_label, p_pass
 
     def test(self, chip: Chip) -> Verdict:
         started = time.perf_counter()

@@ -1,0 +1,108 @@
+"""An escape budget the operator sets: the detector's pass threshold, chosen on held-out folds.
+
+For a fab a shipped bad chip costs far more than a scrapped good one. ``--max-escape P`` makes
+compaction choose the threshold on the detector's P(pass) so that the *expected test-escape
+rate* -- bad chips passed, as a fraction of all chips -- stays at or under P on held-out folds
+of the labelled chips, at the least yield loss. The fab's labels are pass/fail only (the
+customer keeps the accuracies), so critical escapes cannot be told from benign ones at the
+fab; every critical escape is a test escape, so the budget bounds the critical-escape rate too.
+
+Procedure: stratified F-fold cross-validation over the labelled chips (the same booster and
+K images as the shipped detector); every chip gets an out-of-fold P(pass); the threshold is
+the smallest t whose out-of-fold escape rate is <= P (smallest t = most chips passed = least
+yield loss). The validation TE and YL at t travel in the bundle with t.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from egis.compaction import BoosterConfig, one_native_thread
+from egis.toolkit.errors import DataError
+from egis.toolkit.signatures import signatures
+
+DEFAULT_FOLDS = 5
+
+
+@dataclass(frozen=True)
+class ThresholdChoice:
+    threshold: float               # pass when P(pass) >= threshold
+    max_escape: float              # the budget asked for, fraction of chips
+    validation_escape: float       # out-of-fold test-escape rate at threshold (fraction of chips)
+    validation_yield_loss: float
+    validation_accuracy: float
+    default_escape: float          # the same at the detector's own 0.5
+    default_yield_loss: float
+    folds: int
+    met: bool                      # False when even passing no chip could not meet the budget
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def parse_budget(text: str) -> float:
+    """'1%' or '0.01' -> 0.01; DataError outside (0, 1)."""
+    raw = text.strip()
+    try:
+        value = float(raw[:-1]) / 100.0 if raw.endswith("%") else float(raw)
+    except ValueError:
+        raise DataError(f"--max-escape {text!r} is not a fraction (0.01) or a percentage (1%)") from None
+    if not 0.0 <= value < 1.0:
+        raise DataError(f"--max-escape must lie in [0, 1) (or 0%..100%), got {text}")
+    return value
+
+
+def out_of_fold_pass_probability(logits: np.ndarray, labels: np.ndarray, indices: Sequence[int],
+                                 config: BoosterConfig, folds: int = DEFAULT_FOLDS, seed: int = 0) -> np.ndarray:
+    """P(pass) of every labelled chip from a detector that never saw it."""
+    from sklearn.model_selection import StratifiedKFold
+
+    y = np.asarray(labels).astype(np.int64)
+    counts = np.bincount(y, minlength=2)
+    folds = int(min(folds, counts.min()))
+    if folds < 2:
+        raise DataError("an escape budget needs at least 2 passing and 2 failing labelled chips")
+    x = signatures(logits, indices)
+    out = np.empty(len(y))
+    for train, held in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
+        with one_native_thread():
+            model = config.make()
+            model.fit(x[train], y[train])
+        out[held] = model.predict_proba(x[held])[:, 1]
+    return out
+
+
+def _rates(p: np.ndarray, y: np.ndarray, t: float) -> tuple[float, float, float]:
+    passed = p >= t
+    escape = float(np.mean(passed & (y == 0)))
+    loss = float(np.mean(~passed & (y == 1)))
+    return escape, loss, float(np.mean(passed == (y == 1)))
+
+
+def choose_threshold(p: np.ndarray, labels: np.ndarray, max_escape: float, folds: int) -> ThresholdChoice:
+    """The smallest threshold whose out-of-fold escape rate is within the budget."""
+    y = np.asarray(labels).astype(np.int64)
+    candidates = np.unique(np.concatenate([p, [0.5, np.nextafter(1.0, 2.0)]]))
+    chosen = None
+    for t in candidates:            # ascending: the first that meets the budget loses least yield
+        if _rates(p, y, float(t))[0] <= max_escape + 1e-12:
+            chosen = float(t)
+            break
+    met = chosen is not None
+    chosen = chosen if met else float(np.nextafter(1.0, 2.0))
+    escape, loss, accuracy = _rates(p, y, chosen)
+    d_escape, d_loss, _ = _rates(p, y, 0.5)
+    return ThresholdChoice(threshold=chosen, max_escape=max_escape, validation_escape=escape,
+                           validation_yield_loss=loss, validation_accuracy=accuracy,
+                           default_escape=d_escape, default_yield_loss=d_loss, folds=folds, met=met)
+
+
+def escape_budget_threshold(logits: np.ndarray, labels: np.ndarray, indices: Sequence[int], max_escape: float,
+                            config: BoosterConfig | None = None, folds: int = DEFAULT_FOLDS,
+                            seed: int = 0) -> ThresholdChoice:
+    config = config or BoosterConfig()
+    p = out_of_fold_pass_probability(logits, labels, indices, config, folds, seed)
+    return choose_threshold(p, labels, max_escape, folds)

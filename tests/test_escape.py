@@ -1,0 +1,84 @@
+"""The escape budget (pass threshold chosen on held-out folds) and spread preselection."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_compaction import FAST, planted
+
+from egis.escape import choose_threshold, escape_budget_threshold, parse_budget
+from egis.selection import spread_candidates, spread_scores
+from egis.toolkit.errors import DataError
+
+
+def test_parse_budget():
+    assert parse_budget("1%") == pytest.approx(0.01) and parse_budget("0.02") == 0.02
+    for bad in ("x", "150%", "-0.1", "1.0"):
+        with pytest.raises(DataError):
+            parse_budget(bad)
+
+
+def test_threshold_is_the_least_that_meets_the_budget():
+    y = np.array([0] * 50 + [1] * 50)
+    p = np.concatenate([np.linspace(0.0, 0.7, 50), np.linspace(0.3, 1.0, 50)])
+    for budget in (0.0, 0.02, 0.1, 0.3):
+        choice = choose_threshold(p, y, budget, folds=5)
+        assert choice.met and choice.validation_escape <= budget + 1e-12
+        escapes = lambda t: np.mean((p >= t) & (y == 0))  # noqa: E731
+        lower = p[p < choice.threshold]
+        if len(lower):   # any smaller candidate threshold would break the budget
+            assert escapes(lower.max()) > budget
+    strict = choose_threshold(p, y, 0.0, 5)
+    loose = choose_threshold(p, y, 0.3, 5)
+    assert strict.threshold > loose.threshold and strict.validation_yield_loss >= loose.validation_yield_loss
+
+
+def test_budget_on_planted_chips_trades_yield_for_escapes():
+    logits, labels, hot = planted(d=300, n=40, m=4)
+    indices = sorted(hot)[:4]
+    tight = escape_budget_threshold(logits, labels, indices, 0.005, FAST)
+    loose = escape_budget_threshold(logits, labels, indices, 0.2, FAST)
+    assert tight.validation_escape <= 0.005 and tight.validation_escape <= tight.default_escape
+    assert tight.threshold >= loose.threshold and tight.validation_yield_loss >= loose.validation_yield_loss
+
+
+def test_bundle_carries_and_tester_applies_the_threshold(tmp_path):
+    """A bundle written with an escape budget passes a chip only when P(pass) >= threshold,
+    whatever the detector's own 0.5 label says; the manifest carries the budget."""
+    from test_bundle import K, detector_bytes, info
+
+    from egis.detector import onnx_predict
+    from egis.toolkit.bundle import write_bundle
+    from egis.toolkit.tester import Tester
+
+    pixels = np.random.default_rng(0).random((K, 1, 8, 8), dtype=np.float32)
+    detector = detector_bytes()
+    budget = {"max_escape": 0.01, "threshold": 0.8, "validation_escape": 0.0, "validation_yield_loss": 0.1}
+    bundle = write_bundle(tmp_path / "b", pixels, detector, {**info(), "escape_budget": budget}, pixels)
+    tester = Tester(bundle)
+    assert tester.pass_threshold == 0.8 and tester.bundle.manifest["detector"]["pass_threshold"] == 0.8
+    logits, _, _ = planted(d=120, n=20, m=4)
+    signatures = logits[:, :K, :].reshape(len(logits), -1)
+    label, p_pass = onnx_predict(detector, signatures)
+    passed, p = tester.judge(signatures)
+    assert np.allclose(p, p_pass, atol=1e-6)
+    assert passed.tolist() == (p_pass >= 0.8).tolist()
+    assert ((label == 1) & (p_pass < 0.8)).any()        # chips the 0.5 label passes are failed now
+    plain = Tester(write_bundle(tmp_path / "plain", pixels, detector, info(), pixels))
+    assert plain.pass_threshold is None and plain.judge(signatures)[0].tolist() == (label == 1).tolist()
+
+
+def test_spread_prefers_images_the_chips_disagree_on():
+    rng = np.random.default_rng(0)
+    d, m = 100, 5
+    confident = np.zeros((d, 3, m), np.float32)
+    confident[:, :, 0] = 10.0
+    confident += rng.normal(0, 0.1, confident.shape)
+    borderline = np.zeros((d, 3, m), np.float32)
+    borderline[:, :, 0] = 1.0
+    borderline[:, :, 1] = 1.0 + rng.normal(0, 1.0, (d, 3))       # chips flip between class 0 and 1
+    logits = np.concatenate([confident, borderline], axis=1)
+    scores = spread_scores(logits)
+    assert scores[3:].min() > scores[:3].max()
+    kept = spread_candidates(logits, k=1, fraction=0.5)   # at least 4 K images are kept
+    assert len(kept) == 4 and {3, 4, 5} <= set(kept.tolist())
