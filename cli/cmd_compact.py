@@ -39,6 +39,9 @@ def compact_command(
                                               "the command fails, CID_DIR is removed with it)."),
     jobs: Optional[int] = typer.Option(None, "--jobs", min=1, help="Parallel trials (default: min(trials, CPUs))."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="onnxruntime threads for chip simulation."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1,
+                                          help="Processes for chip simulation (default $EGIS_WORKERS, else 1); "
+                                               "results are identical for any count."),
     max_escape: Optional[str] = typer.Option(None, "--max-escape", metavar="P",
                                              help="Escape budget: choose the detector's pass threshold on "
                                                   "held-out folds so that at most P of the chips (0.01 or 1%) "
@@ -116,7 +119,7 @@ def compact_command(
     with removed_on_failure(out):
         if is_population_spec(population):
             logits = compute_signatures(pop, pixels, chips, cache_dir=cache or out / "cache",
-                                        progress=not quiet, threads=threads)
+                                        progress=not quiet, threads=threads, workers=workers)
         else:
             if measured is None:
                 measured = measure(chip_set, pixels, (cache or out / "cache") / "responses", images_sha256=sha,

@@ -30,6 +30,9 @@ def label(
     class_map: Optional[str] = typer.Option(None, help="Class order: 'a,b,c' or a JSON file; default sorted folder names."),
     seed: int = typer.Option(0, help="Seed for --images subsampling."),
     threads: Optional[int] = typer.Option(None, help="onnxruntime threads (default: up to 2)."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1,
+                                          help="Processes for chip simulation (default $EGIS_WORKERS, else 1); "
+                                               "results are identical for any count."),
     layout: Optional[str] = layout_option(), pixel_range: Optional[str] = pixel_range_option(),
     mean: Optional[str] = mean_option(), std: Optional[str] = std_option(),
 ) -> None:
@@ -72,7 +75,7 @@ def label(
         keep = np.sort(np.random.default_rng(seed).choice(len(labels), images, replace=False))
         pixels, labels = pixels[keep], labels[keep]
     started = time.perf_counter()
-    accuracies = chip_set_accuracies(chip_set, pixels, labels, threads=threads,
+    accuracies = chip_set_accuracies(chip_set, pixels, labels, threads=threads, workers=workers,
                                      on_excluded=lambda cid, why: typer.echo(
                                          f"warning: chip {cid} excluded (no answer: {why})", err=True))
     seconds = time.perf_counter() - started

@@ -120,20 +120,24 @@ class ChipSimulator:
 
 def population_logits(population, pixels: np.ndarray, chips: Sequence[int] | None = None,
                       progress: bool = True, threads: int | None = None,
-                      out: np.ndarray | None = None) -> np.ndarray:
+                      out: np.ndarray | None = None, workers: int | None = None) -> np.ndarray:
     """Logits of ``chips`` (default: all) on ``pixels``: an array (chips, images, M), float32.
 
     ``out`` may be a preallocated (e.g. memory-mapped) array, so large signature caches never
-    need to fit in memory twice.
+    need to fit in memory twice. ``workers`` > 1 (default ``$EGIS_WORKERS``) spreads the chips
+    over processes (egis.toolkit.runner); rows come back in chip order either way.
     """
+    from egis.toolkit.runner import ChipTask, get_runner
+
     chips = list(range(len(population))) if chips is None else list(chips)
-    simulator = ChipSimulator(population.model, threads=threads)
-    x = simulator.prepare(pixels)
-    shape = (len(chips), len(x), population.model.num_classes)
+    shape = (len(chips), len(pixels), population.model.num_classes)
     if out is None:
         out = np.empty(shape, dtype=np.float32)
     elif out.shape != shape:
         raise ValueError(f"out has shape {out.shape}, expected {shape}")
-    for row, index in enumerate(progress_iter(chips, len(chips), "simulating chips", progress)):
-        out[row] = simulator.logits_normalized(population.chip_weights(index), x)
+    task = ChipTask(population, pixels, threads)
+    task.setup()            # checks the images against the model before any worker starts
+    results = get_runner(workers).map(task, chips)
+    for row, (_, logits) in enumerate(progress_iter(results, len(chips), "simulating chips", progress)):
+        out[row] = logits
     return out

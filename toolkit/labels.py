@@ -65,7 +65,7 @@ class Cutoff:
 def chip_accuracies(population, pixels: np.ndarray, labels: np.ndarray,
                     chips: Sequence[int] | None = None, progress: bool = True,
                     threads: int | None = None, also: tuple[np.ndarray, np.ndarray] | None = None,
-                    ) -> np.ndarray:
+                    workers: int | None = None) -> np.ndarray:
     """Top-1 accuracy of each chip on (pixels, labels); logits are never kept in memory.
 
     ``also=(other_pixels, out)`` fills ``out[row]`` with chip ``chips[row]``'s logits on
@@ -73,21 +73,22 @@ def chip_accuracies(population, pixels: np.ndarray, labels: np.ndarray,
     can cost more than running it, so a simulation that needs both the accuracies and the
     responses to test images pays for each chip once.
     """
-    from egis.toolkit.engine import ChipSimulator
+    from egis.toolkit.runner import ChipTask, get_runner
 
     chips = list(range(len(population))) if chips is None else list(chips)
-    simulator = ChipSimulator(population.model, threads=threads)
-    x = simulator.prepare(pixels)
-    n = len(x)
+    n = len(pixels)
+    images = pixels
     if also is not None:
         other, out = also
         if out.shape != (len(chips), len(other), population.model.num_classes):
             raise ValueError(f"out has shape {out.shape}, expected "
                              f"{(len(chips), len(other), population.model.num_classes)}")
-        x = np.concatenate([x, simulator.prepare(other)])
+        images = np.concatenate([pixels, other])
+    task = ChipTask(population, images, threads)
+    task.setup()
     result = np.empty(len(chips), dtype=np.float64)
-    for row, index in enumerate(progress_iter(chips, len(chips), "labelling chips", progress)):
-        logits = simulator.logits_normalized(population.chip_weights(index), x)
+    answers = get_runner(workers).map(task, chips)
+    for row, (_, logits) in enumerate(progress_iter(answers, len(chips), "labelling chips", progress)):
         result[row] = float(np.mean(logits[:n].argmax(axis=1) == labels))
         if also is not None:
             also[1][row] = logits[n:]
@@ -111,7 +112,8 @@ def tie_warning(cutoff: Cutoff, accuracies: np.ndarray, threshold: float) -> str
 
 def chip_set_accuracies(chip_set: Any, pixels: np.ndarray, labels: np.ndarray, progress: bool = True,
                         threads: int | None = None,
-                        on_excluded: Callable[[str, str], None] | None = None) -> np.ndarray:
+                        on_excluded: Callable[[str, str], None] | None = None,
+                        workers: int | None = None) -> np.ndarray:
     """Top-1 accuracy of every chip of a chip set (egis.toolkit.chipset) on (pixels, labels).
 
     Populations take the fast route (:func:`chip_accuracies`). A chip of an external set that
@@ -119,7 +121,7 @@ def chip_set_accuracies(chip_set: Any, pixels: np.ndarray, labels: np.ndarray, p
     caller leaves it out of the labels, never silently."""
     if getattr(chip_set, "kind", "") == "population":
         return chip_accuracies(chip_set.population, pixels, labels, chip_set.indices, progress=progress,
-                               threads=threads)
+                               threads=threads, workers=workers)
     result = np.full(len(chip_set), np.nan)
     for row in progress_iter(range(len(chip_set)), len(chip_set), "labelling chips", progress):
         try:

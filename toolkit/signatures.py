@@ -73,7 +73,7 @@ def signature_from_logits(chip_logits: np.ndarray) -> np.ndarray:
 
 def compute_signatures(population: Any, images: np.ndarray, chips: Sequence[int] | None = None,
                        cache_dir: str | os.PathLike | None = None, progress: bool = True,
-                       threads: int | None = None) -> np.ndarray:
+                       threads: int | None = None, workers: int | None = None) -> np.ndarray:
     """Logits (D, N, M) of ``chips`` (default all) of ``population`` on ``images``.
 
     With ``cache_dir`` the result is a read-only memory map of ``cache_dir/signatures.npy``
@@ -87,13 +87,13 @@ def compute_signatures(population: Any, images: np.ndarray, chips: Sequence[int]
     chips = list(range(len(population))) if chips is None else [int(c) for c in chips]
     shape = (len(chips), int(images.shape[0]), int(population.model.num_classes))
     if cache_dir is None:
-        return population_logits(population, images, chips, progress=progress, threads=threads)
+        return population_logits(population, images, chips, progress=progress, threads=threads, workers=workers)
     key = {"cache_version": CACHE_VERSION, "model_sha256": population.model.sha256,
            "population_sha256": population.spec.sha256(), "images_sha256": images_sha256(images),
            "chips": chips}
     cache = ResponseCache(Path(cache_dir) / CACHE_STEM, key, shape)
     return cache.get(lambda out: population_logits(population, images, chips, progress=progress,
-                                                   threads=threads, out=out))
+                                                   threads=threads, out=out, workers=workers))
 
 
 def cache_bytes(d: int, n: int, m: int) -> int:

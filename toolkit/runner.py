@@ -1,0 +1,129 @@
+"""Chip-parallel work behind one small interface, so backends can change without the commands.
+
+Labelling, response measurement, signatures and the tester over a population all do the same
+thing: for every chip index, build that chip (draw its weights: the exact correlated field,
+which can cost more than the inference) and run images through it. :class:`ChipTask`
+describes that work in a picklable way; a :class:`ChipRunner` maps it over chip indices and
+yields the results **in chip order**, so every backend produces the same bytes:
+
+* :class:`LocalRunner` -- in this process (one session, ``threads`` onnxruntime threads);
+* :class:`ProcessRunner` -- ``workers`` processes (fork), each with its own one-thread
+  session; the draws then run on every core instead of one;
+* a distributed backend (e.g. Ray) implements the same ``map``.
+
+``default_workers()``: ``$EGIS_WORKERS``, else 1 (the in-process runner).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from egis.toolkit.errors import EgisError
+
+WORKERS_ENV = "EGIS_WORKERS"
+
+
+def default_workers() -> int:
+    value = os.environ.get(WORKERS_ENV, "").strip()
+    if not value:
+        return 1
+    try:
+        workers = int(value)
+    except ValueError:
+        workers = 0
+    if workers < 1:
+        raise EgisError(f"{WORKERS_ENV} must be a positive integer, got {value!r}")
+    return workers
+
+
+@dataclass
+class ChipTask:
+    """Logits of chips of one population on fixed images; everything a worker needs."""
+
+    population: Any                    # egis.toolkit.population.Population (picklable)
+    pixels: np.ndarray                 # pixel-domain images in model layout
+    threads: int | None = None         # onnxruntime threads per session
+    _state: Any = field(default=None, repr=False, compare=False)
+
+    def setup(self) -> None:
+        from egis.toolkit.engine import ChipSimulator
+
+        simulator = ChipSimulator(self.population.model, threads=self.threads)
+        self._state = (simulator, simulator.prepare(self.pixels))
+
+    def run(self, index: int) -> np.ndarray:
+        if self._state is None:
+            self.setup()
+        simulator, x = self._state
+        return simulator.logits_normalized(self.population.chip_weights(index), x)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_state"] = None            # sessions never travel; each worker builds its own
+        return state
+
+
+class ChipRunner(ABC):
+    @abstractmethod
+    def map(self, task: ChipTask, indices: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
+        """(index, result) for every index, in the order given."""
+
+
+class LocalRunner(ChipRunner):
+    def map(self, task: ChipTask, indices: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
+        for index in indices:
+            yield int(index), task.run(int(index))
+
+
+_WORKER_TASK: ChipTask | None = None
+
+
+def _init_worker(task: ChipTask) -> None:
+    global _WORKER_TASK
+    _WORKER_TASK = task
+    task.setup()
+
+
+def _run_chunk(chunk: list[int]) -> list[np.ndarray]:
+    assert _WORKER_TASK is not None
+    return [_WORKER_TASK.run(index) for index in chunk]
+
+
+class ProcessRunner(ChipRunner):
+    """``workers`` forked processes; chips go out in chunks, results come back in order."""
+
+    def __init__(self, workers: int, chunk: int = 4) -> None:
+        self.workers = workers
+        self.chunk = chunk
+
+    def map(self, task: ChipTask, indices: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
+        indices = [int(i) for i in indices]
+        if len(indices) <= 1 or self.workers <= 1:
+            yield from LocalRunner().map(task, indices)
+            return
+        worker_task = ChipTask(task.population, task.pixels, threads=1 if task.threads is None else task.threads)
+        chunks = [indices[i:i + self.chunk] for i in range(0, len(indices), self.chunk)]
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker,
+                                 initargs=(worker_task,)) as pool:
+            # a bounded window of chunks in flight keeps memory flat and the order exact
+            window = 2 * self.workers
+            pending = [pool.submit(_run_chunk, c) for c in chunks[:window]]
+            for position in range(len(chunks)):
+                results = pending[position].result()
+                if position + window < len(chunks):
+                    pending.append(pool.submit(_run_chunk, chunks[position + window]))
+                yield from zip(chunks[position], results)
+
+
+def get_runner(workers: int | None = None) -> ChipRunner:
+    workers = default_workers() if workers is None else workers
+    return LocalRunner() if workers <= 1 else ProcessRunner(workers)
