@@ -21,13 +21,13 @@ import onnxruntime as ort
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from egis.toolkit.engine import ChipSimulator, population_logits
+from egis.toolkit.engine import ChipSimulator, population_logits  # noqa: E402
 from egis.toolkit.runtime import session_options  # noqa: E402
 from egis.toolkit.model import load_model  # noqa: E402
 from egis.toolkit.population import Population, PopulationSpec  # noqa: E402
 
 
-def measure(model_path: Path, chips: int, images: int, threads: int) -> dict[str, float]:
+def measure(model_path: Path, chips: int, images: int, threads: int, workers: int = 2) -> dict[str, float]:
     model = load_model(model_path)
     spec = PopulationSpec(model.sha256, "generic", {"sigma_tot": 0.2, "preset": "typical"}, 0, chips)
     population = Population(spec, model)
@@ -46,6 +46,10 @@ def measure(model_path: Path, chips: int, images: int, threads: int) -> dict[str
     population_logits(population, pixels, progress=False, threads=threads)
     engine = time.perf_counter() - started
 
+    started = time.perf_counter()   # egis.toolkit.runner: the chips over worker processes
+    population_logits(population, pixels, progress=False, threads=1, workers=workers)
+    pooled = time.perf_counter() - started
+
     session = ort.InferenceSession(model.proto.SerializeToString(), session_options(threads),
                                    providers=["CPUExecutionProvider"])
     started = time.perf_counter()
@@ -63,7 +67,7 @@ def measure(model_path: Path, chips: int, images: int, threads: int) -> dict[str
         simulator.logits_normalized(w, x)
     inference = time.perf_counter() - started
     work = chips * images
-    return {"baseline": work / baseline, "engine": work / engine, "limit": work / limit,
+    return {"baseline": work / baseline, "engine": work / engine, "limit": work / limit, "pooled": work / pooled,
             "engine_inference": work / inference, "draw_ms_per_chip": 1000 * draw / chips}
 
 
@@ -73,19 +77,22 @@ def main() -> None:
     parser.add_argument("--chips", type=int, default=32)
     parser.add_argument("--images", type=int, default=512)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="processes of the pooled engine (1 thread each)")
     args = parser.parse_args()
     models = args.models or [p for p in (ROOT / "models/digits/model.onnx",
                                          ROOT / "models/cifar10_vgg16/model.onnx",
                                          ROOT / "models/cifar10_mobilenet/model.onnx") if p.exists()]
-    print(f"{'model':<20} {'baseline':>10} {'engine':>10} {'eng-infer':>10} {'limit':>10} {'eng/base':>9} "
-          f"{'infer/limit':>11} {'draw ms/chip':>12}")
+    print(f"{'model':<20} {'baseline':>10} {'engine':>10} {'pooled':>10} {'eng-infer':>10} {'limit':>10} "
+          f"{'eng/base':>9} {'eng/limit':>9} {'pool/limit':>10} {'infer/limit':>11} {'draw ms/chip':>12}")
     for path in models:
-        r = measure(path, args.chips, args.images, args.threads)
-        print(f"{path.parent.name:<20} {r['baseline']:>10.0f} {r['engine']:>10.0f} {r['engine_inference']:>10.0f} "
-              f"{r['limit']:>10.0f} {r['engine'] / r['baseline']:>9.2f} "
+        r = measure(path, args.chips, args.images, args.threads, args.workers)
+        print(f"{path.parent.name:<20} {r['baseline']:>10.0f} {r['engine']:>10.0f} {r['pooled']:>10.0f} "
+              f"{r['engine_inference']:>10.0f} {r['limit']:>10.0f} {r['engine'] / r['baseline']:>9.2f} "
+              f"{r['engine'] / r['limit']:>9.2f} {r['pooled'] / r['limit']:>10.2f} "
               f"{r['engine_inference'] / r['limit']:>11.2f} {r['draw_ms_per_chip']:>12.2f}")
     print("chip-images/s (chips x images per second of wall time). baseline: new perturbed ONNX + session per\n"
-          "chip; engine: toolkit.engine incl. drawing each chip's weights; eng-infer: the engine's session with\n"
+          "chip; engine: toolkit.engine incl. drawing each chip's weights; pooled: the same over --workers\n"
+          "processes of 1 thread (egis.toolkit.runner); eng-infer: the engine's session with\n"
           "weights drawn beforehand; limit: one session with fixed weights.")
 
 

@@ -30,6 +30,12 @@ def label(
     class_map: Optional[str] = typer.Option(None, help="Class order: 'a,b,c' or a JSON file; default sorted folder names."),
     seed: int = typer.Option(0, help="Seed for --images subsampling."),
     threads: Optional[int] = typer.Option(None, help="onnxruntime threads (default: up to 2)."),
+    adaptive: bool = typer.Option(False, "--adaptive",
+                                  help="Give more images only to chips whose accuracy interval still straddles "
+                                       "the cutoff (toolkit/adaptive.py); labels of simulated populations."),
+    confidence: float = typer.Option(0.995, "--confidence", min=0.5, max=0.999999,
+                                     help="Confidence of each adaptive decision (Clopper-Pearson)."),
+    first: int = typer.Option(500, "--first", min=10, help="Images every chip gets in the first adaptive round."),
     workers: Optional[int] = typer.Option(None, "--workers", min=1,
                                           help="Processes for chip simulation (default $EGIS_WORKERS, else 1); "
                                                "results are identical for any count."),
@@ -74,10 +80,25 @@ def label(
     if images is not None and images < len(labels):
         keep = np.sort(np.random.default_rng(seed).choice(len(labels), images, replace=False))
         pixels, labels = pixels[keep], labels[keep]
+    if adaptive and (with_accuracy or chip_set.kind != "population"):
+        raise DataError("--adaptive labels simulated populations without --with-accuracy (adaptive accuracies "
+                        "are estimates; exact ones need every image)")
     started = time.perf_counter()
-    accuracies = chip_set_accuracies(chip_set, pixels, labels, threads=threads, workers=workers,
-                                     on_excluded=lambda cid, why: typer.echo(
-                                         f"warning: chip {cid} excluded (no answer: {why})", err=True))
+    adaptive_record = None
+    if adaptive:
+        from egis.toolkit.adaptive import adaptive_accuracies
+
+        result = adaptive_accuracies(chip_set.population, pixels, labels, chip_set.indices, rule,
+                                     confidence=confidence, first=first, seed=seed, threads=threads,
+                                     workers=workers)
+        accuracies = result.accuracies
+        adaptive_record = {"confidence": confidence, "first": first, "rounds": result.rounds,
+                           "chip_images": int(result.images_used.sum()),
+                           "images_saved": round(result.images_saved, 4)}
+    else:
+        accuracies = chip_set_accuracies(chip_set, pixels, labels, threads=threads, workers=workers,
+                                         on_excluded=lambda cid, why: typer.echo(
+                                             f"warning: chip {cid} excluded (no answer: {why})", err=True))
     seconds = time.perf_counter() - started
     keep = np.flatnonzero(np.isfinite(accuracies))
     if len(keep) < 2:
@@ -95,6 +116,7 @@ def label(
         cutoff=cutoff_text, threshold=threshold, passed=passed,
         population_sha256=record.get("population_sha256", ""), model_sha256=loaded.sha256,
         images=len(labels), chip_set_kind=chip_set.kind, images_sha256=images_sha256(pixels),
+        **({"adaptive": adaptive_record} if adaptive_record else {}),
         # populations are bound by population_sha256; other chips one by one
         **({} if chip_set.kind == "population" else
            {"chip_identities": {cid: chip_set.identity(int(i)) for cid, i in zip(selected, keep)}})))

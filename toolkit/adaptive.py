@@ -1,0 +1,86 @@
+"""Adaptive labelling: as many images per chip as its label needs, not all of them for every chip.
+
+A chip's pass/fail label only asks whether its accuracy is above the cutoff. A chip far above
+or below is decided by a few hundred images; only chips near the cutoff need the whole test
+set. So:
+
+1. every chip is measured on a first batch (``first`` images, a fixed random subset);
+2. the cutoff's threshold is estimated from those accuracies (A<p>: the p-th ranked chip);
+3. a chip whose Clopper-Pearson interval at ``confidence`` still contains the threshold is
+   measured again on every image (exact accuracy); the threshold is re-estimated and round 3
+   repeats for chips that the moved threshold made undecided, until none is left.
+
+Labels then equal exhaustive labelling except where a decided chip's true accuracy lies on
+the other side of the threshold despite its interval, which ``confidence`` bounds per chip
+(and a chip whose first-batch estimate moves the A<p> rank). ``bench/bench_adaptive.py``
+measures the agreement and the images saved. Accuracies of chips decided on the first batch
+are estimates; where exact accuracies are wanted (``--with-accuracy``), label exhaustively.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from egis.toolkit.labels import Cutoff, chip_accuracies
+
+DEFAULT_CONFIDENCE = 0.995
+DEFAULT_FIRST = 500
+
+
+@dataclass
+class AdaptiveResult:
+    accuracies: np.ndarray        # per chip: exact (all images) or the first-batch estimate
+    images_used: np.ndarray       # per chip
+    threshold: float
+    rounds: int
+
+    @property
+    def images_saved(self) -> float:
+        """Fraction of chip-images not run, against exhaustive labelling."""
+        full = self.images_used.max() * len(self.images_used)
+        return 1.0 - float(self.images_used.sum()) / max(full, 1)
+
+
+def interval(correct: np.ndarray, n: int, confidence: float) -> tuple[np.ndarray, np.ndarray]:
+    """Two-sided Clopper-Pearson interval of accuracies ``correct / n``."""
+    from scipy.stats import beta
+
+    alpha = 1.0 - confidence
+    k = np.asarray(correct, dtype=np.float64)
+    low = np.where(k > 0, beta.ppf(alpha / 2, k, n - k + 1), 0.0)
+    high = np.where(k < n, beta.ppf(1 - alpha / 2, k + 1, n - k), 1.0)
+    return low, high
+
+
+def adaptive_accuracies(population, pixels: np.ndarray, labels: np.ndarray, chips: Sequence[int],
+                        cutoff: Cutoff, confidence: float = DEFAULT_CONFIDENCE, first: int = DEFAULT_FIRST,
+                        seed: int = 0, progress: bool = True, threads: int | None = None,
+                        workers: int | None = None) -> AdaptiveResult:
+    chips = list(chips)
+    n_all = len(pixels)
+    if first >= n_all:
+        acc = chip_accuracies(population, pixels, labels, chips, progress=progress, threads=threads,
+                              workers=workers)
+        return AdaptiveResult(acc, np.full(len(chips), n_all), cutoff.threshold(acc), 1)
+    pick = np.sort(np.random.default_rng(seed).choice(n_all, first, replace=False))
+    acc = chip_accuracies(population, pixels[pick], labels[pick], chips, progress=progress, threads=threads,
+                          workers=workers)
+    used = np.full(len(chips), first)
+    exact = np.zeros(len(chips), bool)
+    rounds = 1
+    while True:
+        threshold = cutoff.threshold(acc)
+        low, high = interval(np.round(acc * used), first, confidence)
+        undecided = ~exact & (low <= threshold) & (threshold <= high)
+        if not undecided.any():
+            break
+        rows = np.flatnonzero(undecided)
+        acc[rows] = chip_accuracies(population, pixels, labels, [chips[r] for r in rows], progress=progress,
+                                    threads=threads, workers=workers)
+        used[rows] = n_all
+        exact[rows] = True
+        rounds += 1
+    return AdaptiveResult(acc, used, float(cutoff.threshold(acc)), rounds)
