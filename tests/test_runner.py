@@ -38,7 +38,7 @@ def test_process_runner_gives_the_local_bytes_in_chip_order(population):
 
 
 def test_runners_yield_every_index_once_in_order(population):
-    from egis.toolkit.runner import ChipTask
+    from egis.toolkit.engine import ChipTask
 
     pixels = np.zeros((2, *population.model.contract.image_shape), np.float32)
     task = ChipTask(population, pixels, threads=1)

@@ -8,6 +8,8 @@ serve every chip at ~55% of the fixed-weight limit. Images are normalised once, 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import onnx
@@ -118,6 +120,35 @@ class ChipSimulator:
         return np.ascontiguousarray(self.model.contract.normalize(pixels), dtype=np.float32)
 
 
+@dataclass
+class ChipTask:
+    """Logits of chips of one population on fixed images; everything a worker needs."""
+
+    population: Any                    # egis.toolkit.population.Population (picklable)
+    pixels: np.ndarray                 # pixel-domain images in model layout
+    threads: int | None = None         # onnxruntime threads per session
+    _state: Any = field(default=None, repr=False, compare=False)
+
+    def setup(self) -> None:
+        simulator = ChipSimulator(self.population.model, threads=self.threads)
+        self._state = (simulator, simulator.prepare(self.pixels))
+
+    def run(self, index: int) -> np.ndarray:
+        if self._state is None:
+            self.setup()
+        simulator, x = self._state
+        return simulator.logits_normalized(self.population.chip_weights(index), x)
+
+    def for_worker(self) -> "ChipTask":
+        """The task a worker process runs: one onnxruntime thread unless told otherwise."""
+        return ChipTask(self.population, self.pixels, threads=1 if self.threads is None else self.threads)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_state"] = None            # sessions never travel; each worker builds its own
+        return state
+
+
 def population_logits(population, pixels: np.ndarray, chips: Sequence[int] | None = None,
                       progress: bool = True, threads: int | None = None,
                       out: np.ndarray | None = None, workers: int | None = None) -> np.ndarray:
@@ -127,7 +158,7 @@ def population_logits(population, pixels: np.ndarray, chips: Sequence[int] | Non
     need to fit in memory twice. ``workers`` > 1 (default ``$EGIS_WORKERS``) spreads the chips
     over processes (egis.toolkit.runner); rows come back in chip order either way.
     """
-    from egis.toolkit.runner import ChipTask, get_runner
+    from egis.toolkit.runner import get_runner
 
     chips = list(range(len(population))) if chips is None else list(chips)
     shape = (len(chips), len(pixels), population.model.num_classes)

@@ -73,7 +73,8 @@ def chip_accuracies(population, pixels: np.ndarray, labels: np.ndarray,
     can cost more than running it, so a simulation that needs both the accuracies and the
     responses to test images pays for each chip once.
     """
-    from egis.toolkit.runner import ChipTask, get_runner
+    from egis.toolkit.engine import ChipTask
+    from egis.toolkit.runner import get_runner
 
     chips = list(range(len(population))) if chips is None else list(chips)
     n = len(pixels)

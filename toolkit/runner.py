@@ -2,9 +2,12 @@
 
 Labelling, response measurement, signatures and the tester over a population all do the same
 thing: for every chip index, build that chip (draw its weights: the exact correlated field,
-which can cost more than the inference) and run images through it. :class:`ChipTask`
-describes that work in a picklable way; a :class:`ChipRunner` maps it over chip indices and
+which can cost more than the inference) and run images through it. A task
+(egis.toolkit.engine.ChipTask) describes that work in a picklable way; a :class:`ChipRunner` maps it over chip indices and
 yields the results **in chip order**, so every backend produces the same bytes:
+
+The runner knows nothing of chips beyond the :class:`Task` protocol, so it sits below the
+engine (which defines the task) in the import graph.
 
 * :class:`LocalRunner` -- in this process (one session, ``threads`` onnxruntime threads);
 * :class:`ProcessRunner` -- ``workers`` processes (fork), each with its own one-thread
@@ -21,8 +24,7 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Protocol
 
 import numpy as np
 
@@ -44,49 +46,33 @@ def default_workers() -> int:
     return workers
 
 
-@dataclass
-class ChipTask:
-    """Logits of chips of one population on fixed images; everything a worker needs."""
+class Task(Protocol):
+    """Per-chip work: ``setup()`` once per process (sessions), ``run(index)`` per chip. Must
+    pickle without its sessions (egis.toolkit.engine.ChipTask is the one the toolkit uses)."""
 
-    population: Any                    # egis.toolkit.population.Population (picklable)
-    pixels: np.ndarray                 # pixel-domain images in model layout
-    threads: int | None = None         # onnxruntime threads per session
-    _state: Any = field(default=None, repr=False, compare=False)
+    def setup(self) -> None: ...
 
-    def setup(self) -> None:
-        from egis.toolkit.engine import ChipSimulator
+    def run(self, index: int) -> np.ndarray: ...
 
-        simulator = ChipSimulator(self.population.model, threads=self.threads)
-        self._state = (simulator, simulator.prepare(self.pixels))
-
-    def run(self, index: int) -> np.ndarray:
-        if self._state is None:
-            self.setup()
-        simulator, x = self._state
-        return simulator.logits_normalized(self.population.chip_weights(index), x)
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["_state"] = None            # sessions never travel; each worker builds its own
-        return state
+    def for_worker(self) -> "Task": ...
 
 
 class ChipRunner(ABC):
     @abstractmethod
-    def map(self, task: ChipTask, indices: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
+    def map(self, task: Task, indices: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
         """(index, result) for every index, in the order given."""
 
 
 class LocalRunner(ChipRunner):
-    def map(self, task: ChipTask, indices: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
+    def map(self, task: Task, indices: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
         for index in indices:
             yield int(index), task.run(int(index))
 
 
-_WORKER_TASK: ChipTask | None = None
+_WORKER_TASK: Task | None = None
 
 
-def _init_worker(task: ChipTask) -> None:
+def _init_worker(task: Task) -> None:
     global _WORKER_TASK
     _WORKER_TASK = task
     task.setup()
@@ -104,12 +90,12 @@ class ProcessRunner(ChipRunner):
         self.workers = workers
         self.chunk = chunk
 
-    def map(self, task: ChipTask, indices: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
+    def map(self, task: Task, indices: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
         indices = [int(i) for i in indices]
         if len(indices) <= 1 or self.workers <= 1:
             yield from LocalRunner().map(task, indices)
             return
-        worker_task = ChipTask(task.population, task.pixels, threads=1 if task.threads is None else task.threads)
+        worker_task = task.for_worker()
         chunks = [indices[i:i + self.chunk] for i in range(0, len(indices), self.chunk)]
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker,
