@@ -313,3 +313,16 @@ def test_systematic_and_correlated_components_are_the_generic_ones_on_top():
     for b, w, e in zip(base, both, eps):
         np.testing.assert_array_equal(w, (b * (np.float32(1.0) + e)).astype(np.float32))
     assert not np.allclose(eps[0], eps[0].flat[0])  # the correlated field varies over the cells
+
+
+def test_install_script_installs_aihwkit_without_its_dependencies_in_ci():
+    """aihwkit declares torchvision (breaks CPU torch), cmake, scikit-build and mypy: every
+    pip command that names it must be --no-deps and binary-only, and CI must ask for it."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    script = (root / "scripts/install.sh").read_text()
+    lines = [line for line in script.splitlines() if "pip install" in line and "AIHWKIT" in line]
+    assert lines and all("--no-deps" in line and "--only-binary=:all:" in line for line in lines)
+    assert 'AIHWKIT=aihwkit==1.1.0' in script and '"${CI:-}" = true' in script
+    assert "EGIS_EXTRAS=${EGIS_EXTRAS:-aihwkit} bash scripts/install.sh" in (root / ".ci/run").read_text()
