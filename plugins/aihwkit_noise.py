@@ -254,7 +254,10 @@ class AihwkitVariability(VariabilityPlugin):
             if t > 0:
                 nu = model.generate_drift_coefficients(g_target)
                 drifted.append(model.apply_drift_noise_to_conductance(g_prog, nu, t))
-        back = (lambda gs: converter.convert_back_to_weights(gs[0] if one_device else gs, scale))
+
+        def back(conductances: list) -> Any:
+            return converter.convert_back_to_weights(conductances[0] if one_device else conductances, scale)
+
         w_prog = back(programmed)
         if t == 0:
             return w_prog
