@@ -67,12 +67,14 @@ def export(
 
 @duts_app.command("plugins")
 def list_plugins() -> None:
-    """List installed variability plugins and their parameters."""
-    from egis.toolkit.registry import available_plugins, load_plugin
+    """List installed variability plugins and their parameters (and why one cannot run)."""
+    from egis.toolkit.registry import available_plugins, plugin_class
 
     for name in available_plugins():
-        typer.echo(name)
-        for param, (default, doc) in type(load_plugin(name, {})).parameters().items():
+        cls = plugin_class(name)
+        reason = cls.unavailable_reason()
+        typer.echo(name if not reason else f"{name} (unavailable: {reason})")
+        for param, (default, doc) in cls.parameters().items():
             typer.echo(f"  {param} = {default!r}: {doc}")
 
 

@@ -10,8 +10,13 @@ would. Output, under ``models/<name>/populations/<variability>/``:
 - labelled_accuracy.csv, evaluation_accuracy.csv   the customer's evaluation copies (with accuracy)
 - ../stats.json and ../accuracy_<variability>.png: the chip-accuracy distribution
 
+Another plugin's setting instead of the generic presets (``--plugin``, ``--set``, its folder
+name ``--variability``), written elsewhere than the shipped folder with ``--output``:
+
 Usage: python -m egis.models.populations digits --sigma 0.3 --count 1000
        python -m egis.models.populations cifar10_vgg16 --sigma 0.3 --count 1000 --images 1000
+       python -m egis.models.populations cifar10_vgg16 --plugin aihwkit --set t_inference=86400 \
+           --variability reram_1day --count 200 --images 256 -o docs/results/X/populations
 """
 
 from __future__ import annotations
@@ -57,14 +62,25 @@ def customer_data(name: str, model, images: int | None, seed: int = 0,
     return x.astype(np.float32), y.astype(np.int64), full
 
 
-def make(name: str, sigma: float, count: int, images: int | None, presets=PRESETS,
-         responses: tuple[Path, Path, int] | None = None) -> dict:
+def generic_settings(sigma: float, presets=PRESETS) -> dict[str, tuple[str, dict]]:
+    """The shipped settings: folder name -> (plugin, params) of the seed's generic presets."""
+    return {preset: ("generic", {"sigma_tot": sigma, "preset": preset}) for preset in presets}
+
+
+def make(name: str, sigma: float | None, count: int, images: int | None, presets=PRESETS,
+         responses: tuple[Path, Path, int] | None = None,
+         settings: dict[str, tuple[str, dict]] | None = None, out: Path | None = None) -> dict:
     """Populations, labels and statistics of one model (see the module docstring).
 
+    ``settings`` (folder -> (plugin, params)) replaces the generic ``presets`` at ``sigma``;
+    ``out`` replaces ``models/<name>/populations``.
     ``responses=(RESULTS_DIR, SID_DIR, STIMULI)`` also fills the response cache that
     ``egis evaluate MODEL --sid SID_DIR --images STIMULI -o RESULTS_DIR --real <test split>``
     reads, in the same pass over the chips (each chip's weights are drawn once, not twice).
     """
+    from egis.toolkit.registry import load_plugin
+
+    settings = settings if settings is not None else generic_settings(sigma, presets)
     model_path = Path(__file__).parent / name / "model.onnx"
     model = load_model(model_path)
     x, y, real = customer_data(name, model, images)
@@ -74,13 +90,14 @@ def make(name: str, sigma: float, count: int, images: int | None, presets=PRESET
 
         results_dir, sid_dir, stimuli_count = responses
         stimuli = load_stimuli(model, sid_dir, real, stimuli_count, seed=0, work_dir=results_dir)
-    out = Path(__file__).parent / name / "populations"
+    out = out if out is not None else Path(__file__).parent / name / "populations"
     stats = json.loads((out / "stats.json").read_text()) if (out / "stats.json").exists() else {}
-    for preset in presets:
+    for preset, (plugin, params) in settings.items():
         folder = out / preset
         accuracies = {}
+        params = load_plugin(plugin, params).params if plugin != "generic" else params
         for chip_set, seed in SEEDS.items():
-            spec = PopulationSpec(model.sha256, "generic", {"sigma_tot": sigma, "preset": preset}, seed, count,
+            spec = PopulationSpec(model.sha256, plugin, params, seed, count,
                                   model_path=f"models/{name}/model.onnx",
                                   note=f"{name} {preset} {chip_set} chips")
             folder.mkdir(parents=True, exist_ok=True)
@@ -114,13 +131,18 @@ def make(name: str, sigma: float, count: int, images: int | None, presets=PRESET
                        "max": float(a.max()),
                        **{c: Cutoff.parse(c).threshold(a) for c in CUTOFFS}}
             for chip_set, a in accuracies.items()}
-        stats[preset]["sigma_tot"] = sigma
+        if plugin == "generic":
+            stats[preset]["sigma_tot"] = params["sigma_tot"]
+            what = f"sigma_tot={params['sigma_tot']}"
+        else:
+            stats[preset]["plugin"], stats[preset]["params"] = plugin, params
+            what = f"plugin {plugin}"
         stats[preset]["images"] = int(len(y))
         from egis.report_plots import accuracy_histogram
 
         accuracy_histogram(out / f"accuracy_{preset}.png", accuracies,
                            {c: Cutoff.parse(c).threshold(lab) for c in CUTOFFS},
-                           f"{name}: chip accuracy, {preset} variation, sigma_tot={sigma}")
+                           f"{name}: chip accuracy, {preset} variation, {what}")
         write_json(out / "stats.json", stats)
         print(f"{name} {preset}: " + json.dumps(stats[preset]["labelled"]))
     return stats
@@ -140,10 +162,16 @@ def _label_and_respond(population: Population, pop_path: Path, x: np.ndarray, y:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("name")
-    parser.add_argument("--sigma", type=float, required=True)
+    parser.add_argument("--sigma", type=float, default=None, help="generic's sigma_tot (the shipped presets)")
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--images", type=int, default=None)
     parser.add_argument("--presets", default=",".join(PRESETS))
+    parser.add_argument("--plugin", default=None, help="another plugin's setting instead of the presets")
+    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="NAME=VALUE",
+                        help="its parameter (repeatable)")
+    parser.add_argument("--variability", default=None, help="folder name of that setting (default: the plugin)")
+    parser.add_argument("-o", "--output", type=Path, default=None,
+                        help="populations folder (default: models/<name>/populations, the shipped one)")
     parser.add_argument("--responses-for", type=Path, default=None, metavar="RESULTS_DIR",
                         help="also fill the response cache of `egis evaluate -o RESULTS_DIR`")
     parser.add_argument("--sid", type=Path, default=None, help="SID of that evaluation")
@@ -154,7 +182,15 @@ def main() -> None:
         if args.sid is None or args.stimuli is None:
             parser.error("--responses-for needs --sid and --stimuli")
         responses = (args.responses_for, args.sid, args.stimuli)
-    make(args.name, args.sigma, args.count, args.images, args.presets.split(","), responses)
+    settings = None
+    if args.plugin is not None:
+        from egis.toolkit.registry import parse_settings
+
+        settings = {args.variability or args.plugin: (args.plugin, parse_settings(args.settings))}
+    elif args.sigma is None or args.settings:
+        parser.error("the generic presets need --sigma (and take no --set); other plugins need --plugin")
+    make(args.name, args.sigma, args.count, args.images, args.presets.split(","), responses,
+         settings=settings, out=args.output)
 
 
 if __name__ == "__main__":

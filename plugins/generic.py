@@ -100,7 +100,20 @@ class GenericVariability(VariabilityPlugin):
 
     def perturb(self, matrices: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
         mats = check_matrices(matrices)
-        s_sys, s_cor, s_rand = self.sigmas
+        eps = self.relative_errors(mats, rng)
+        return [(m * (np.float32(1.0) + e)).astype(np.float32) for m, e in zip(mats, eps)]
+
+    def relative_errors(self, mats: list[np.ndarray], rng: np.random.Generator,
+                        sigmas: tuple[float, float, float] | None = None) -> list[np.ndarray]:
+        """eps of every cell of one chip (float32, the matrices' shapes), in the documented
+        draw order.
+
+        ``sigmas`` overrides (sigma_sys, sigma_cor, sigma_rand): a plugin that models the
+        random part itself (egis.plugins.aihwkit_noise) reuses the seed's systematic and
+        correlated components, with their placement and field caches, by passing
+        (s_sys, s_cor, 0.0), which draws nothing for the random part.
+        """
+        s_sys, s_cor, s_rand = self.sigmas if sigmas is None else sigmas
         eps_sys = s_sys * rng.standard_normal()  # ONE draw per chip, shared by all cells
         eps = [np.full(m.shape, eps_sys, dtype=np.float32) for m in mats]
         if s_cor > 0 and self._params["placement"] == "die":
@@ -117,7 +130,7 @@ class GenericVariability(VariabilityPlugin):
         if s_rand > 0:
             for i, m in enumerate(mats):
                 eps[i] += np.float32(s_rand) * rng.standard_normal(m.shape, dtype=np.float32)
-        return [(m * (np.float32(1.0) + e)).astype(np.float32) for m, e in zip(mats, eps)]
+        return eps
 
 
 def shelf_pack(shapes: tuple[tuple[int, int], ...]) -> tuple[list[tuple[int, int]], tuple[int, int]]:

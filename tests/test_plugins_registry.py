@@ -27,7 +27,7 @@ def test_load_plugin_builds_validated_instances():
 def test_unknown_plugin_message_lists_available():
     with pytest.raises(PluginError) as info:
         load_plugin("gneric", {})
-    assert str(info.value) == "unknown plugin 'gneric'; available: generic, tiled"
+    assert str(info.value) == "unknown plugin 'gneric'; available: aihwkit, generic, tiled"
 
 
 def test_bad_params_through_load_plugin():

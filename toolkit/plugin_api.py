@@ -85,6 +85,17 @@ class VariabilityPlugin(ABC):
         self._params = self._validate(values)
         self._caches: dict[Any, Any] = {}
 
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        """Why this plugin cannot run here, or None when it can.
+
+        A plugin built on an optional dependency (an extra that is not installed, a library
+        that fails to import) overrides this with a one-line reason that names the install
+        command, so ``egis duts plugins`` can list it as unavailable and ``load_plugin``
+        refuses it with that line instead of a traceback. Must not raise.
+        """
+        return None
+
     def _validate(self, values: dict[str, Any]) -> dict[str, Any]:
         """Range checks and derived values; returns the complete parameter dict."""
         return values

@@ -53,15 +53,25 @@ def available_adapters() -> list[str]:
     return sorted(_entry_points(ADAPTER_GROUP))
 
 
-def load_plugin(name: str, params: dict[str, Any] | None = None) -> VariabilityPlugin:
-    """Instantiate plugin ``name`` with ``params``; PluginError on an unknown name or bad
-    parameters."""
+def plugin_class(name: str) -> type[VariabilityPlugin]:
+    """The class registered as plugin ``name``, without instantiating it (so its parameters
+    and availability can be listed even where it cannot run); PluginError on an unknown name."""
     eps = _entry_points(PLUGIN_GROUP)
     if name not in eps:
         raise PluginError(f"unknown plugin '{name}'; available: {', '.join(sorted(eps))}")
     cls = _load(eps[name], "plugin")
     if not (isinstance(cls, type) and issubclass(cls, VariabilityPlugin)):
         raise PluginError(f"plugin '{name}' ({eps[name].value}) is not a VariabilityPlugin")
+    return cls
+
+
+def load_plugin(name: str, params: dict[str, Any] | None = None) -> VariabilityPlugin:
+    """Instantiate plugin ``name`` with ``params``; PluginError on an unknown name, a plugin
+    that cannot run here (its ``unavailable_reason``), or bad parameters."""
+    cls = plugin_class(name)
+    reason = cls.unavailable_reason()
+    if reason:
+        raise PluginError(f"plugin '{name}' is unavailable: {reason}")
     return cls(**(params or {}))
 
 
@@ -126,4 +136,4 @@ def parse_settings(settings: list[str] | tuple[str, ...] | None) -> dict[str, An
 
 
 __all__ = ["ADAPTER_GROUP", "PLUGIN_GROUP", "available_adapters", "available_plugins",
-           "load_adapter", "load_plugin", "parse_chip_adapter", "parse_settings"]
+           "load_adapter", "load_plugin", "parse_chip_adapter", "parse_settings", "plugin_class"]
