@@ -52,6 +52,9 @@ def compact_command(
     sign: Optional[Path] = typer.Option(None, "--sign", metavar="KEY",
                                         help="Sign the bundle with this private key (egis keys new), so "
                                              "testers given the public key (egis test --trust) accept it."),
+    ray: Optional[str] = typer.Option(None, "--ray", metavar="auto|ADDRESS",
+                                      help="Simulate chips on a Ray cluster (or $EGIS_RAY_ADDRESS; 'local' starts "
+                                           "one here); results equal the local run's. Needs egis-toolkit[ray]."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     layout: Optional[str] = layout_option(), pixel_range: Optional[str] = pixel_range_option(),
     mean: Optional[str] = mean_option(), std: Optional[str] = std_option(),
@@ -91,6 +94,9 @@ def compact_command(
     if cache is not None:
         check_output_dir(cache)
     labels_file = read_labels(labels_path)
+    from egis.toolkit.runner import get_runner
+
+    workers = get_runner(workers, ray) if (ray or workers) else None
     model = load_customer_model(model_path, layout, pixel_range, mean, std)
     if is_population_spec(population):
         pop = open_population(population, model)

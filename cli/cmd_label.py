@@ -30,6 +30,9 @@ def label(
     class_map: Optional[str] = typer.Option(None, help="Class order: 'a,b,c' or a JSON file; default sorted folder names."),
     seed: int = typer.Option(0, help="Seed for --images subsampling."),
     threads: Optional[int] = typer.Option(None, help="onnxruntime threads (default: up to 2)."),
+    ray: Optional[str] = typer.Option(None, "--ray", metavar="auto|ADDRESS",
+                                      help="Simulate chips on a Ray cluster (or $EGIS_RAY_ADDRESS; 'local' starts "
+                                           "one here); results equal the local run's. Needs egis-toolkit[ray]."),
     adaptive: bool = typer.Option(False, "--adaptive",
                                   help="Give more images only to chips whose accuracy interval still straddles "
                                        "the cutoff (toolkit/adaptive.py); labels of simulated populations."),
@@ -73,6 +76,9 @@ def label(
     else:
         rule = Cutoff.parse(cutoff)
         cutoff_text = rule.text
+    from egis.toolkit.runner import get_runner
+
+    workers = get_runner(workers, ray) if (ray or workers) else None
     loaded = load_customer_model(model, layout, pixel_range, mean, std)
     chip_set = open_chip_set(population, model, model=loaded, chips=chips, threads=threads)
     dataset = load_labelled_images(data, loaded.contract, loaded.num_classes, class_map, subdir)

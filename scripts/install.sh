@@ -31,3 +31,12 @@ if [ "$want_aihwkit" = 1 ] && ! .venv/bin/python -c "import importlib.metadata a
   .venv/bin/python -c "from aihwkit.inference.noise.reram import ReRamWan2022NoiseModel" \
     || { echo "aihwkit installed but does not import beside this torch; see docs/install.md" >&2; exit 1; }
 fi
+# Ray (optional: chip-parallel work on a cluster, egis.toolkit.runner.RayRunner): when
+# EGIS_EXTRAS names it, and in CI so its tests run. protobuf stays below 7 (skl2onnx).
+RAY=ray==2.60.0
+case ",${EGIS_EXTRAS:-}," in *,ray,*) want_ray=1 ;; *) want_ray=0 ;; esac
+if [ "${CI:-}" = true ]; then want_ray=1; fi
+if [ "$want_ray" = 1 ] && ! .venv/bin/python -c "import importlib.metadata as m, sys; sys.exit(m.version('ray') != '${RAY#*==}')" 2>/dev/null; then
+  .venv/bin/python -m pip install -q --only-binary=:all: "$RAY" "protobuf<7"
+  .venv/bin/python -c "import ray" || { echo "ray installed but does not import; see docs/install.md" >&2; exit 1; }
+fi
