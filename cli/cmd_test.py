@@ -35,6 +35,10 @@ def test_command(
                                          help="Accept only bundles signed by this key (egis keys new; "
                                               "egis compact --sign): unsigned, foreign-signed or altered "
                                               "bundles are refused."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1,
+                                          help="Simulate --population chips on this many processes first."),
+    ray: Optional[str] = typer.Option(None, "--ray", metavar="auto|ADDRESS",
+                                      help="Simulate --population chips on a Ray cluster first (or $EGIS_RAY_ADDRESS)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar on stderr."),
 ) -> None:
     """Print pass/fail and P(pass) for every chip."""
@@ -59,8 +63,15 @@ def test_command(
         from egis.toolkit.population import PopulationSpec
 
         count = PopulationSpec.load(population).count
-        todo.extend(PopulationChips(population, model, manifest, parse_chip_range(chip_range, count),
-                                    threads=threads))
+        chips_of_population = PopulationChips(population, model, manifest, parse_chip_range(chip_range, count),
+                                              threads=threads)
+        import os
+
+        if workers or ray or os.environ.get("EGIS_RAY_ADDRESS") or os.environ.get("EGIS_WORKERS"):
+            from egis.toolkit.runner import get_runner
+
+            chips_of_population.prefetch(tester.stimulus, get_runner(workers, ray), progress=not quiet)
+        todo.extend(chips_of_population)
     elif chip_range is not None or model is not None:
         raise BundleError("--chips and --model apply to --population")
     if not todo:

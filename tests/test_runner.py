@@ -55,3 +55,4 @@ def test_workers_from_the_environment(monkeypatch):
     monkeypatch.setenv("EGIS_WORKERS", "zero")
     with pytest.raises(EgisError, match="EGIS_WORKERS"):
         default_workers()
+

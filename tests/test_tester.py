@@ -322,3 +322,15 @@ def test_hardware_adapter_chip_gets_pixels_and_matches_the_onnx_chip(world):
     assert seen[0].tobytes() == tester.stimulus.pixels.tobytes()
     expected = tester.test(reference)
     assert (verdict.passed, verdict.pass_probability) == (expected.passed, expected.pass_probability)
+
+
+def test_population_testing_through_worker_processes_gives_the_same_verdicts(world):
+    """egis test --population --workers 2 simulates the chips in worker processes first
+    (egis.toolkit.runner); verdicts and probabilities equal the in-process run."""
+    base = ["test", str(world["cid"] / "bundle"), "--population", str(world["pop"]),
+            "--chips", f"{LABELLED}:{LABELLED + 6}", "--json", "-q"]
+    plain = CliRunner().invoke(app, base)
+    pooled = CliRunner().invoke(app, [*base, "--workers", "2"])
+    assert plain.exit_code == 0 and pooled.exit_code == 0, pooled.output
+    strip = lambda rows: [(r["chip"], r["passed"], r["pass_probability"]) for r in rows]  # noqa: E731
+    assert strip(json.loads(pooled.stdout)) == strip(json.loads(plain.stdout))

@@ -204,18 +204,50 @@ class PopulationChips:
                               f"this bundle was made for ({manifest['model']['sha256'][:12]}...)")
         self.simulator = ChipSimulator(model, threads=threads)
         self.label = Path(population_path).name
+        self._prefetched: dict[int, np.ndarray] | None = None
         self.indices = list(range(len(self.population))) if indices is None else list(indices)
         for index in self.indices:
             self.population.check_index(index)
 
     def logits(self, index: int, stimulus: Stimulus) -> np.ndarray:
+        if self._prefetched is not None and index in self._prefetched:
+            return self._prefetched[index]
         return self.simulator.logits_normalized(self.population.chip_weights(index), stimulus.inputs)
+
+    def prefetch(self, stimulus: Stimulus, runner: Any, progress: bool = True) -> None:
+        """Simulate every chip on the stimulus up front through a chip runner (worker processes
+        or a Ray cluster, egis.toolkit.runner); the tester then only judges."""
+        from egis.toolkit.engine import ChipTask
+        from egis.toolkit.progress import progress_iter
+
+        task = _InputsTask(ChipTask(self.population, stimulus.pixels, threads=1), stimulus.inputs)
+        results = runner.map(task, self.indices)
+        self._prefetched = dict(progress_iter(results, len(self.indices), "simulating chips", progress))
 
     def __iter__(self) -> Iterator[PopulationChip]:
         return (PopulationChip(self, i) for i in self.indices)
 
     def __len__(self) -> int:
         return len(self.indices)
+
+
+class _InputsTask:
+    """A ChipTask fed the bundle's stored input tensors as they are (bit-exact stimulus)."""
+
+    def __init__(self, task: Any, inputs: np.ndarray) -> None:
+        self.task, self.inputs = task, inputs
+
+    def setup(self) -> None:
+        self.task.setup()
+
+    def run(self, index: int) -> np.ndarray:
+        if self.task._state is None:
+            self.task.setup()
+        simulator, _ = self.task._state
+        return simulator.logits_normalized(self.task.population.chip_weights(index), self.inputs)
+
+    def for_worker(self) -> "_InputsTask":
+        return _InputsTask(self.task.for_worker(), self.inputs)
 
 
 def expectation(model: Any) -> dict[str, Any]:
