@@ -2,7 +2,7 @@
 
 Not tuned for EGIS in any way: NHWC input of raw 0..255 pixels (scaled inside the graph),
 a Transpose to channels-first, three conv blocks, and dense layers as MatMul + Add (not
-Gemm), trained briefly with plain SGD + momentum, no label smoothing, exported with the
+Gemm), trained briefly with Adam (one-cycle, peak 2e-3), no label smoothing, exported with the
 legacy exporter at opset 13. The trained file is written to --out (not shipped: rebuild it
 with this command; it is the model of the fidelity experiment in docs/results.md).
 
@@ -60,7 +60,7 @@ def main() -> None:
     xt = torch.from_numpy(data["x_test"]).float()
     yt = torch.from_numpy(data["y_test"]).long()
     model = KerasStyleCNN()
-    opt = torch.optim.SGD(model.parameters(), lr=0.02, momentum=0.9, weight_decay=5e-4)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     steps = args.epochs * (len(x) // 128)
     step, began = 0, time.perf_counter()
     for epoch in range(args.epochs):
@@ -72,7 +72,7 @@ def main() -> None:
             flip = torch.rand(len(idx)) < 0.5                          # horizontal flips only
             batch[flip] = batch[flip].flip(2)
             for group in opt.param_groups:
-                group["lr"] = common.onecycle_lr(step, steps, 0.05)
+                group["lr"] = common.onecycle_lr(step, steps, 2e-3)
             loss = nn.functional.cross_entropy(model(batch), y[idx])
             opt.zero_grad()
             loss.backward()
