@@ -83,7 +83,11 @@ def nominal_accuracy(model: LoadedModel, data: Path, class_map: str | None, subd
     from egis.toolkit.engine import ChipSimulator
 
     dataset = load_labelled_images(data, model.contract, model.num_classes, class_map, subdir)
-    pixels, labels = dataset.pixels[:limit], dataset.labels[:limit]
+    # a fixed random subset: data sets are often sorted by class, and the first images would
+    # hold one or two classes only
+    pick = np.sort(np.random.default_rng(0).choice(len(dataset.labels), min(limit, len(dataset.labels)),
+                                                   replace=False))
+    pixels, labels = dataset.pixels[pick], dataset.labels[pick]
     simulator = ChipSimulator(model, threads=None)
     logits = simulator.logits(simulator.nominal_weights(), pixels)
     return float(np.mean(logits.argmax(axis=1) == labels))
@@ -97,7 +101,7 @@ def _data_statistics(model: LoadedModel, data: Path, class_map: str | None, subd
     contract = model.contract
     if contract.mean is not None:
         return None
-    pixels = load_labelled_images(data, contract, model.num_classes, class_map, subdir).pixels[:2000]
+    pixels = load_labelled_images(data, contract, model.num_classes, class_map, subdir).pixels
     axes = (0, 2, 3) if contract.layout == "NCHW" else (0, 1, 2)
     mean = tuple(float(v) for v in pixels.mean(axis=axes))
     std = tuple(max(float(v), 1e-6) for v in pixels.std(axis=axes))
