@@ -35,16 +35,10 @@ WORKERS_ENV = "EGIS_WORKERS"
 
 
 def default_workers() -> int:
-    value = os.environ.get(WORKERS_ENV, "").strip()
-    if not value:
-        return 1
-    try:
-        workers = int(value)
-    except ValueError:
-        workers = 0
-    if workers < 1:
-        raise EgisError(f"{WORKERS_ENV} must be a positive integer, got {value!r}")
-    return workers
+    """Worker processes when none are given: $EGIS_WORKERS, else 1 (this process)."""
+    from egis.toolkit.runtime import positive_int_env
+
+    return positive_int_env(WORKERS_ENV, 1)
 
 
 class Task(Protocol):

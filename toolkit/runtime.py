@@ -24,16 +24,21 @@ def default_threads() -> int:
     onnxruntime's worker threads spin while they wait, so two 2-thread jobs on 2 cores burn
     most of their time waiting on each other; give each job EGIS_THREADS=1 instead.
     """
-    value = os.environ.get(THREADS_ENV, "").strip()
-    if value:
-        try:
-            threads = int(value)
-        except ValueError:
-            threads = 0
-        if threads < 1:
-            raise EgisError(f"{THREADS_ENV} must be a positive integer, got {value!r}")
-        return threads
-    return min(2, os.cpu_count() or 1)
+    return positive_int_env(THREADS_ENV, min(2, os.cpu_count() or 1))
+
+
+def positive_int_env(name: str, default: int) -> int:
+    """``$name`` as a positive integer, ``default`` when unset; EgisError otherwise."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise EgisError(f"{name} must be a positive integer, got {value!r}")
+    return number
 
 
 def session_options(threads: int | None = None) -> Any:
