@@ -46,6 +46,9 @@ def compact_command(
                                              help="Escape budget: choose the detector's pass threshold on "
                                                   "held-out folds so that at most P of the chips (0.01 or 1%) "
                                                   "are bad chips passed, at the least yield loss."),
+    escape_cost: float = typer.Option(1.0, "--escape-cost", min=0.001,
+                                      help="Annealing reward: a passed bad chip costs this many failed good chips "
+                                           "(1: validation accuracy, the seed's Algorithm 1)."),
     prefilter: str = typer.Option("none", "--prefilter", metavar="none|spread",
                                   help="spread: anneal only over the images the labelled chips disagree on "
                                        "most (egis/selection.py); none: all images (the seed's Algorithm 1)."),
@@ -138,7 +141,7 @@ def compact_command(
         outcome = compact_to_bundle(
             model, pixels, logits, labels, k, out, chip_set=chip_record,
             labels_meta=labels_file.meta, chips=chips, seed=seed, trials=trials, bundle=bundle, jobs=jobs,
-            progress=not quiet, sign_key=sign, max_escape=budget, prefilter=prefilter,
+            progress=not quiet, sign_key=sign, max_escape=budget, prefilter=prefilter, escape_cost=escape_cost,
             provenance={"images_sha256": sha, "labels_sha256": sha256_file(labels_path)})
     result = outcome.result
     message = (f"{out}: K={k} images {result.indices}, reward {result.initial_reward:.3f} -> "

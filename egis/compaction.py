@@ -187,12 +187,22 @@ def one_native_thread() -> Any:
 
 
 def _score_split(config: BoosterConfig, x: np.ndarray, y: np.ndarray,
-                 train: np.ndarray, val: np.ndarray) -> float:
-    """Validation accuracy of one fit, on one native thread (:func:`one_native_thread`)."""
+                 train: np.ndarray, val: np.ndarray, escape_cost: float = 1.0) -> float:
+    """Validation score of one fit, on one native thread (:func:`one_native_thread`).
+
+    ``escape_cost`` 1: accuracy (the seed's reward). Otherwise a fab's cost: a bad chip
+    passed costs ``escape_cost``, a good chip failed costs 1, and the score is
+    ``1 - cost / (n (escape_cost + 1) / 2)`` -- accuracy's scale, so the annealing schedule
+    keeps its meaning, and equal to accuracy when the two errors cost the same."""
     with one_native_thread():
         model = config.make()
         model.fit(x[train], y[train])
-        return float(np.mean(model.predict(x[val]) == y[val]))
+        predicted = model.predict(x[val])
+    if escape_cost == 1.0:
+        return float(np.mean(predicted == y[val]))
+    escapes = float(np.sum((predicted == 1) & (y[val] == 0)))
+    losses = float(np.sum((predicted == 0) & (y[val] == 1)))
+    return 1.0 - (escape_cost * escapes + losses) / (len(val) * (escape_cost + 1) / 2)
 
 
 class RewardFunction:
@@ -203,7 +213,9 @@ class RewardFunction:
     """
 
     def __init__(self, logits: np.ndarray, labels: np.ndarray, splits: Sequence[tuple[np.ndarray, np.ndarray]],
-                 config: BoosterConfig, n_jobs: int = 1, backend: str = "threading") -> None:
+                 config: BoosterConfig, n_jobs: int = 1, backend: str = "threading",
+                 escape_cost: float = 1.0) -> None:
+        self.escape_cost = escape_cost
         self.logits = logits
         self.labels = labels
         self.splits = list(splits)
@@ -245,14 +257,15 @@ class RewardFunction:
         if key not in self._cache:
             x = signatures(self.logits, key)
             if self._pool is None:
-                scores = [_score_split(self.config, x, self.labels, tr, va) for tr, va in self.splits]
+                scores = [_score_split(self.config, x, self.labels, tr, va, self.escape_cost)
+                          for tr, va in self.splits]
             elif self.backend == "threading":
                 scores = list(self._pool.map(
-                    lambda split: _score_split(self.config, x, self.labels, *split), self.splits))
+                    lambda split: _score_split(self.config, x, self.labels, *split, self.escape_cost), self.splits))
             else:
                 from joblib import delayed
 
-                scores = self._pool(delayed(_score_split)(self.config, x, self.labels, tr, va)
+                scores = self._pool(delayed(_score_split)(self.config, x, self.labels, tr, va, self.escape_cost)
                                     for tr, va in self.splits)
             self._cache[key] = float(np.mean(scores))
         return self._cache[key]
@@ -276,7 +289,8 @@ def compact(logits: np.ndarray, labels: Sequence[int] | np.ndarray, k: int, seed
             n_jobs: int | None = None, backend: str = "threading",
             t_start: float = T_START, t_end: float = T_END, cooling: float = COOLING,
             progress: bool = False,
-            callback: Callable[[Step], None] | None = None) -> CompactionResult:
+            callback: Callable[[Step], None] | None = None,
+            escape_cost: float = 1.0) -> CompactionResult:
     """Run Algorithm 1 on ``logits`` (D chips, N images, M) with chip ``labels`` (1 = pass).
 
     Deterministic for a given ``seed`` (and independent of ``n_jobs``/``backend``).
@@ -305,7 +319,9 @@ def compact(logits: np.ndarray, labels: Sequence[int] | np.ndarray, k: int, seed
 
         steps = progress_iter(steps, iterations, "annealing")
     history: list[Step] = []
-    with RewardFunction(logits, y, splits, config, n_jobs, backend) as reward:
+    if not escape_cost > 0:
+        raise DataError(f"escape cost must be positive, got {escape_cost}")
+    with RewardFunction(logits, y, splits, config, n_jobs, backend, escape_cost) as reward:
         r_cur = reward(current)
         initial, r_init = current.copy(), r_cur
         best, r_best = current.copy(), r_cur
@@ -327,7 +343,7 @@ def compact(logits: np.ndarray, labels: Sequence[int] | np.ndarray, k: int, seed
     settings = {"k": k, "seed": seed, "trials": trials, "validation_fraction": VALIDATION_FRACTION,
                 "stratified": True, "t_start": t_start, "t_end": t_end, "cooling": cooling,
                 "iterations": iterations, "booster": config.to_dict(), "chips": d, "images": n,
-                "logits": m}
+                "logits": m, **({"escape_cost": escape_cost} if escape_cost != 1.0 else {})}
     return CompactionResult(indices=[int(i) for i in best], reward=r_best,
                             initial_indices=[int(i) for i in initial], initial_reward=r_init,
                             history=history, evaluations=evaluations,

@@ -89,8 +89,11 @@ def evaluate_setting(labelled: ChipResponses, evaluation: ChipResponses, cutoff:
                     from egis.selection import spread_candidates
 
                     pool = spread_candidates(labelled.logits[stimulus], k)
+                from egis.methods import ESCAPE_COST
+
                 result = compact(np.asarray(labelled.logits[stimulus])[:, pool, :], labels, k, seed=seed,
-                                 trials=trials, config=config, **(schedule or {}))
+                                 trials=trials, config=config,
+                                 escape_cost=ESCAPE_COST if spec.selection == "cost" else 1.0, **(schedule or {}))
                 result.indices = [int(pool[i]) for i in result.indices]
                 annealed[key] = result
                 if on_compaction is not None and spec.selection == "anneal":

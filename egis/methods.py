@@ -10,6 +10,8 @@ Methods:
 
 * ``egis`` -- synthetic images, K chosen by annealing (Algorithm 1), gradient-boosting classifier;
 * ``egis-random`` -- K random synthetic images, no annealing;
+* ``egis-cost`` -- the seed's annealing with a cost-weighted reward: a passed bad chip costs
+  ``ESCAPE_COST`` failed good ones, as it does for a fab (egis.compaction);
 * ``egis-spread`` -- the synthetic images preselected by response spread over the labelled
   chips (egis.selection), then annealing: a variation-aware choice, still data-free;
 * ``gaussian`` / ``uniform`` -- i.i.d. noise images, annealing, classifier;
@@ -27,7 +29,8 @@ from typing import Literal
 
 from egis.toolkit.errors import EgisError
 
-Selection = Literal["anneal", "random", "spread"]
+Selection = Literal["anneal", "random", "spread", "cost"]
+ESCAPE_COST = 5.0   # the "cost" selection's price of a passed bad chip, in failed good chips
 DetectorKind = Literal["classifier", "regressor"]
 
 
@@ -61,6 +64,8 @@ METHOD_REGISTRY: dict[str, Method] = {m.name: m for m in (
     Method("egis-random", "EGIS, random K (no annealing)", "egis", selection="random"),
     Method("egis-spread", "EGIS, annealing on the images the labelled chips disagree on most",
            "egis", selection="spread"),
+    Method("egis-cost", "EGIS, annealing on a cost-weighted reward (an escape costs 5 yield losses)",
+           "egis", selection="cost"),
     Method("gaussian", "Gaussian noise + annealing", "gaussian"),
     Method("uniform", "uniform noise + annealing", "uniform"),
     Method("untrained", "untrained generator + annealing", "untrained"),

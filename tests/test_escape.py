@@ -82,3 +82,30 @@ def test_spread_prefers_images_the_chips_disagree_on():
     assert scores[3:].min() > scores[:3].max()
     kept = spread_candidates(logits, k=1, fraction=0.5)   # at least 4 K images are kept
     assert len(kept) == 4 and {3, 4, 5} <= set(kept.tolist())
+
+
+def test_cost_weighted_reward_is_accuracy_at_cost_one_and_punishes_escapes_more():
+    from egis.compaction import _score_split
+
+    class Fixed:   # a "booster" whose predictions are given, to score the formula alone
+        def __init__(self, predicted):
+            self.predicted = predicted
+
+        def fit(self, x, y):
+            return self
+
+        def predict(self, x):
+            return self.predicted
+
+    y = np.array([1, 1, 1, 1, 0, 0, 0, 0])
+    escape = np.array([1, 1, 1, 1, 1, 0, 0, 0])      # one bad chip passed
+    loss = np.array([0, 1, 1, 1, 0, 0, 0, 0])        # one good chip failed
+    idx = np.arange(8)
+    scores = {}
+    for name, predicted in (("escape", escape), ("loss", loss)):
+        config = type("C", (), {"make": lambda self, p=predicted: Fixed(p)})()
+        scores[name] = [_score_split(config, np.zeros((8, 1)), y, idx, idx, cost) for cost in (1.0, 5.0)]
+    assert scores["escape"][0] == scores["loss"][0] == 7 / 8          # cost 1: plain accuracy
+    assert scores["escape"][1] < scores["loss"][1]                     # cost 5: the escape is worse
+    assert scores["loss"][1] == 1 - 1 / (8 * 3)
+
