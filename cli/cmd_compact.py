@@ -63,19 +63,21 @@ def compact_command(
     mean: Optional[str] = mean_option(), std: Optional[str] = std_option(),
 ) -> None:
     """Select K test images (Algorithm 1), then train and export the pass/fail detector."""
-    from egis.pipeline import check_chip_labels, compact_to_bundle, population_record
+    from egis.pipeline import check_chip_labels, check_k, compact_to_bundle, population_record
     from egis.synthesis.sid import read_sid_images
     from egis.toolkit.chipset import is_population_spec, open_chip_set
+    from egis.toolkit.handoff import is_handoff, open_handoff
     from egis.toolkit.io import check_output_dir, removed_on_failure, sha256_file
     from egis.toolkit.labels import read_labels
     from egis.toolkit.measure import is_responses_dir, load_responses, measure
     from egis.toolkit.population import open_population
+    from egis.toolkit.runner import get_runner
     from egis.toolkit.signatures import compute_signatures, images_sha256
 
-    from egis.toolkit.handoff import is_handoff, open_handoff
-
+    model_file = model_path
     if is_handoff(model_path):
-        package = open_handoff(model_path)
+        package = open_handoff(model_path)          # verified once, here
+        model_file = package.model_path
         labels_path = labels_path or package.labels_path
         population = population or (str(package.chips_ref) if package.chips_ref else None)
     if population is None or labels_path is None:
@@ -97,10 +99,8 @@ def compact_command(
     if cache is not None:
         check_output_dir(cache)
     labels_file = read_labels(labels_path)
-    from egis.toolkit.runner import get_runner
-
     workers = get_runner(workers, ray) if (ray or workers) else None
-    model = load_customer_model(model_path, layout, pixel_range, mean, std)
+    model = load_customer_model(model_file, layout, pixel_range, mean, std)
     if is_population_spec(population):
         pop = open_population(population, model)
         spec = pop.spec
@@ -111,8 +111,7 @@ def compact_command(
         chips = list(labels_file.ids)
     pixels = read_sid_images(sid_dir, model.sha256)
     sha = images_sha256(pixels)
-    if not 1 <= k < len(pixels):
-        raise DataError(f"-k must be between 1 and {len(pixels) - 1} for {len(pixels)} images")
+    check_k(k, len(pixels))     # before any chip is simulated
     if bundle and len(set(labels.tolist())) < 2:
         raise DataError(f"{labels_path}: every labelled chip has the same label; the detector needs "
                         "passing and failing chips")
@@ -123,7 +122,7 @@ def compact_command(
             raise DataError(f"{population} holds responses of another model or other images than {sid_dir}")
         labels_file.check_chip_set(measured.meta["identities"], labels_path)
     elif not is_population_spec(population):
-        chip_set = open_chip_set(population, model_path, model=model, threads=threads)
+        chip_set = open_chip_set(population, model_file, model=model, threads=threads)
         labels_file.check_chip_set(chip_set.identities(), labels_path)
     with removed_on_failure(out):
         if is_population_spec(population):

@@ -36,13 +36,12 @@ def std_option() -> Any:
 
 
 def load_customer_model(model: Path, layout: Optional[str] = None, pixel_range: Optional[str] = None,
-                        mean: Optional[str] = None, std: Optional[str] = None, require_torch: bool = False,
-                        trust: Optional[Path] = None) -> Any:
+                        mean: Optional[str] = None, std: Optional[str] = None, require_torch: bool = False) -> Any:
     """MODEL.onnx or a handoff folder -> LoadedModel with the declared contract."""
     from egis.toolkit.handoff import is_handoff, open_handoff
     from egis.toolkit.model import load_model
 
     if is_handoff(model):
-        model = open_handoff(model, trust=trust).model_path
+        model = open_handoff(model).model_path
     return load_model(model, layout=layout, pixel_range=pixel_range, mean=mean, std=std,
                       require_torch=require_torch)

@@ -20,7 +20,7 @@ import numpy as np
 
 from egis.compaction import BoosterConfig, CompactionResult, compact
 from egis.detector import build_detector, onnx_predict
-from egis.methods import METHODS, get_method
+from egis.methods import ESCAPE_COST, METHODS, get_method
 from egis.metrics import CRITICAL_MARGIN, METRICS, test_metrics
 from egis.responses import ChipResponses
 from egis.toolkit.io import atomic_open
@@ -89,8 +89,6 @@ def evaluate_setting(labelled: ChipResponses, evaluation: ChipResponses, cutoff:
                     from egis.selection import spread_candidates
 
                     pool = spread_candidates(labelled.logits[stimulus], k)
-                from egis.methods import ESCAPE_COST
-
                 result = compact(np.asarray(labelled.logits[stimulus])[:, pool, :], labels, k, seed=seed,
                                  trials=trials, config=config,
                                  escape_cost=ESCAPE_COST if spec.selection == "cost" else 1.0, **(schedule or {}))

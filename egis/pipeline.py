@@ -40,13 +40,17 @@ def check_chip_labels(labels: Labels, path: Path, population_sha256: str, count:
     sha = labels.meta.get("population_sha256")
     if sha and sha != population_sha256:
         raise DataError(f"{path} labels another population (sha256 {sha[:12]}...)")
-    chips = [int(c) for c in labels.chips]
-    if len(set(chips)) != len(chips):
-        raise DataError(f"{path} lists a chip more than once")
+    chips = [int(c) for c in labels.chips]     # read_labels already refused repeated chips
     bad = [c for c in chips if not 0 <= c < count]
     if bad:
         raise DataError(f"{path} names chip {bad[0]}, outside the population (0..{count - 1})")
     return chips, labels.passed.astype(np.int64)
+
+
+def check_k(k: int, images: int) -> None:
+    """K must leave at least one image out (annealing swaps images in and out)."""
+    if not 1 <= k < images:
+        raise DataError(f"-k must be between 1 and {images - 1} for {images} images")
 
 
 def write_reward(cid_dir: Path, result: CompactionResult) -> None:
@@ -112,8 +116,7 @@ def compact_to_bundle(model: LoadedModel, pixels: np.ndarray, logits: np.ndarray
     from egis.plots import image_grid
     from egis.toolkit.io import write_json, write_npz
 
-    if not 1 <= k < len(pixels):
-        raise DataError(f"-k must be between 1 and {len(pixels) - 1} for {len(pixels)} images")
+    check_k(k, len(pixels))
     if logits.shape[:2] != (len(labels), len(pixels)):
         raise DataError(f"responses of shape {tuple(logits.shape)} do not match {len(labels)} labelled "
                         f"chips x {len(pixels)} images")

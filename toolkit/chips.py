@@ -220,7 +220,7 @@ class PopulationChips:
         from egis.toolkit.engine import ChipTask
         from egis.toolkit.progress import progress_iter
 
-        task = _InputsTask(ChipTask(self.population, stimulus.pixels, threads=1), stimulus.inputs)
+        task = ChipTask(self.population, stimulus.pixels, threads=1, inputs=stimulus.inputs)
         results = runner.map(task, self.indices)
         self._prefetched = dict(progress_iter(results, len(self.indices), "simulating chips", progress))
 
@@ -229,25 +229,6 @@ class PopulationChips:
 
     def __len__(self) -> int:
         return len(self.indices)
-
-
-class _InputsTask:
-    """A ChipTask fed the bundle's stored input tensors as they are (bit-exact stimulus)."""
-
-    def __init__(self, task: Any, inputs: np.ndarray) -> None:
-        self.task, self.inputs = task, inputs
-
-    def setup(self) -> None:
-        self.task.setup()
-
-    def run(self, index: int) -> np.ndarray:
-        if self.task._state is None:
-            self.task.setup()
-        simulator, _ = self.task._state
-        return simulator.logits_normalized(self.task.population.chip_weights(index), self.inputs)
-
-    def for_worker(self) -> "_InputsTask":
-        return _InputsTask(self.task.for_worker(), self.inputs)
 
 
 def expectation(model: Any) -> dict[str, Any]:

@@ -64,15 +64,6 @@ class ChipSet(ABC):
     def identities(self) -> dict[str, str]:
         return {chip_id: self.identity(row) for row, chip_id in enumerate(self.ids)}
 
-    def row_of(self, chip_id: str) -> int:
-        try:
-            return self._rows[chip_id]
-        except AttributeError:
-            self._rows = {cid: row for row, cid in enumerate(self.ids)}
-            return self.row_of(chip_id)
-        except KeyError:
-            raise DataError(f"chip '{chip_id}' is not in this chip set") from None
-
 
 class PopulationChipSet(ChipSet):
     """Chips ``indices`` of a simulated population, on one shared simulator session."""

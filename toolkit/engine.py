@@ -127,11 +127,15 @@ class ChipTask:
     population: Any                    # egis.toolkit.population.Population (picklable)
     pixels: np.ndarray                 # pixel-domain images in model layout
     threads: int | None = None         # onnxruntime threads per session
+    # the model-input tensor of ``pixels`` when the caller already has it bit-exact (a bundle's
+    # stored stimulus); None: normalised here from ``pixels``
+    inputs: np.ndarray | None = None
     _state: Any = field(default=None, repr=False, compare=False)
 
     def setup(self) -> None:
         simulator = ChipSimulator(self.population.model, threads=self.threads)
-        self._state = (simulator, simulator.prepare(self.pixels))
+        x = simulator.prepare(self.pixels) if self.inputs is None else self.inputs
+        self._state = (simulator, x)
 
     def run(self, index: int) -> np.ndarray:
         if self._state is None:
@@ -141,7 +145,8 @@ class ChipTask:
 
     def for_worker(self) -> "ChipTask":
         """The task a worker process runs: one onnxruntime thread unless told otherwise."""
-        return ChipTask(self.population, self.pixels, threads=1 if self.threads is None else self.threads)
+        return ChipTask(self.population, self.pixels, threads=1 if self.threads is None else self.threads,
+                        inputs=self.inputs)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
