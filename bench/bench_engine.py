@@ -5,6 +5,8 @@ engine:   toolkit.engine (one session, crossbar weights fed as graph inputs)
 limit:    one session with fixed (nominal) weights, same images, same number of runs
 
 Usage: python bench/bench_engine.py [MODEL.onnx ...] [--chips 32] [--images 512]
+(fixed-batch models, e.g. egis.models.customer_style.train_torch --style normout, included: the
+baseline and the limit feed them their fixed batch at a time)
 Prints chip-images/s and the engine's ratio to the baseline and to the limit.
 """
 
@@ -27,6 +29,14 @@ from egis.toolkit.model import load_model  # noqa: E402
 from egis.toolkit.population import Population, PopulationSpec  # noqa: E402
 
 
+def run_all(session: ort.InferenceSession, name: str, x: np.ndarray, fixed_batch: int | None) -> None:
+    """One pass over the images; a model exported with a fixed batch (often 1) takes them that
+    many at a time, as its own session must (the engine frees the batch where the graph allows)."""
+    step = fixed_batch or len(x)
+    for i in range(0, len(x) - step + 1, step):
+        session.run(None, {name: x[i:i + step]})
+
+
 def measure(model_path: Path, chips: int, images: int, threads: int, workers: int = 2) -> dict[str, float]:
     model = load_model(model_path)
     spec = PopulationSpec(model.sha256, "generic", {"sigma_tot": 0.2, "preset": "typical"}, 0, chips)
@@ -39,7 +49,7 @@ def measure(model_path: Path, chips: int, images: int, threads: int, workers: in
         chip = population.chip_model(index)
         session = ort.InferenceSession(chip.SerializeToString(), session_options(threads),
                                        providers=["CPUExecutionProvider"])
-        session.run(None, {model.input_name: x})
+        run_all(session, model.input_name, x, model.fixed_batch)
     baseline = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -54,7 +64,7 @@ def measure(model_path: Path, chips: int, images: int, threads: int, workers: in
                                    providers=["CPUExecutionProvider"])
     started = time.perf_counter()
     for _ in range(chips):
-        session.run(None, {model.input_name: x})
+        run_all(session, model.input_name, x, model.fixed_batch)
     limit = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -86,7 +96,8 @@ def main() -> None:
           f"{'eng/base':>9} {'eng/limit':>9} {'pool/limit':>10} {'infer/limit':>11} {'draw ms/chip':>12}")
     for path in models:
         r = measure(path, args.chips, args.images, args.threads, args.workers)
-        print(f"{path.parent.name:<20} {r['baseline']:>10.0f} {r['engine']:>10.0f} {r['pooled']:>10.0f} "
+        label = path.parent.name if path.stem == "model" else path.stem
+        print(f"{label:<20} {r['baseline']:>10.0f} {r['engine']:>10.0f} {r['pooled']:>10.0f} "
               f"{r['engine_inference']:>10.0f} {r['limit']:>10.0f} {r['engine'] / r['baseline']:>9.2f} "
               f"{r['engine'] / r['limit']:>9.2f} {r['pooled'] / r['limit']:>10.2f} "
               f"{r['engine_inference'] / r['limit']:>11.2f} {r['draw_ms_per_chip']:>12.2f}")

@@ -28,6 +28,8 @@ def _ints(text: str, what: str) -> list[int]:
 def evaluate(
     model: Path = typer.Argument(..., help="Customer ONNX classifier."),
     sid: Path = typer.Option(..., "--sid", help="Synthetic image set (egis synthesize)."),
+    sid_va: Optional[Path] = typer.Option(None, "--sid-va",
+                                          help="Variation-aware set (egis synthesize --variation) for method egis-va."),
     populations: Path = typer.Option(..., "--populations", help="Folder with <variability>/{labelled,evaluation}{.json,_accuracy.csv}."),
     output: Path = typer.Option(..., "-o", "--output", help="Report folder."),
     real: Optional[str] = typer.Option(None, "--real", help="Real images for the dataset-aware baseline: DATA or builtin:digits."),
@@ -68,13 +70,16 @@ def evaluate(
     unknown = sorted(set(chosen) - set(METHODS))
     if unknown:
         raise DataError(f"unknown method '{unknown[0]}'; choose from {', '.join(METHODS)}")
+    if "egis-va" in chosen and sid_va is None:
+        raise DataError("method egis-va needs --sid-va (a set made by egis synthesize --variation)")
     config = SweepConfig(ks=_ints(k, "--k"), cutoffs=[c for c in cutoffs.split(",") if c],
                          seeds=list(range(seeds)), baseline_ks=_ints(baseline_k, "--baseline-k"),
                          trials=trials, images=images, methods=chosen,
                          max_escape=None if max_escape is None else parse_budget(max_escape))
     output.mkdir(parents=True, exist_ok=True)
     real_pixels = load_real_images(real, loaded, real_subdir) if real else None
-    stimuli = load_stimuli(loaded, sid, real_pixels, images, seed=0, work_dir=output, methods=chosen)
+    stimuli = load_stimuli(loaded, sid, real_pixels, images, seed=0, work_dir=output, methods=chosen,
+                           sid_va_dir=sid_va)
     if report_only:
         from egis.evaluate import read_rows
 

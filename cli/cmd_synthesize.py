@@ -80,6 +80,16 @@ def synthesize_command(
     checkpoint_every: int = typer.Option(250, "--checkpoint-every",
                                          help="Checkpoint to SID_DIR.checkpoint every N iterations."),
     resume: bool = typer.Option(False, "--resume", help="Continue from SID_DIR.checkpoint."),
+    variation: Optional[Path] = typer.Option(None, "--variation", metavar="POPULATION.json",
+                                             help="Variation-aware loss (method egis-va): also reward images "
+                                                  "on which these simulated chips (egis duts make; use a "
+                                                  "population with its own seed, not the evaluation's) "
+                                                  "disagree. See egis.synthesis.variation."),
+    variation_weight: float = typer.Option(1.0, "--variation-weight", min=0.0,
+                                           help="Weight of the chips' top-class spread (with --variation)."),
+    variation_chips: int = typer.Option(4, "--variation-chips", help="Chips of --variation in the torch graph."),
+    variation_batch: int = typer.Option(64, "--variation-batch",
+                                        help="Images of each batch the chips see (cost grows with chips x this)."),
     baseline: Baseline = typer.Option(Baseline.none, "--baseline",
                                       help="Write a baseline set instead of training."),
     layout: Optional[str] = layout_option(), pixel_range: Optional[str] = pixel_range_option(),
@@ -94,12 +104,19 @@ def synthesize_command(
     config = SynthesisConfig(iterations=iterations, batch=batch, lr=lr, seed=seed, images=images,
                              early_stop=early_stop, patience=patience, plateau=plateau,
                              checkpoint_every=checkpoint_every, threads=threads,
+                             variation=None if variation is None else str(variation),
+                             variation_weight=variation_weight if variation is not None else 0.0,
+                             variation_chips=variation_chips, variation_batch=variation_batch,
                              **({} if hc_warmup is None else {"hc_warmup": hc_warmup}))
     from egis.synthesis.sid import check_output_dir  # noqa: PLC0415
 
     began = time.perf_counter()
     config.validate()
     check_output_dir(out)   # before any training: a bad -o must not cost a training run
+    if variation is not None and not variation.is_file():
+        raise EgisError(f"--variation {variation}: no such population file (make one with egis duts make)")
+    if variation is not None and baseline is not Baseline.none:
+        raise EgisError("--variation applies to EGIS training, not to --baseline sets")
     model = load_customer_model(model_path, layout, pixel_range, mean, std, require_torch=True)
     if baseline is not Baseline.none:
         if resume:

@@ -14,6 +14,9 @@ Methods:
   ``ESCAPE_COST`` failed good ones, as it does for a fab (egis.compaction);
 * ``egis-spread`` -- the synthetic images preselected by response spread over the labelled
   chips (egis.selection), then annealing: a variation-aware choice, still data-free;
+* ``egis-va`` -- images of the variation-aware generator loss (egis.synthesis.variation: the
+  seed's loss plus the spread of a few simulated chips' predictions; ``egis synthesize
+  --variation``, ``egis evaluate --sid-va``), the seed's annealing;
 * ``gaussian`` / ``uniform`` -- i.i.d. noise images, annealing, classifier;
 * ``untrained`` -- images of the untrained generator, annealing, classifier;
 * ``da-regressor`` -- the seed's reference [6]: K real test images chosen by the same
@@ -53,6 +56,7 @@ class Method:
 
 STIMULUS_REGISTRY: dict[str, StimulusKind] = {s.name: s for s in (
     StimulusKind("egis", "EGIS synthetic images (the SID)"),
+    StimulusKind("egis-va", "variation-aware synthetic images (egis synthesize --variation)"),
     StimulusKind("gaussian", "Gaussian noise images"),
     StimulusKind("uniform", "uniform noise images"),
     StimulusKind("untrained", "images of the untrained generator"),
@@ -66,6 +70,7 @@ METHOD_REGISTRY: dict[str, Method] = {m.name: m for m in (
            "egis", selection="spread"),
     Method("egis-cost", "EGIS, annealing on a cost-weighted reward (an escape costs 5 yield losses)",
            "egis", selection="cost"),
+    Method("egis-va", "EGIS, variation-aware generator loss", "egis-va"),
     Method("gaussian", "Gaussian noise + annealing", "gaussian"),
     Method("uniform", "uniform noise + annealing", "uniform"),
     Method("untrained", "untrained generator + annealing", "untrained"),

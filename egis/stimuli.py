@@ -44,22 +44,32 @@ def _untrained(model: LoadedModel, count: int, seed: int, work_dir: Path) -> np.
     return untrained[:count]
 
 
+def _sid_images(model: LoadedModel, sid_dir: Path, count: int) -> np.ndarray:
+    from egis.synthesis.sid import read_sid_images
+
+    sid = read_sid_images(sid_dir, model.sha256)
+    if len(sid) < count:
+        raise DataError(f"{sid_dir} holds {len(sid)} images; the evaluation asks for {count}")
+    return sid[:count]
+
+
 def load_stimuli(model: LoadedModel, sid_dir: Path, real_pixels: np.ndarray | None, count: int,
-                 seed: int, work_dir: Path, methods: Sequence[str] = METHODS) -> dict[str, np.ndarray]:
+                 seed: int, work_dir: Path, methods: Sequence[str] = METHODS,
+                 sid_va_dir: Path | None = None) -> dict[str, np.ndarray]:
     """The stimulus sets ``methods`` need, ``count`` images each, in the pixel domain.
 
-    The real-image set is left out when no real images are given (its methods are then
-    skipped by the sweep)."""
+    The real-image set is left out when no real images are given, and the variation-aware set
+    when no ``sid_va_dir`` is (their methods are then skipped by the sweep)."""
     from egis.baselines import noise_images
-    from egis.synthesis.sid import read_sid_images
 
     stimuli: dict[str, np.ndarray] = {}
     for name in stimuli_for(methods):
         if name == "egis":
-            sid = read_sid_images(sid_dir, model.sha256)
-            if len(sid) < count:
-                raise DataError(f"{sid_dir} holds {len(sid)} images; the evaluation asks for {count}")
-            stimuli[name] = sid[:count]
+            stimuli[name] = _sid_images(model, sid_dir, count)
+        elif name == "egis-va":
+            if sid_va_dir is None:
+                continue
+            stimuli[name] = _sid_images(model, sid_va_dir, count)
         elif name in ("gaussian", "uniform"):
             stimuli[name] = noise_images(model.contract, name, count, seed)
         elif name == "untrained":

@@ -1,34 +1,62 @@
 #!/usr/bin/env bash
 # The fidelity experiment on a customer-style model nobody tuned for EGIS (issue: test
-# fidelity on any customer's model): the tf2onnx-style NHWC CIFAR-10 CNN of
-# egis.models.customer_style.train_nhwc, typical variation, K = 4, 3 seeds, every data-free
-# method against the dataset-aware classifier, with and without a 1% escape budget.
-#   CHIPS=250 IMAGES=1000 bash scripts/fidelity_customer_model.sh
+# fidelity on any customer's model): one variability setting, K = 4, 3 seeds, every data-free
+# method (the seed's EGIS, the variation-aware egis-va, spread preselection, the cost-weighted
+# reward, random K, noise) against the dataset-aware classifier, with and without a 1% escape
+# budget. The same chips for every method.
+#
+#   STYLE=nhwc     bash scripts/fidelity_customer_model.sh   # tf2onnx-style NHWC, raw 0..255 pixels
+#   STYLE=smoothed bash scripts/fidelity_customer_model.sh   # torch, label smoothing 0.1
+#   STYLE=normout  bash scripts/fidelity_customer_model.sh   # torch, normalisation outside, batch 1
+# Knobs: CHIPS (labelled = evaluation count, default 250), IMAGES (labelling images, 1000),
+# VARIABILITY (typical | extreme), METHODS, OUT, EGIS_WORKERS (2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=.venv/bin/python
 egis=.venv/bin/egis
-out=${OUT:-runs/fidelity_nhwc}
-model=${MODEL:-runs/customer/nhwc.onnx}
+style=${STYLE:-nhwc}
+variability=${VARIABILITY:-typical}
+case "$style" in
+  nhwc)     contract=(--pixel-range 0,255)
+            train=($py -m egis.models.customer_style.train_nhwc --epochs 5) ;;
+  smoothed) contract=()
+            train=($py -m egis.models.customer_style.train_torch --style smoothed --epochs 5) ;;
+  normout)  contract=(--mean 0.4914,0.4822,0.4465 --std 0.2470,0.2435,0.2616)
+            train=($py -m egis.models.customer_style.train_torch --style normout --epochs 5) ;;
+  *) echo "STYLE must be nhwc, smoothed or normout" >&2; exit 2 ;;
+esac
+case "$variability" in
+  typical) preset=(--set sigma_tot=0.3 --set preset=typical) ;;
+  extreme) preset=(--set sigma_tot=0.3 --set preset=extreme) ;;
+  *) echo "VARIABILITY must be typical or extreme" >&2; exit 2 ;;
+esac
+out=${OUT:-runs/fidelity_$style}
+model=${MODEL:-runs/customer/$style.onnx}
 zip=${CIFAR_ZIP:-../shared/datasets/cifar10/cifar10-jpeg.zip}
-contract=(--pixel-range 0,255)          # what the customer declares: raw pixels, NHWC
 chips=${CHIPS:-250}
 export EGIS_THREADS=1 EGIS_WORKERS=${EGIS_WORKERS:-2}
-[ -f "$model" ] || $py -m egis.models.customer_style.train_nhwc --epochs 5 --out "$model"
-mkdir -p "$out/pops/typical"
+[ -f "$model" ] || "${train[@]}" --out "$model"
+pops=$out/pops/$variability
+mkdir -p "$pops"
 for part in labelled:1 evaluation:2; do
   name=${part%%:*}; seed=${part##*:}
-  $egis duts make "$model" -o "$out/pops/typical/$name.json" --set sigma_tot=0.3 --set preset=typical \
-      --count "$chips" --seed "$seed" "${contract[@]}"
-  $egis label "$model" "$out/pops/typical/$name.json" --data "$zip" --subdir test --images "${IMAGES:-1000}" \
-      --with-accuracy -o "$out/pops/typical/${name}_accuracy.csv" "${contract[@]}"
+  [ -f "$pops/${name}_accuracy.csv" ] && continue
+  $egis duts make "$model" -o "$pops/$name.json" "${preset[@]}" --count "$chips" --seed "$seed" "${contract[@]}"
+  $egis label "$model" "$pops/$name.json" --data "$zip" --subdir test --images "${IMAGES:-1000}" \
+      --with-accuracy -o "$pops/${name}_accuracy.csv" "${contract[@]}"
 done
-[ -d "$out/sid" ] || $egis synthesize "$model" -o "$out/sid" --images 512 --threads 1 -q "${contract[@]}"
-methods=egis,egis-random,egis-spread,uniform,untrained,da-classifier
-$egis evaluate "$model" --sid "$out/sid" --populations "$out/pops" --variability typical --real "$zip" \
-    --real-subdir test -o "$out/eval" --images 256 --seed-count 3 -k 4 --baseline-k 4 --cutoffs A50,A60,A70 \
-    --trials 3 --methods "$methods" --name customer_nhwc -q "${contract[@]}"
-$egis evaluate "$model" --sid "$out/sid" --populations "$out/pops" --variability typical --real "$zip" \
-    --real-subdir test -o "$out/eval_budget" --images 256 --seed-count 3 -k 4 --baseline-k 4 --cutoffs A50,A70 \
-    --trials 3 --methods "$methods" --max-escape 1% --name customer_nhwc -q "${contract[@]}"
+[ -d "$out/sid" ] || $egis synthesize "$model" -o "$out/sid" --images 512 --threads 2 -q "${contract[@]}"
+# the variation-aware set: 4 chips of the fab's variability model, a population of their own
+# (seed 7: neither labelled nor evaluation chips)
+[ -f "$pops/synthesis_chips.json" ] || $egis duts make "$model" -o "$pops/synthesis_chips.json" "${preset[@]}" \
+    --count 4 --seed 7 "${contract[@]}"
+[ -d "$out/sid_va_$variability" ] || $egis synthesize "$model" -o "$out/sid_va_$variability" --images 512 \
+    --threads 2 -q --variation "$pops/synthesis_chips.json" --variation-weight "${VA_WEIGHT:-1}" "${contract[@]}"
+methods=${METHODS:-egis,egis-va,egis-random,egis-spread,egis-cost,uniform,da-classifier}
+common=(--sid "$out/sid" --sid-va "$out/sid_va_$variability" --populations "$out/pops" --variability "$variability"
+        --real "$zip" --real-subdir test --images 256 --seed-count 3 -k 4 --baseline-k 4 --trials 3
+        --name "customer_$style" -q "${contract[@]}")
+$egis evaluate "$model" "${common[@]}" -o "$out/eval_$variability" --cutoffs A50,A60,A70 --methods "$methods"
+$egis evaluate "$model" "${common[@]}" -o "$out/eval_budget_$variability" --cutoffs A50,A70 \
+    --methods "${BUDGET_METHODS:-egis,egis-va,egis-cost,da-classifier}" --max-escape 1%
 echo done

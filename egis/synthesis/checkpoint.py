@@ -44,5 +44,5 @@ def load_checkpoint(directory: Path, generator: PixelGenerator, optimizer: torch
                              f"not {config.training_key()}")
     generator.load_state_dict(state["generator"])
     optimizer.load_state_dict(state["optimizer"])
-    history = [StepRecord(int(i), float(l), float(c), float(s)) for i, l, c, s in state["history"]]
+    history = [StepRecord(int(row[0]), *(float(v) for v in row[1:])) for row in state["history"]]
     return history, int(state["streak"])

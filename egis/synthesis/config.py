@@ -20,6 +20,9 @@ DEFAULT_IMAGES = 2048
 DEFAULT_PATIENCE = 50
 DEFAULT_HC_WARMUP = 300
 DEFAULT_PLATEAU = 500
+DEFAULT_VARIATION_WEIGHT = 1.0   # what --variation uses unless told otherwise (docs/results.md)
+DEFAULT_VARIATION_CHIPS = 4
+DEFAULT_VARIATION_BATCH = 64
 PLATEAU_WINDOW = 50        # iterations averaged on each side of the plateau comparison
 PLATEAU_MIN_GAIN = 0.01    # relative loss improvement that still counts as progress
 CHECKPOINT_NAME = "checkpoint"
@@ -52,6 +55,12 @@ class SynthesisConfig:
     # with early_stop: stop when the loss gained < PLATEAU_MIN_GAIN over this many iterations
     # after the warm-up (0: never; else at least PLATEAU_WINDOW)
     plateau: int = DEFAULT_PLATEAU
+    # variation-aware loss (egis.synthesis.variation; method egis-va): weight of the chips'
+    # top-class spread, the population spec its chips come from, how many, on how many images
+    variation_weight: float = 0.0
+    variation: str | None = None
+    variation_chips: int = DEFAULT_VARIATION_CHIPS
+    variation_batch: int = DEFAULT_VARIATION_BATCH
 
     def validate(self) -> None:
         for name in ("iterations", "batch", "images", "patience", "checkpoint_every", "threads"):
@@ -63,6 +72,16 @@ class SynthesisConfig:
             raise SynthesisError(f"--hc-warmup must be 0 or more, got {self.hc_warmup}")
         if self.plateau != 0 and self.plateau < PLATEAU_WINDOW:
             raise SynthesisError(f"--plateau must be 0 (off) or at least {PLATEAU_WINDOW}, got {self.plateau}")
+        if not (self.variation_weight >= 0 and math.isfinite(self.variation_weight)):
+            raise SynthesisError(f"--variation-weight must be 0 or more, got {self.variation_weight}")
+        if self.variation_weight > 0 and not self.variation:
+            raise SynthesisError("--variation-weight needs --variation POPULATION.json (the chips it spreads over)")
+        if self.variation_chips < 2:
+            raise SynthesisError(f"--variation-chips must be at least 2 (a spread needs two chips), "
+                                 f"got {self.variation_chips}")
+        if self.variation_weight > 0 and not 1 <= self.variation_batch <= self.batch:
+            raise SynthesisError(f"--variation-batch must be between 1 and --batch ({self.batch}), "
+                                 f"got {self.variation_batch}")
         if self.seed < 0:  # numpy's SeedSequence (all noise streams) rejects negative seeds
             raise SynthesisError(f"--seed must be 0 or more, got {self.seed}")
 
@@ -71,8 +90,10 @@ class SynthesisConfig:
 
     def training_key(self) -> dict[str, Any]:
         """The settings a checkpoint must share to be resumed (not iterations/images)."""
-        return {k: v for k, v in self.to_dict().items()
-                if k in ("batch", "lr", "seed", "hc_warmup")}
+        keys = ["batch", "lr", "seed", "hc_warmup"]
+        if self.variation_weight > 0:   # only then: checkpoints of the seed's loss still resume
+            keys += ["variation_weight", "variation", "variation_chips", "variation_batch"]
+        return {k: v for k, v in self.to_dict().items() if k in keys}
 
 
 @dataclass
@@ -81,6 +102,7 @@ class StepRecord:
     loss: float
     h_c: float
     h_s: float
+    spread: float = 0.0  # the chips' top-class spread (variation-aware loss only)
 
 
 @dataclass

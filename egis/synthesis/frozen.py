@@ -53,11 +53,12 @@ class FrozenClassifier(nn.Module):
     vector (softmax of log p is p), so the loss sees the same distribution either way.
     """
 
-    def __init__(self, model: LoadedModel) -> None:
+    def __init__(self, model: LoadedModel, proto=None) -> None:
+        """``proto``: the same graph with other weights (a simulated chip); default the model's."""
         super().__init__()
         contract = model.contract
         self.normalizer = Normalizer(contract.mean, contract.std, contract.channels, contract.layout)
-        self.net = to_torch(model.proto)
+        self.net = to_torch(model.proto if proto is None else proto)
         self.probabilities = ends_in_softmax(model)
         self.num_classes = model.num_classes
         for p in self.parameters():

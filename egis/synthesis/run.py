@@ -16,6 +16,14 @@ from egis.synthesis.training import ProgressCallback, finalize_generator, sample
 from egis.toolkit.model import LoadedModel
 
 
+def variation_record(population_path: str) -> dict[str, Any]:
+    """Which chips the variation-aware loss spread over: the spec file and its sha256."""
+    from egis.toolkit.population import PopulationSpec  # noqa: PLC0415
+
+    return {"population": Path(population_path).name,
+            "spec_sha256": PopulationSpec.load(population_path).sha256()}
+
+
 def synthesize(model: LoadedModel, out_dir: str | Path, config: SynthesisConfig = SynthesisConfig(), *,
                resume: bool = False, on_step: ProgressCallback | None = None,
                keep_checkpoint: bool = False) -> dict[str, Any]:
@@ -33,15 +41,19 @@ def synthesize(model: LoadedModel, out_dir: str | Path, config: SynthesisConfig 
         noise_vectors, images = sample(generator, config.images, config.seed)
     predictions = predict(model, images)
     last = result.history[-1] if result.history else None
-    meta = {"kind": "egis", "seed": config.seed, "hyperparameters": config.to_dict(),
+    meta = {"kind": "egis-va" if config.variation_weight > 0 else "egis", "seed": config.seed,
+            "hyperparameters": config.to_dict(),
             "training": {"iterations": len(result.history), "resumed_from": result.resumed_from,
                          "stopped_early": result.stopped_early, "stop_reason": result.stop_reason,
                          "targets_met_at": result.targets_met_at,
                          "final_loss": last.loss if last else None,
                          "final_h_c": last.h_c if last else None,
                          "final_h_s": last.h_s if last else None,
+                         "final_spread": last.spread if last else None,
                          "targets": {"h_s_min": config.hs_target * math.log(model.num_classes),
                                      "h_c_max": config.hc_target * math.log(model.num_classes)}}}
+    if config.variation_weight > 0:
+        meta["variation"] = variation_record(config.variation)
     timings = {"training_seconds": result.seconds, "seconds_per_iteration": result.seconds_per_iteration,
                "iterations_run": result.iterations_run, "wall_time_s": time.perf_counter() - began}
     written = write_sid(out_dir, model=model, noise_vectors=noise_vectors, images=images,

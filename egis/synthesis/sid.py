@@ -124,9 +124,11 @@ def write_history_csv(path: Path, history: list[StepRecord]) -> None:
     from egis.toolkit.io import atomic_open  # noqa: PLC0415
 
     with atomic_open(path) as handle:
-        handle.write("iteration,loss,h_c,h_s\n")
+        spread = any(r.spread for r in history)   # the variation-aware loss adds a column
+        handle.write("iteration,loss,h_c,h_s" + (",spread" if spread else "") + "\n")
         for r in history:
-            handle.write(f"{r.iteration},{r.loss:.6g},{r.h_c:.6g},{r.h_s:.6g}\n")
+            handle.write(f"{r.iteration},{r.loss:.6g},{r.h_c:.6g},{r.h_s:.6g}"
+                         + (f",{r.spread:.6g}" if spread else "") + "\n")
 
 
 def write_sid(out_dir: str | Path, *, model: LoadedModel, noise_vectors: np.ndarray | None,

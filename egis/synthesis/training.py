@@ -19,6 +19,7 @@ from egis.synthesis.config import (BN_RECALIBRATION_BATCHES, PLATEAU_MIN_GAIN, P
                                    _BN_STREAM, _SAMPLE_STREAM, _TRAIN_STREAM)
 from egis.synthesis.frozen import (FrozenClassifier, build_classifier, build_generator,
                                    deterministic, noise, warnings_quiet)
+from egis.synthesis.variation import chip_classifiers, top_class_spread
 from egis.toolkit.io import atomic_path
 from egis.toolkit.model import LoadedModel
 
@@ -45,6 +46,8 @@ def train_generator(model: LoadedModel, config: SynthesisConfig, *,
     check_batch_size(config.batch, model.num_classes)
     with deterministic(config.seed, config.threads):
         classifier = classifier or build_classifier(model)
+        chips = (chip_classifiers(model, config.variation, config.variation_chips)
+                 if config.variation_weight > 0 else [])
         generator = build_generator(model, config.seed)
         optimizer = torch.optim.Adam(generator.parameters(), lr=config.lr)
         history: list[StepRecord] = []
@@ -64,7 +67,7 @@ def train_generator(model: LoadedModel, config: SynthesisConfig, *,
             if config.early_stop and streak == 0 and plateaued(history, config):
                 stop_reason = "plateau"
                 break
-            record = _step(generator, classifier, optimizer, config, iteration)
+            record = _step(generator, classifier, optimizer, config, iteration, chips)
             history.append(record)
             streak = streak + 1 if targets_met(record, model.num_classes, config) else 0
             if on_step is not None:
@@ -120,15 +123,28 @@ def warmed_loss(terms: EntropyTerms, weight: float) -> torch.Tensor:
 
 
 def _step(generator: PixelGenerator, classifier: FrozenClassifier, optimizer: torch.optim.Optimizer,
-          config: SynthesisConfig, iteration: int) -> StepRecord:
-    """One Adam update of the generator on a fresh noise batch."""
+          config: SynthesisConfig, iteration: int, chips: list[FrozenClassifier] = ()) -> StepRecord:
+    """One Adam update of the generator on a fresh noise batch.
+
+    With ``chips`` (the variation-aware loss) the objective is the seed's loss minus
+    ``variation_weight * M * spread`` over the batch's first ``variation_batch`` images, and
+    the recorded loss is that objective (so the plateau stop watches what is minimised)."""
     z = noise(config.seed, _TRAIN_STREAM, iteration, config.batch)
-    terms = entropy_terms(classifier(generator(z)))
+    images = generator(z)
+    logits = classifier(images)
+    terms = entropy_terms(logits)
     loss = warmed_loss(terms, hc_weight(iteration, config.hc_warmup))
+    recorded, spread = terms.loss.detach(), 0.0
+    if chips:
+        sub = images[:config.variation_batch]
+        spread_t = top_class_spread(logits[:config.variation_batch], [chip(sub) for chip in chips])
+        bonus = config.variation_weight * logits.shape[1] * spread_t
+        loss = loss - bonus
+        recorded, spread = (terms.loss - bonus).detach(), float(spread_t.detach())
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
-    return StepRecord(iteration, float(terms.loss.detach()), float(terms.h_c.detach()), float(terms.h_s.detach()))
+    return StepRecord(iteration, float(recorded), float(terms.h_c.detach()), float(terms.h_s.detach()), spread)
 
 
 # --------------------------------------------------------------------------- sampling
