@@ -91,7 +91,8 @@ def evaluate_setting(labelled: ChipResponses, evaluation: ChipResponses, cutoff:
                     pool = spread_candidates(labelled.logits[stimulus], k)
                 result = compact(np.asarray(labelled.logits[stimulus])[:, pool, :], labels, k, seed=seed,
                                  trials=trials, config=config,
-                                 escape_cost=ESCAPE_COST if spec.selection == "cost" else 1.0, **(schedule or {}))
+                                 escape_cost=ESCAPE_COST if spec.selection == "cost" else 1.0,
+                                 validation="folds" if spec.selection == "folds" else "splits", **(schedule or {}))
                 result.indices = [int(pool[i]) for i in result.indices]
                 annealed[key] = result
                 if on_compaction is not None and spec.selection == "anneal":

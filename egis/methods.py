@@ -12,6 +12,8 @@ Methods:
 * ``egis-random`` -- K random synthetic images, no annealing;
 * ``egis-cost`` -- the seed's annealing with a cost-weighted reward: a passed bad chip costs
   ``ESCAPE_COST`` failed good ones, as it does for a fab (egis.compaction);
+* ``egis-cv`` -- the seed's annealing scored by repeated stratified cross-validation (every
+  labelled chip validated twice) instead of random 80/20 splits: a less noisy reward;
 * ``egis-spread`` -- the synthetic images preselected by response spread over the labelled
   chips (egis.selection), then annealing: a variation-aware choice, still data-free;
 * ``egis-va`` -- images of the variation-aware generator loss (egis.synthesis.variation: the
@@ -32,7 +34,7 @@ from typing import Literal
 
 from egis.toolkit.errors import EgisError
 
-Selection = Literal["anneal", "random", "spread", "cost"]
+Selection = Literal["anneal", "random", "spread", "cost", "folds"]
 ESCAPE_COST = 5.0   # the "cost" selection's price of a passed bad chip, in failed good chips
 DetectorKind = Literal["classifier", "regressor"]
 
@@ -66,6 +68,8 @@ STIMULUS_REGISTRY: dict[str, StimulusKind] = {s.name: s for s in (
 METHOD_REGISTRY: dict[str, Method] = {m.name: m for m in (
     Method("egis", "EGIS", "egis", baseline=False),
     Method("egis-random", "EGIS, random K (no annealing)", "egis", selection="random"),
+    Method("egis-cv", "EGIS, annealing on a cross-validated reward (every chip validated twice)",
+           "egis", selection="folds"),
     Method("egis-spread", "EGIS, annealing on the images the labelled chips disagree on most",
            "egis", selection="spread"),
     Method("egis-cost", "EGIS, annealing on a cost-weighted reward (an escape costs 5 yield losses)",

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from egis.compaction import (BoosterConfig, compact, propose, schedule_length,
-                             stratified_splits)
+                             stratified_folds, stratified_splits)
 from egis.detector import build_detector, export_onnx, onnx_predict, train_detector
 from egis.toolkit.errors import DataError
 from egis.toolkit.signatures import signatures
@@ -51,6 +51,33 @@ def test_splits_are_stratified_80_20():
         assert np.sum(y[val] == 0) == 6
     with pytest.raises(DataError, match="single class"):
         stratified_splits(np.ones(10, int), 2, np.random.default_rng(0))
+
+
+def test_folds_validate_every_chip_equally_often_and_stratified():
+    y = np.array([0] * 30 + [1] * 70)
+    splits = stratified_folds(y, 3, np.random.default_rng(0), repeats=2)
+    assert len(splits) == 6
+    seen = np.zeros(100, int)
+    for train, val in splits:
+        assert set(train).isdisjoint(val) and len(train) + len(val) == 100
+        assert 9 <= np.sum(y[val] == 0) <= 11             # a third of each class
+        seen[val] += 1
+    assert (seen == 2).all()                               # every chip validated twice
+    assert [v.tolist() for _, v in splits] == [v.tolist() for _, v in
+                                               stratified_folds(y, 3, np.random.default_rng(0), repeats=2)]
+    with pytest.raises(DataError, match="at least 3 of each class"):
+        stratified_folds(np.array([0, 0] + [1] * 10), 3, np.random.default_rng(0))
+
+
+def test_cross_validated_reward_also_finds_the_informative_images(problem):
+    logits, labels, hot = problem
+    result = compact(logits, labels, k=3, seed=7, trials=3, config=FAST, t_end=0.3, n_jobs=1,
+                     validation="folds")
+    assert result.settings["validation"] == "folds"
+    assert result.reward >= result.initial_reward + 0.15, (result.initial_reward, result.reward)
+    assert hot & set(result.indices), (hot, result.indices)
+    with pytest.raises(DataError, match="validation"):
+        compact(logits, labels, k=3, validation="bogus")
 
 
 @pytest.fixture(scope="module")
