@@ -49,6 +49,10 @@ def compact_command(
     escape_cost: float = typer.Option(1.0, "--escape-cost", min=0.001,
                                       help="Annealing reward: a passed bad chip costs this many failed good chips "
                                            "(1: validation accuracy, the seed's Algorithm 1)."),
+    validation: str = typer.Option("splits", "--validation", metavar="splits|folds",
+                                   help="Annealing reward's validation: splits: --trials random 80/20 splits "
+                                        "(the seed's); folds: --trials-fold cross-validation, repeated twice "
+                                        "(every labelled chip validated twice; a less noisy reward)."),
     prefilter: str = typer.Option("none", "--prefilter", metavar="none|spread",
                                   help="spread: anneal only over the images the labelled chips disagree on "
                                        "most (egis/selection.py); none: all images (the seed's Algorithm 1)."),
@@ -82,6 +86,8 @@ def compact_command(
         population = population or (str(package.chips_ref) if package.chips_ref else None)
     if population is None or labels_path is None:
         raise DataError("give CHIPS and LABELS.csv (or a handoff folder that holds them as MODEL)")
+    if validation not in ("splits", "folds"):
+        raise DataError(f"--validation must be splits or folds, got {validation!r}")
     if prefilter not in ("none", "spread"):
         raise DataError(f"--prefilter must be none or spread, got {prefilter!r}")
     check_output_dir(out)
@@ -141,6 +147,7 @@ def compact_command(
             model, pixels, logits, labels, k, out, chip_set=chip_record,
             labels_meta=labels_file.meta, chips=chips, seed=seed, trials=trials, bundle=bundle, jobs=jobs,
             progress=not quiet, sign_key=sign, max_escape=budget, prefilter=prefilter, escape_cost=escape_cost,
+            validation=validation,
             provenance={"images_sha256": sha, "labels_sha256": sha256_file(labels_path)})
     result = outcome.result
     message = (f"{out}: K={k} images {result.indices}, reward {result.initial_reward:.3f} -> "

@@ -106,7 +106,8 @@ def compact_to_bundle(model: LoadedModel, pixels: np.ndarray, logits: np.ndarray
                       trials: int = 5, bundle: bool = True, jobs: int | None = None,
                       progress: bool = True, config: BoosterConfig | None = None,
                       sign_key: Path | None = None, max_escape: float | None = None,
-                      prefilter: str = "none", escape_cost: float = 1.0) -> CompactOutcome:
+                      prefilter: str = "none", escape_cost: float = 1.0,
+                      validation: str = "splits") -> CompactOutcome:
     """Choose K of ``pixels`` by annealing on ``logits`` (D, N, M) of the labelled chips,
     write the CID files to ``out`` and (``bundle``) train, verify and bundle the detector.
 
@@ -127,7 +128,8 @@ def compact_to_bundle(model: LoadedModel, pixels: np.ndarray, logits: np.ndarray
 
         pool = spread_candidates(logits, k)
     result = compact(np.asarray(logits)[:, pool, :] if prefilter != "none" else logits, labels, k, seed=seed,
-                     trials=trials, config=config, n_jobs=jobs, progress=progress, escape_cost=escape_cost)
+                     trials=trials, config=config, n_jobs=jobs, progress=progress, escape_cost=escape_cost,
+                     validation=validation)
     result.indices = [int(pool[i]) for i in result.indices]
     result.initial_indices = [int(pool[i]) for i in result.initial_indices]
     result.settings["prefilter"] = prefilter

@@ -279,6 +279,17 @@ def test_compact_k_out_of_range_creates_nothing(world, capsys, tmp_path):
         assert not out.exists()
 
 
+def test_compact_validation_choice_is_checked_and_recorded(world, capsys, tmp_path):
+    out = tmp_path / "cid"
+    code, err = run(capsys, "compact", world["model"], world["sid"], world["pop"], world["labels"],
+                    "-o", str(out), "--validation", "loo")
+    assert code == 2 and "--validation must be splits or folds" in err and not out.exists()
+    code, err = run(capsys, "compact", world["model"], world["sid"], world["pop"], world["labels"],
+                    "-o", str(out), "--validation", "folds", "--trials", "2", "-q", "--no-bundle")
+    assert code == 0, err
+    assert json.loads((out / "indices.json").read_text())["settings"]["validation"] == "folds"
+
+
 # --------------------------------------------------------------------------------- bundles
 @pytest.fixture(scope="module")
 def bundle(world, tmp_path_factory):
