@@ -1,6 +1,10 @@
-"""Markdown tables (TA ± std / CTE / YL per method and cutoff) from an evaluation's summary.json.
+"""Markdown tables (TA ± std / CTE / YL per method and cutoff) from an evaluation's summary.json,
+and (with --paired) whether annealing beats random K of the same images by more than the spread
+over seeds: per cutoff, the seed-by-seed TA difference of each annealing method against
+``egis-random``, from the evaluation's results.csv.
 
     python scripts/fidelity_tables.py runs/eval18_digits/summary.json A50,A70
+    python scripts/fidelity_tables.py runs/fidelity_smoothed/eval_typical/summary.json A50,A60,A70 --paired
 """
 
 from __future__ import annotations
@@ -29,5 +33,32 @@ def tables(path: str, cutoffs: list[str]) -> str:
     return "\n".join(out)
 
 
+def paired(results_csv: str, cutoffs: list[str], reference: str = "egis-random") -> str:
+    """TA(method) - TA(reference), mean ± std over the seeds, per cutoff (same chips, same seeds)."""
+    import csv
+    import statistics
+
+    rows = list(csv.DictReader(open(results_csv)))
+    ta = {(r["variability"], r["cutoff"], r["k"], r["seed"], r["method"]): float(r["TA"]) for r in rows}
+    methods = [m for m in METHOD_TITLES if m != reference and m in {r["method"] for r in rows}
+               and m.startswith("egis")]
+    out = [f"\nTA minus {reference} (same images, chips and seeds; mean ± std over seeds, points):\n",
+           "| variability | method | " + " | ".join(cutoffs) + " |", "|---|---|" + "---|" * len(cutoffs)]
+    for variability in sorted({r["variability"] for r in rows}):
+        for method in methods:
+            cells = []
+            for cutoff in cutoffs:
+                diffs = [100 * (ta[key] - ta[(v, c, k, s, reference)])
+                         for key in ta for (v, c, k, s, m) in [key]
+                         if v == variability and c == cutoff and m == method and (v, c, k, s, reference) in ta]
+                cells.append("n/a" if not diffs else
+                             f"{statistics.mean(diffs):+.1f} ± {statistics.pstdev(diffs):.1f}")
+            out.append(f"| {variability} | {method} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
 if __name__ == "__main__":
-    print(tables(sys.argv[1], sys.argv[2].split(",")))
+    cut = sys.argv[2].split(",")
+    print(tables(sys.argv[1], cut))
+    if "--paired" in sys.argv[3:]:
+        print(paired(str(__import__("pathlib").Path(sys.argv[1]).with_name("results.csv")), cut))
