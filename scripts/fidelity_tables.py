@@ -40,15 +40,18 @@ def paired(results_csv: str, cutoffs: list[str], reference: str = "egis-random")
 
     rows = list(csv.DictReader(open(results_csv)))
     ta = {(r["variability"], r["cutoff"], r["k"], r["seed"], r["method"]): float(r["TA"]) for r in rows}
+    from egis.methods import get_method
+
+    same_images = get_method(reference).stimulus   # only methods choosing among the same images
     methods = [m for m in METHOD_TITLES if m != reference and m in {r["method"] for r in rows}
-               and m.startswith("egis")]
+               and get_method(m).stimulus == same_images]
     out = [f"\nTA minus {reference} (same images, chips and seeds; mean ± std over seeds, points):\n",
            "| variability | method | " + " | ".join(cutoffs) + " |", "|---|---|" + "---|" * len(cutoffs)]
     for variability in sorted({r["variability"] for r in rows}):
         for method in methods:
             cells = []
             for cutoff in cutoffs:
-                diffs = [100 * (ta[key] - ta[(v, c, k, s, reference)])
+                diffs = [ta[key] - ta[(v, c, k, s, reference)]
                          for key in ta for (v, c, k, s, m) in [key]
                          if v == variability and c == cutoff and m == method and (v, c, k, s, reference) in ta]
                 cells.append("n/a" if not diffs else
