@@ -2,7 +2,7 @@
 # The fidelity experiment on a customer-style model nobody tuned for EGIS (issue: test
 # fidelity on any customer's model): one variability setting, K = 4, 3 seeds, every data-free
 # method (the seed's EGIS, the variation-aware egis-va, spread preselection, the cost-weighted
-# reward, random K, noise) against the dataset-aware classifier, with and without a 1% escape
+# and the cross-validated rewards, random K, noise) against the dataset-aware classifier, with and without a 1% escape
 # budget. The same chips for every method.
 #
 #   STYLE=nhwc     bash scripts/fidelity_customer_model.sh   # tf2onnx-style NHWC, raw 0..255 pixels
@@ -52,7 +52,7 @@ done
     --count 4 --seed 7 "${contract[@]}"
 [ -d "$out/sid_va_$variability" ] || $egis synthesize "$model" -o "$out/sid_va_$variability" --images 512 \
     --threads 2 -q --variation "$pops/synthesis_chips.json" --variation-weight "${VA_WEIGHT:-1}" "${contract[@]}"
-methods=${METHODS:-egis,egis-va,egis-random,egis-spread,egis-cost,uniform,da-classifier}
+methods=${METHODS:-egis,egis-va,egis-random,egis-spread,egis-cost,egis-cv,uniform,da-classifier}
 common=(--sid "$out/sid" --sid-va "$out/sid_va_$variability" --populations "$out/pops" --variability "$variability"
         --real "$zip" --real-subdir test --images 256 --seed-count 3 -k 4 --baseline-k 4 --trials 3
         --name "customer_$style" -q "${contract[@]}")
