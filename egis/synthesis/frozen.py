@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import Iterator
 
 import numpy as np
+import onnx
 import torch
 from torch import nn
 
@@ -53,7 +54,7 @@ class FrozenClassifier(nn.Module):
     vector (softmax of log p is p), so the loss sees the same distribution either way.
     """
 
-    def __init__(self, model: LoadedModel, proto=None) -> None:
+    def __init__(self, model: LoadedModel, proto: onnx.ModelProto | None = None) -> None:
         """``proto``: the same graph with other weights (a simulated chip); default the model's."""
         super().__init__()
         contract = model.contract
