@@ -67,6 +67,7 @@ def compact_command(
     mean: Optional[str] = mean_option(), std: Optional[str] = std_option(),
 ) -> None:
     """Select K test images (Algorithm 1), then train and export the pass/fail detector."""
+    from egis.compaction import VALIDATIONS
     from egis.pipeline import check_chip_labels, check_k, compact_to_bundle, population_record
     from egis.synthesis.sid import read_sid_images
     from egis.toolkit.chipset import is_population_spec, open_chip_set
@@ -86,8 +87,8 @@ def compact_command(
         population = population or (str(package.chips_ref) if package.chips_ref else None)
     if population is None or labels_path is None:
         raise DataError("give CHIPS and LABELS.csv (or a handoff folder that holds them as MODEL)")
-    if validation not in ("splits", "folds"):
-        raise DataError(f"--validation must be splits or folds, got {validation!r}")
+    if validation not in VALIDATIONS:
+        raise DataError(f"--validation must be {' or '.join(VALIDATIONS)}, got {validation!r}")
     if prefilter not in ("none", "spread"):
         raise DataError(f"--prefilter must be none or spread, got {prefilter!r}")
     check_output_dir(out)

@@ -139,15 +139,21 @@ def schedule_length(t_start: float = T_START, t_end: float = T_END, cooling: flo
     return n
 
 
-def stratified_splits(labels: np.ndarray, trials: int, rng: np.random.Generator,
-                      fraction: float = VALIDATION_FRACTION) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``trials`` random stratified (train, validation) index splits, validation ~``fraction``."""
+def _classes_with_at_least(labels: np.ndarray, minimum: int, need: str) -> np.ndarray:
+    """The label classes, after refusing a single class or a class of fewer than ``minimum`` chips."""
     classes, counts = np.unique(labels, return_counts=True)
     if len(classes) < 2:
         raise DataError("labels contain a single class; compaction needs both passing and failing chips")
-    if counts.min() < 2:
-        raise DataError(f"class {classes[counts.argmin()]} has {counts.min()} chip; "
-                        "need at least 2 of each class to validate")
+    if counts.min() < minimum:
+        raise DataError(f"class {classes[counts.argmin()]} has {counts.min()} chip"
+                        f"{'s' if counts.min() != 1 else ''}; {need}")
+    return classes
+
+
+def stratified_splits(labels: np.ndarray, trials: int, rng: np.random.Generator,
+                      fraction: float = VALIDATION_FRACTION) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``trials`` random stratified (train, validation) index splits, validation ~``fraction``."""
+    classes = _classes_with_at_least(labels, 2, "need at least 2 of each class to validate")
     splits = []
     for _ in range(trials):
         val = []
@@ -163,6 +169,7 @@ def stratified_splits(labels: np.ndarray, trials: int, rng: np.random.Generator,
 
 
 CV_REPEATS = 2   # the "folds" validation: every chip is validated this many times
+VALIDATIONS = ("splits", "folds")   # how the annealing reward validates (compact's ``validation``)
 
 
 def stratified_folds(labels: np.ndarray, folds: int, rng: np.random.Generator,
@@ -177,13 +184,8 @@ def stratified_folds(labels: np.ndarray, folds: int, rng: np.random.Generator,
     """
     from sklearn.model_selection import RepeatedStratifiedKFold
 
-    classes, counts = np.unique(labels, return_counts=True)
-    if len(classes) < 2:
-        raise DataError("labels contain a single class; compaction needs both passing and failing chips")
     folds = max(2, folds)
-    if counts.min() < folds:
-        raise DataError(f"class {classes[counts.argmin()]} has {counts.min()} chips; "
-                        f"{folds}-fold validation needs at least {folds} of each class")
+    _classes_with_at_least(labels, folds, f"{folds}-fold validation needs at least {folds} of each class")
     splitter = RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats,
                                        random_state=int(rng.integers(2**31 - 1)))
     return [(np.asarray(tr), np.asarray(va)) for tr, va in splitter.split(np.zeros(len(labels)), labels)]
@@ -338,8 +340,8 @@ def compact(logits: np.ndarray, labels: Sequence[int] | np.ndarray, k: int, seed
         raise DataError(f"K must be between 1 and {n - 1} (the number of images minus one), got {k}")
     if trials < 1:
         raise DataError("trials must be at least 1")
-    if validation not in ("splits", "folds"):
-        raise DataError(f"validation must be 'splits' or 'folds', got {validation!r}")
+    if validation not in VALIDATIONS:
+        raise DataError(f"validation must be {' or '.join(map(repr, VALIDATIONS))}, got {validation!r}")
     rng = np.random.default_rng(seed)
     splits = stratified_splits(y, trials, rng) if validation == "splits" else stratified_folds(y, trials, rng)
     started = time.perf_counter()

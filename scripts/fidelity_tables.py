@@ -51,9 +51,8 @@ def paired(results_csv: str, cutoffs: list[str], reference: str = "egis-random")
         for method in methods:
             cells = []
             for cutoff in cutoffs:
-                diffs = [ta[key] - ta[(v, c, k, s, reference)]
-                         for key in ta for (v, c, k, s, m) in [key]
-                         if v == variability and c == cutoff and m == method and (v, c, k, s, reference) in ta]
+                diffs = [value - ta[(v, c, k, s, reference)] for (v, c, k, s, m), value in ta.items()
+                         if (v, c, m) == (variability, cutoff, method) and (v, c, k, s, reference) in ta]
                 cells.append("n/a" if not diffs else
                              f"{statistics.mean(diffs):+.1f} ± {statistics.pstdev(diffs):.1f}")
             out.append(f"| {variability} | {method} | " + " | ".join(cells) + " |")

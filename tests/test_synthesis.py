@@ -231,6 +231,19 @@ def test_plateau_setting_is_validated_and_the_cli_default_matches() -> None:
     assert f"{PLATEAU_MIN_GAIN:.0%}" in option.help and f"at least {PLATEAU_WINDOW}" in option.help
 
 
+def test_the_cli_variation_defaults_match_the_config() -> None:
+    import inspect
+
+    from egis.cli.cmd_synthesize import synthesize_command
+    from egis.synthesis.config import (DEFAULT_VARIATION_BATCH, DEFAULT_VARIATION_CHIPS,
+                                       DEFAULT_VARIATION_WEIGHT)
+
+    params = inspect.signature(synthesize_command).parameters
+    assert params["variation_weight"].default.default == DEFAULT_VARIATION_WEIGHT
+    assert params["variation_chips"].default.default == DEFAULT_VARIATION_CHIPS
+    assert params["variation_batch"].default.default == DEFAULT_VARIATION_BATCH
+
+
 def test_cli_warns_when_the_targets_are_missed() -> None:
     from egis.cli.cmd_synthesize import target_warnings
 

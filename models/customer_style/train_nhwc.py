@@ -16,12 +16,12 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
 from egis.models import common
 from egis.models.cifar10_data import load_cifar10
+from egis.models.customer_style.fit import fit
 
 
 class KerasStyleCNN(nn.Module):
@@ -61,31 +61,8 @@ def main() -> None:
     yt = torch.from_numpy(data["y_test"]).long()
     model = KerasStyleCNN()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    steps = args.epochs * (len(x) // 128)
-    step, began = 0, time.perf_counter()
-    for epoch in range(args.epochs):
-        model.train()
-        order = torch.randperm(len(x), generator=torch.Generator().manual_seed(args.seed * 1000 + epoch))
-        for i in range(0, len(x) - 127, 128):
-            idx = order[i:i + 128]
-            batch = x[idx]
-            flip = torch.rand(len(idx)) < 0.5                          # horizontal flips only
-            batch[flip] = batch[flip].flip(2)
-            for group in opt.param_groups:
-                group["lr"] = common.onecycle_lr(step, steps, 2e-3)
-            loss = nn.functional.cross_entropy(model(batch), y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            step += 1
-            if step % 100 == 0:
-                print(f"epoch {epoch + 1} step {step}/{steps} loss {loss.item():.3f} "
-                      f"{time.perf_counter() - began:.0f} s", flush=True)
-        model.eval()
-        with torch.no_grad():
-            acc = float(np.mean([(model(xt[i:i + 500]).argmax(1) == yt[i:i + 500]).float().mean().item()
-                                 for i in range(0, len(xt), 500)]))
-        print(f"epoch {epoch + 1}: test accuracy {acc:.4f}", flush=True)
+    began = time.perf_counter()
+    acc = fit(model, opt, x, y, xt, yt, epochs=args.epochs, peak_lr=2e-3, seed=args.seed)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     torch.onnx.export(model, (torch.zeros(2, 32, 32, 3),), str(args.out), dynamo=False, opset_version=13,
                       input_names=["input_1"], output_names=["dense_1"],

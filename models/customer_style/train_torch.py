@@ -24,12 +24,12 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
 from egis.models import common
 from egis.models.cifar10_data import load_cifar10
+from egis.models.customer_style.fit import fit
 
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
@@ -98,33 +98,9 @@ def main() -> None:
     model = TorchStyleCNN(normalize_inside=args.style == "smoothed")
     smoothing = 0.1 if args.style == "smoothed" else 0.0
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4, nesterov=True)
-    steps = args.epochs * (len(x) // 128)
-    step, began = 0, time.perf_counter()
-    acc = 0.0
-    for epoch in range(args.epochs):
-        model.train()
-        order = torch.randperm(len(x), generator=torch.Generator().manual_seed(args.seed * 1000 + epoch))
-        for i in range(0, len(x) - 127, 128):
-            idx = order[i:i + 128]
-            batch = x[idx]
-            flip = torch.rand(len(idx)) < 0.5                          # horizontal flips only
-            batch[flip] = batch[flip].flip(2)
-            for group in opt.param_groups:
-                group["lr"] = common.onecycle_lr(step, steps, 0.1)
-            loss = nn.functional.cross_entropy(model(model_input(batch, args.style)), y[idx],
-                                               label_smoothing=smoothing)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            step += 1
-            if step % 100 == 0:
-                print(f"epoch {epoch + 1} step {step}/{steps} loss {loss.item():.3f} "
-                      f"{time.perf_counter() - began:.0f} s", flush=True)
-        model.eval()
-        with torch.no_grad():
-            acc = float(np.mean([(model(xt[i:i + 500]).argmax(1) == yt[i:i + 500]).float().mean().item()
-                                 for i in range(0, len(xt), 500)]))
-        print(f"epoch {epoch + 1}: test accuracy {acc:.4f}", flush=True)
+    began = time.perf_counter()
+    acc = fit(model, opt, x, y, xt, yt, epochs=args.epochs, peak_lr=0.1, seed=args.seed,
+              inputs=lambda batch: model_input(batch, args.style), label_smoothing=smoothing)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     export(model, args.style, args.out)
     (args.out.with_suffix(".json")).write_text(json.dumps(
