@@ -8,6 +8,8 @@
 #   STYLE=nhwc     bash scripts/fidelity_customer_model.sh   # tf2onnx-style NHWC, raw 0..255 pixels
 #   STYLE=smoothed bash scripts/fidelity_customer_model.sh   # torch, label smoothing 0.1
 #   STYLE=normout  bash scripts/fidelity_customer_model.sh   # torch, normalisation outside, batch 1
+#   STYLE=vgg16    bash scripts/fidelity_customer_model.sh   # the shipped cifar10_vgg16 (not retrained)
+#   STYLE=mobilenet bash scripts/fidelity_customer_model.sh  # the shipped cifar10_mobilenet
 # Knobs: CHIPS (labelled = evaluation count, default 250), IMAGES (labelling images, 1000),
 # VARIABILITY (typical | extreme), METHODS, OUT, EGIS_WORKERS (2).
 set -euo pipefail
@@ -23,7 +25,10 @@ case "$style" in
             train=($py -m egis.models.customer_style.train_torch --style smoothed --epochs 5) ;;
   normout)  contract=(--mean 0.4914,0.4822,0.4465 --std 0.2470,0.2435,0.2616)
             train=($py -m egis.models.customer_style.train_torch --style normout --epochs 5) ;;
-  *) echo "STYLE must be nhwc, smoothed or normout" >&2; exit 2 ;;
+  vgg16|mobilenet) contract=()   # shipped: contract in the model's metadata, never retrained
+            shipped=models/cifar10_$style/model.onnx
+            train=(false "shipped model $shipped is missing") ;;
+  *) echo "STYLE must be nhwc, smoothed, normout, vgg16 or mobilenet" >&2; exit 2 ;;
 esac
 case "$variability" in
   typical) preset=(--set sigma_tot=0.3 --set preset=typical) ;;
@@ -31,7 +36,7 @@ case "$variability" in
   *) echo "VARIABILITY must be typical or extreme" >&2; exit 2 ;;
 esac
 out=${OUT:-runs/fidelity_$style}
-model=${MODEL:-runs/customer/$style.onnx}
+model=${MODEL:-${shipped:-runs/customer/$style.onnx}}
 zip=${CIFAR_ZIP:-../shared/datasets/cifar10/cifar10-jpeg.zip}
 chips=${CHIPS:-250}
 export EGIS_THREADS=1 EGIS_WORKERS=${EGIS_WORKERS:-2}
