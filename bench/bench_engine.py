@@ -1,13 +1,21 @@
-"""Chip-simulation throughput: the engine next to its baseline and its limit, in one run.
+"""Chip-simulation throughput against the machine's limit, all measured in one run.
 
-baseline: a freshly written perturbed ONNX model and a new onnxruntime session per chip
-engine:   toolkit.engine (one session, crossbar weights fed as graph inputs)
-limit:    one session with fixed (nominal) weights, same images, same number of runs
+limit (1 core, both cores): one session with fixed (nominal) weights, the same images, the
+    same number of chips; "both cores" runs it in --workers processes at once, so the limit
+    and the engine share the same parallelism.
+engine: egis.toolkit.engine over --workers processes, drawing every chip's weights:
+    old = population format 1 draws and the weights-as-inputs session (the engine before
+    format 2), new = format 2 draws and mode "auto" (baked per-chip sessions from
+    BAKED_MIN_IMAGES images on).
+parts (1 thread, in process): draw s/chip for each format, inference s/chip for each mode.
 
-Usage: python bench/bench_engine.py [MODEL.onnx ...] [--chips 32] [--images 512]
-(fixed-batch models, e.g. egis.models.customer_style.train_torch --style normout, included: the
-baseline and the limit feed them their fixed batch at a time)
-Prints chip-images/s and the engine's ratio to the baseline and to the limit.
+The field sampler's one-off setup (an eigen-decomposition per die shape, seconds) is paid
+before the clocks start, in the parent, and inherited by the forked workers: a long run pays
+it once, and it would otherwise swamp a few-chip bench.
+
+Usage: python bench/bench_engine.py [MODEL.onnx ...] [--chips 8] [--images 1000,10000]
+Fixed-batch models (e.g. egis.models.customer_style.train_torch --style normout) are fed their
+fixed batch at a time by the limit, as their own session must be.
 """
 
 from __future__ import annotations
@@ -23,10 +31,11 @@ import onnxruntime as ort
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from egis.toolkit.engine import ChipSimulator, population_logits  # noqa: E402
-from egis.toolkit.runtime import session_options  # noqa: E402
-from egis.toolkit.model import load_model  # noqa: E402
+from egis.toolkit.engine import BAKED_MIN_IMAGES, ChipSimulator, population_logits  # noqa: E402
+from egis.toolkit.model import LoadedModel, load_model  # noqa: E402
 from egis.toolkit.population import Population, PopulationSpec  # noqa: E402
+from egis.toolkit.runner import get_runner  # noqa: E402
+from egis.toolkit.runtime import session_options  # noqa: E402
 
 
 def run_all(session: ort.InferenceSession, name: str, x: np.ndarray, fixed_batch: int | None) -> None:
@@ -37,74 +46,96 @@ def run_all(session: ort.InferenceSession, name: str, x: np.ndarray, fixed_batch
         session.run(None, {name: x[i:i + step]})
 
 
-def measure(model_path: Path, chips: int, images: int, threads: int, workers: int = 2) -> dict[str, float]:
+class FixedWeightTask:
+    """The limit as a runner task: every 'chip' is the nominal model on the same images."""
+
+    def __init__(self, model: LoadedModel, x: np.ndarray) -> None:
+        self.model, self.x, self._session = model, x, None
+
+    def setup(self) -> None:
+        self._session = ort.InferenceSession(self.model.proto.SerializeToString(), session_options(1),
+                                             providers=["CPUExecutionProvider"])
+
+    def run(self, index: int) -> np.ndarray:
+        if self._session is None:
+            self.setup()
+        run_all(self._session, self.model.input_name, self.x, self.model.fixed_batch)
+        return np.zeros(1, np.float32)
+
+    def for_worker(self) -> "FixedWeightTask":
+        return FixedWeightTask(self.model, self.x)
+
+    def __getstate__(self) -> dict:
+        return {"model": self.model, "x": self.x, "_session": None}
+
+
+def _timed(fn) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def population(model: LoadedModel, chips: int, version: int) -> Population:
+    spec = PopulationSpec(model.sha256, "generic", {"sigma_tot": 0.3, "preset": "typical"}, 0, chips,
+                          format_version=version)
+    pop = Population(spec, model)
+    pop.chip_matrices(0)            # field setup, before the clocks (forked workers inherit it)
+    return pop
+
+
+def measure(model_path: Path, chips: int, images: list[int], workers: int) -> list[dict[str, float]]:
     model = load_model(model_path)
-    spec = PopulationSpec(model.sha256, "generic", {"sigma_tot": 0.2, "preset": "typical"}, 0, chips)
-    population = Population(spec, model)
-    pixels = np.random.default_rng(0).random((images, *model.contract.image_shape), dtype=np.float32)
-    x = model.contract.normalize(pixels)
-    # Chip weights are drawn in every method, so the draw cost is counted the same everywhere.
-    started = time.perf_counter()
-    for index in range(chips):
-        chip = population.chip_model(index)
-        session = ort.InferenceSession(chip.SerializeToString(), session_options(threads),
-                                       providers=["CPUExecutionProvider"])
-        run_all(session, model.input_name, x, model.fixed_batch)
-    baseline = time.perf_counter() - started
-
-    started = time.perf_counter()
-    population_logits(population, pixels, progress=False, threads=threads)
-    engine = time.perf_counter() - started
-
-    started = time.perf_counter()   # egis.toolkit.runner: the chips over worker processes
-    population_logits(population, pixels, progress=False, threads=1, workers=workers)
-    pooled = time.perf_counter() - started
-
-    session = ort.InferenceSession(model.proto.SerializeToString(), session_options(threads),
-                                   providers=["CPUExecutionProvider"])
-    started = time.perf_counter()
-    for _ in range(chips):
-        run_all(session, model.input_name, x, model.fixed_batch)
-    limit = time.perf_counter() - started
-
-    started = time.perf_counter()
-    weights = [population.chip_weights(index) for index in range(chips)]
-    draw = time.perf_counter() - started
-
-    simulator = ChipSimulator(model, threads=threads)
-    started = time.perf_counter()
-    for w in weights:
-        simulator.logits_normalized(w, x)
-    inference = time.perf_counter() - started
-    work = chips * images
-    return {"baseline": work / baseline, "engine": work / engine, "limit": work / limit, "pooled": work / pooled,
-            "engine_inference": work / inference, "draw_ms_per_chip": 1000 * draw / chips}
+    pops = {v: population(model, chips, v) for v in (1, 2)}
+    draw = {v: _timed(lambda p=pops[v]: [p.chip_weights(i) for i in range(chips)]) / chips for v in (1, 2)}
+    weights = [pops[2].chip_weights(i) for i in range(chips)]
+    rows = []
+    for n in images:
+        pixels = np.random.default_rng(0).random((n, *model.contract.image_shape), dtype=np.float32)
+        x = model.contract.normalize(pixels)
+        task = FixedWeightTask(model, x)
+        task.setup()
+        limit1 = _timed(lambda: [task.run(i) for i in range(chips)])
+        limit2 = _timed(lambda: list(get_runner(workers).map(task, range(chips))))
+        infer = {}
+        for mode in ("inputs", "baked"):
+            sim = ChipSimulator(model, threads=1, mode=mode)
+            infer[mode] = _timed(lambda s=sim: [s.logits_normalized(w, x) for w in weights]) / chips
+        old = _timed(lambda: population_logits(pops[1], pixels, progress=False, threads=1,
+                                               workers=workers, mode="inputs"))
+        new = _timed(lambda: population_logits(pops[2], pixels, progress=False, threads=1,
+                                               workers=workers, mode="auto"))
+        work = chips * n
+        rows.append({"images": n, "limit1": work / limit1, "limit2": work / limit2, "old": work / old,
+                     "new": work / new, "draw1": draw[1], "draw2": draw[2], "inputs": infer["inputs"],
+                     "baked": infer["baked"], "fixed": limit1 / chips})
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="*", type=Path)
-    parser.add_argument("--chips", type=int, default=32)
-    parser.add_argument("--images", type=int, default=512)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--workers", type=int, default=2, help="processes of the pooled engine (1 thread each)")
+    parser.add_argument("--chips", type=int, default=8)
+    parser.add_argument("--images", default="1000", help="comma-separated images per chip")
+    parser.add_argument("--workers", type=int, default=2, help="processes of 1 thread (both cores: 2)")
     args = parser.parse_args()
-    models = args.models or [p for p in (ROOT / "models/digits/model.onnx",
-                                         ROOT / "models/cifar10_vgg16/model.onnx",
+    images = [int(v) for v in args.images.split(",")]
+    models = args.models or [p for p in (ROOT / "models/cifar10_vgg16/model.onnx",
                                          ROOT / "models/cifar10_mobilenet/model.onnx") if p.exists()]
-    print(f"{'model':<20} {'baseline':>10} {'engine':>10} {'pooled':>10} {'eng-infer':>10} {'limit':>10} "
-          f"{'eng/base':>9} {'eng/limit':>9} {'pool/limit':>10} {'infer/limit':>11} {'draw ms/chip':>12}")
+    head = (f"{'model':<18} {'images':>6} {'limit 1c':>9} {'limit 2c':>9} {'old 2c':>8} {'new 2c':>8} "
+            f"{'old/lim':>7} {'new/lim':>7} {'new/old':>7} | {'draw v1':>7} {'draw v2':>7} "
+            f"{'inputs':>7} {'baked':>7} {'fixed':>7}")
+    print(head)
     for path in models:
-        r = measure(path, args.chips, args.images, args.threads, args.workers)
         label = path.parent.name if path.stem == "model" else path.stem
-        print(f"{label:<20} {r['baseline']:>10.0f} {r['engine']:>10.0f} {r['pooled']:>10.0f} "
-              f"{r['engine_inference']:>10.0f} {r['limit']:>10.0f} {r['engine'] / r['baseline']:>9.2f} "
-              f"{r['engine'] / r['limit']:>9.2f} {r['pooled'] / r['limit']:>10.2f} "
-              f"{r['engine_inference'] / r['limit']:>11.2f} {r['draw_ms_per_chip']:>12.2f}")
-    print("chip-images/s (chips x images per second of wall time). baseline: new perturbed ONNX + session per\n"
-          "chip; engine: toolkit.engine incl. drawing each chip's weights; pooled: the same over --workers\n"
-          "processes of 1 thread (egis.toolkit.runner); eng-infer: the engine's session with\n"
-          "weights drawn beforehand; limit: one session with fixed weights.")
+        for r in measure(path, args.chips, images, args.workers):
+            print(f"{label:<18} {r['images']:>6} {r['limit1']:>9.0f} {r['limit2']:>9.0f} {r['old']:>8.0f} "
+                  f"{r['new']:>8.0f} {r['old'] / r['limit2']:>7.2f} {r['new'] / r['limit2']:>7.2f} "
+                  f"{r['new'] / r['old']:>7.2f} | {r['draw1']:>7.3f} {r['draw2']:>7.3f} "
+                  f"{r['inputs']:>7.3f} {r['baked']:>7.3f} {r['fixed']:>7.3f}", flush=True)
+    print(f"chip-images/s (chips x images per second of wall time); limit: fixed nominal weights, on\n"
+          f"1 core and on --workers={args.workers} processes; old: format-1 draws + weights as inputs;\n"
+          f"new: format-2 draws + mode auto (baked from {BAKED_MIN_IMAGES} images). Right of '|': seconds\n"
+          f"per chip on 1 thread: weight draw per format, inference per engine mode, fixed-weight session.")
 
 
 if __name__ == "__main__":

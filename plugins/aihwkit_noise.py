@@ -229,10 +229,11 @@ class AihwkitVariability(VariabilityPlugin):
 
     def seed_components(self) -> GenericVariability:
         """The generic plugin that draws eps_sys and eps_cor (its field caches live on it)."""
-        if "generic" not in self._caches:
-            self._caches["generic"] = GenericVariability(lam=self._params["lam"],
-                                                         placement=self._params["placement"])
-        return self._caches["generic"]
+        key = ("generic", self.format_version)
+        if key not in self._caches:
+            self._caches[key] = GenericVariability(
+                lam=self._params["lam"], placement=self._params["placement"]).use_format(self.format_version)
+        return self._caches[key]
 
     # ---- one tile ----------------------------------------------------------------------
     def program_tile(self, weights: Any) -> Any:

@@ -14,6 +14,10 @@ sigma_tot^2 = sigma_sys^2 + sigma_cor^2 + sigma_rand^2, split by ``sys_share`` a
     (cut-off) embedding needs a torus of about (2/lam)^2 cells whatever the grid size, so one
     die field per chip is also several times cheaper than one field per layer.
   * ``independent``: an independent field per layer (cheaper only for a single layer).
+  The die layout depends on the population format: version 1 packs shelves in model order
+  (``shelf_pack``); version 2 packs the crossbars tallest first on shelves whose width is
+  chosen to make the field's embedding torus smallest (``compact_pack``), and draws the field
+  with plugins.fields' version-2 draws (same covariance, fewer random numbers).
 - eps_rand: iid N(0, sigma_rand^2) per cell.
 
 Draw order (fixed, so chip weights are a pure function of the generator state):
@@ -31,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from egis.toolkit.plugin_api import ParamSpec, VariabilityPlugin, check_matrices
-from .fields import FieldSampler
+from .fields import CUBIC_TAIL, FieldSampler
 
 PRESETS: dict[str, tuple[float, float]] = {"typical": (0.25, 0.25), "extreme": (0.5, 0.0)}
 
@@ -86,16 +90,17 @@ class GenericVariability(VariabilityPlugin):
 
     def sampler(self, shape: tuple[int, int]) -> FieldSampler:
         """Field sampler for one grid shape, cached on the instance (setup is the costly part)."""
-        key = ("field", tuple(shape))
+        key = ("field", tuple(shape), self.format_version)
         if key not in self._caches:
-            self._caches[key] = FieldSampler(shape, self._params["lam"])
+            self._caches[key] = FieldSampler(shape, self._params["lam"], version=min(self.format_version, 2))
         return self._caches[key]
 
     def die_layout(self, shapes: tuple[tuple[int, int], ...]) -> tuple[list[tuple[int, int]], tuple[int, int]]:
         """Origins of the crossbars on the die and the die's shape (cached per model)."""
-        key = ("die", shapes)
+        key = ("die", shapes, self.format_version)
         if key not in self._caches:
-            self._caches[key] = shelf_pack(shapes)
+            self._caches[key] = (shelf_pack(shapes) if self.format_version == 1
+                                 else compact_pack(shapes, CUBIC_TAIL / self._params["lam"]))
         return self._caches[key]
 
     def perturb(self, matrices: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
@@ -150,6 +155,53 @@ def shelf_pack(shapes: tuple[tuple[int, int], ...]) -> tuple[list[tuple[int, int
         x += cols
         shelf_height = max(shelf_height, rows)
     return origins, (max(top + shelf_height, 1), width)
+
+
+def compact_pack(shapes: tuple[tuple[int, int], ...], reach: float,
+                 candidates: int = 96) -> tuple[list[tuple[int, int]], tuple[int, int]]:
+    """Place crossbars on a die so that the correlated field's embedding torus is small.
+
+    The exact cut-off embedding of a (P, Q) die needs a torus of about (P + D + reach) x
+    (Q + D + reach) cells, D the die diagonal (plugins.fields), so it is the die's extent, not
+    its area, that costs. First-fit decreasing height: crossbars sorted tallest first (model
+    order among equals) go onto the first shelf with room, else onto a new shelf; the shelf
+    width is the one among ``candidates`` widths (from the widest crossbar to all side by side)
+    whose die has the smallest such torus. Returns each crossbar's (row, col) origin, in model
+    order, and the die's (rows, cols)."""
+    if not shapes:
+        return [], (1, 1)
+    order = sorted(range(len(shapes)), key=lambda i: (-shapes[i][0], i))
+    widest = max(max(c for _, c in shapes), 1)
+    total = max(sum(c for _, c in shapes), widest)
+    widths = np.unique(np.round(np.geomspace(widest, total, candidates)).astype(int))
+    best: tuple[float, list[tuple[int, int]], tuple[int, int]] | None = None
+    for width in widths:
+        origins, die = _first_fit_shelves(shapes, order, int(width))
+        diag = math.hypot(die[0] - 1, die[1] - 1)
+        cost = (die[0] + diag + reach) * (die[1] + diag + reach)
+        if best is None or cost < best[0]:
+            best = (cost, origins, die)
+    return best[1], best[2]
+
+
+def _first_fit_shelves(shapes: tuple[tuple[int, int], ...], order: list[int],
+                       width: int) -> tuple[list[tuple[int, int]], tuple[int, int]]:
+    """Shelves of ``width`` filled first-fit in ``order`` (tallest first)."""
+    shelves: list[list[int]] = []          # [top, height, used width]
+    origins: list[tuple[int, int]] = [(0, 0)] * len(shapes)
+    for i in order:
+        rows, cols = shapes[i]
+        for shelf in shelves:
+            if shelf[2] + cols <= width and rows <= shelf[1]:
+                origins[i] = (shelf[0], shelf[2])
+                shelf[2] += cols
+                break
+        else:
+            top = shelves[-1][0] + shelves[-1][1] if shelves else 0
+            shelves.append([top, rows, cols])
+            origins[i] = (top, 0)
+    height = shelves[-1][0] + shelves[-1][1]
+    return origins, (max(height, 1), max(max(s[2] for s in shelves), 1))
 
 
 def _group_by_shape(mats: list[np.ndarray]) -> dict[tuple[int, int], list[int]]:

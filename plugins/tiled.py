@@ -117,9 +117,10 @@ class TiledVariability(VariabilityPlugin):
         if sigma == 0 or n_tiles == 0:
             return np.ones(n_tiles)
         shape = self.die_shape(n_tiles)
-        key = ("die", shape)
+        key = ("die", shape, self.format_version)
         if key not in self._caches:
-            self._caches[key] = FieldSampler(shape, self._params["lam_die"])
+            self._caches[key] = FieldSampler(shape, self._params["lam_die"],
+                                             version=min(self.format_version, 2))
         field = self._caches[key].sample(rng, 1)[0].astype(np.float64).ravel()[:n_tiles]
         return np.maximum(0.0, 1.0 + sigma * field)
 

@@ -164,11 +164,80 @@ def test_auto_uses_exact_cutoff_on_grids_too_big_for_dense():
     assert x.shape == (2, 300, 20) and np.isfinite(x).all()
 
 
+@pytest.mark.parametrize("version", [1, 2])
 @pytest.mark.parametrize("shape", [(1, 40), (40, 1), (1, 1)])
-def test_one_dimensional_grids_use_exact_1d_embedding(shape):
-    s = FieldSampler(shape, SEED_LAM)
+def test_one_dimensional_grids_use_exact_1d_embedding(shape, version):
+    s = FieldSampler(shape, SEED_LAM, version=version)
     assert s.method == "circulant" and s.max_cov_error < 1e-12
-    assert s.sample(np.random.default_rng(0), 1).shape == (1, *shape)
+    for count in (1, 2, 3):
+        x = s.sample(np.random.default_rng(0), count)
+        assert x.shape == (count, *shape) and np.isfinite(x).all()
+
+
+# ---- draw version 2: the cubic cut-off tail and single fields from real noise -------------
+V2, V2_LAM = (40, 30), 0.05
+
+
+@pytest.fixture(scope="module")
+def cubic_small():
+    return FieldSampler(V2, V2_LAM, method="cutoff", version=2)
+
+
+def test_version2_cubic_tail_is_exact_on_a_smaller_torus(cubic_small):
+    s, v1 = cubic_small, FieldSampler(V2, V2_LAM, method="cutoff")
+    assert (s.tail, v1.tail) == ("cubic", "quadratic")
+    assert s.torus[0] * s.torus[1] < 0.75 * v1.torus[0] * v1.torus[1]
+    assert s.exact and s.min_eig_ratio > 0 and s.max_cov_error < 1e-12
+    assert np.abs(_implied_grid_cov(s) - _target_grid_cov(V2, V2_LAM)).max() < 1e-5
+
+
+def test_cubic_tail_is_c1_and_vanishes_at_its_reach():
+    lam, r0 = 0.01, 50.0
+    reach = r0 + fields.tail_reach(lam, "cubic")
+    d = np.array([r0 - 1e-6, r0 + 1e-6, reach - 1e-9, reach, reach + 1.0])
+    c = fields.cutoff_cov(d, lam, r0, "cubic")
+    assert c[0] == pytest.approx(c[1], rel=1e-6) and abs(c[2]) < 1e-12 and c[3] == c[4] == 0
+    h = 1e-4   # slope matches exp(-lam d) at r0 from both sides
+    slope_in = (fields.cutoff_cov(np.array([r0]), lam, r0, "cubic") -
+                fields.cutoff_cov(np.array([r0 - h]), lam, r0, "cubic")) / h
+    slope_out = (fields.cutoff_cov(np.array([r0 + h]), lam, r0, "cubic") -
+                 fields.cutoff_cov(np.array([r0]), lam, r0, "cubic")) / h
+    assert slope_out[0] == pytest.approx(slope_in[0], rel=1e-3)
+
+
+@pytest.mark.parametrize("count", [1, 2, 3])
+def test_version2_draws_whiten_to_white_noise(cubic_small, count):
+    """Single fields (real noise, rfft), pairs (complex FFT) and a mix: L^-1 x must be iid
+    N(0, 1), which a wrong normalisation or spectrum layout fails by a wide margin."""
+    chol = fields.dense_cholesky_factor(V2, V2_LAM)
+    x = np.concatenate([cubic_small.sample(np.random.default_rng([5, i]), count)
+                        for i in range(60 // count)])
+    y = sla.solve_triangular(chol, x.reshape(len(x), -1).T.astype(np.float64), lower=True)
+    dof = y.size
+    assert abs(np.mean(y**2) - 1) < Z * np.sqrt(2 / dof)
+    assert abs(np.mean(y)) < Z / np.sqrt(dof)
+    assert abs(np.mean(y[:-1] * y[1:])) < Z / np.sqrt(dof)   # whitened cells uncorrelated
+
+
+def test_version2_falls_back_to_the_quadratic_tail_where_the_cubic_fails():
+    s = FieldSampler((300, 300), SEED_LAM, version=2)
+    assert s.method == "cutoff" and s.tail == "quadratic" and s.exact
+    assert s.max_cov_error < 1e-12
+
+
+def test_version1_draws_are_unchanged_by_the_noise_buffer():
+    """Filling a reused buffer gives the generator's own numbers: version 1 bytes stay."""
+    s = FieldSampler((30, 20), 0.2, method="cutoff")
+    a = s.sample(np.random.default_rng(9), 3)
+    m, n = s.torus
+    rng = np.random.default_rng(9)
+    ref = []
+    for _ in range(2):   # the original code path, allocating its noise each time
+        z = rng.standard_normal((m, n, 2), dtype=np.float32).view(np.complex64)[..., 0] * s._sqrt_eig
+        ref.append(sfft.fft(sfft.fft(z, axis=0)[:30], axis=1)[:, :20] if 20 / n > 30 / m else
+                   sfft.fft(sfft.fft(z, axis=1)[:, :20], axis=0)[:30])
+    np.testing.assert_array_equal(a[0], ref[0].real.astype(np.float32))
+    np.testing.assert_array_equal(a[2], ref[1].real.astype(np.float32))
 
 
 def test_dense_reference_sampler_has_target_variance():

@@ -145,11 +145,12 @@ def test_validation_errors_are_one_line_plugin_errors(params, match):
     assert "\n" not in str(info.value)
 
 
-def test_die_placement_correlates_crossbars_by_their_distance_on_the_die():
+@pytest.mark.parametrize("version", [1, 2])
+def test_die_placement_correlates_crossbars_by_their_distance_on_the_die(version):
     """placement=die: one field over the die; within a crossbar the paper's covariance, and
-    between crossbars exp(-lam d) with d their cells' distance on the die."""
+    between crossbars exp(-lam d) with d their cells' distance on the die (both formats)."""
     lam = 0.15
-    plugin = GenericVariability(sys_share=0.0, cor_share=1.0, lam=lam, sigma_tot=0.2)
+    plugin = GenericVariability(sys_share=0.0, cor_share=1.0, lam=lam, sigma_tot=0.2).use_format(version)
     assert plugin.params["placement"] == "die"
     shapes = ((20, 20), (20, 20), (6, 9))
     origins, die = plugin.die_layout(shapes)
@@ -175,3 +176,39 @@ def test_die_placement_correlates_crossbars_by_their_distance_on_the_die():
 def test_placement_is_validated():
     with pytest.raises(PluginError, match="placement"):
         GenericVariability(placement="diagonal")
+
+
+VGG16_CROSSBARS = ((27, 16), (144, 16), (144, 32), (288, 32), (288, 64), (576, 64), (576, 64),
+                   (576, 128), (1152, 128), (1152, 128), (1152, 128), (1152, 128), (1152, 128),
+                   (128, 128), (128, 128), (128, 10))
+
+
+def _torus_cells(die, reach):
+    diag = math.hypot(die[0] - 1, die[1] - 1)
+    return (die[0] + diag + reach) * (die[1] + diag + reach)
+
+
+def test_compact_pack_places_every_crossbar_without_overlap_on_a_smaller_torus():
+    from egis.plugins.generic import compact_pack, shelf_pack
+
+    reach = 1000.0
+    origins, die = compact_pack(VGG16_CROSSBARS, reach)
+    occupied = np.zeros(die, dtype=np.int32)
+    for (r, c), (rows, cols) in zip(origins, VGG16_CROSSBARS):
+        assert r >= 0 and c >= 0 and r + rows <= die[0] and c + cols <= die[1]
+        occupied[r:r + rows, c:c + cols] += 1
+    assert occupied.max() == 1 and occupied.sum() == sum(a * b for a, b in VGG16_CROSSBARS)
+    old = shelf_pack(VGG16_CROSSBARS)[1]
+    assert _torus_cells(die, reach) < 0.65 * _torus_cells(old, reach)
+    assert compact_pack(VGG16_CROSSBARS, reach) == (origins, die)    # deterministic
+
+
+def test_format_version_picks_the_die_layout():
+    from egis.plugins.generic import compact_pack, shelf_pack
+
+    plugin = GenericVariability()
+    assert plugin.format_version == 2
+    assert plugin.die_layout(VGG16_CROSSBARS) == compact_pack(VGG16_CROSSBARS, 1 / plugin.params["lam"])
+    assert plugin.use_format(1).die_layout(VGG16_CROSSBARS) == shelf_pack(VGG16_CROSSBARS)
+    with pytest.raises(PluginError, match="format version"):
+        plugin.use_format(7)

@@ -13,7 +13,8 @@ from onnx import numpy_helper
 from egis.toolkit.engine import ChipSimulator, population_logits
 from egis.toolkit.errors import EgisError, PopulationError
 from egis.toolkit.model import load_model
-from egis.toolkit.population import Population, PopulationSpec
+from egis.toolkit.population import FORMAT_VERSION, Population, PopulationSpec
+from egis.toolkit.runtime import session_options
 
 PARAMS = {"sigma_tot": 0.3, "preset": "typical"}
 
@@ -58,23 +59,28 @@ def test_malformed_spec_is_one_line_error(tmp_path):
         PopulationSpec.load(path)
 
 
+@pytest.mark.parametrize("mode", ["inputs", "baked"])
 @pytest.mark.parametrize("fixture", ["tiny_cnn_path", "nhwc_matmul_path", "batch1_opset9_path",
                                      "residual_path", "digits_cnn_path"])
-def test_engine_matches_standalone_chip_files(fixture, request, tmp_path):
+def test_engine_matches_standalone_chip_files(fixture, mode, request, tmp_path):
+    """Both engine modes against each chip's own ONNX file; the baked session IS that file's
+    graph, so it must agree bit for bit (with the same threads)."""
     pop = make_population(request.getfixturevalue(fixture), count=3)
     model = pop.model
     n = 5
     pixels = np.random.default_rng(1).random((n, *model.contract.image_shape), dtype=np.float32)
-    fast = population_logits(pop, pixels, progress=False)
+    fast = population_logits(pop, pixels, progress=False, threads=1, mode=mode)
     for index in range(3):
         path = tmp_path / f"chip{index}.onnx"
         path.write_bytes(pop.chip_model(index).SerializeToString())
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(str(path), session_options(1), providers=["CPUExecutionProvider"])
         x = model.contract.normalize(pixels)
         step = model.fixed_batch or n
         slow = np.concatenate([session.run(None, {model.input_name: x[i:i + step]})[0]
                                for i in range(0, n, step)])
         np.testing.assert_allclose(fast[index], slow, rtol=1e-4, atol=1e-5)
+        if mode == "baked" and not model.fixed_batch:
+            assert fast[index].tobytes() == slow.astype(np.float32).tobytes()
     nominal = ChipSimulator(model).logits(ChipSimulator(model).nominal_weights(), pixels)
     assert not np.allclose(fast[0], nominal, atol=1e-4), "chips must differ from the nominal model"
 
@@ -102,3 +108,65 @@ def test_simulation_threads_follow_egis_threads(monkeypatch: pytest.MonkeyPatch)
         monkeypatch.setenv("EGIS_THREADS", bad)
         with pytest.raises(EgisError, match="EGIS_THREADS"):
             default_threads()
+
+
+def test_engine_mode_follows_the_image_count(tiny_cnn_path):
+    from egis.toolkit.engine import BAKED_MIN_IMAGES
+
+    sim = ChipSimulator(load_model(tiny_cnn_path))
+    assert not sim.bakes(BAKED_MIN_IMAGES - 1) and sim.bakes(BAKED_MIN_IMAGES)
+    assert ChipSimulator(load_model(tiny_cnn_path), mode="baked").bakes(1)
+    assert not ChipSimulator(load_model(tiny_cnn_path), mode="inputs").bakes(10**6)
+    with pytest.raises(ValueError, match="engine mode"):
+        ChipSimulator(load_model(tiny_cnn_path), mode="fast")
+
+
+# Chip bytes of format-1 specs, recorded before format 2 existed (egis d5d48e6): old specs
+# must rebuild exactly these bytes forever (sha256 over the chip's crossbar matrices).
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+FORMAT1_CHIPS = [
+    ("models/digits/populations/typical/labelled.json", None, 0, "349a37d50ca5bf48"),
+    ("models/digits/populations/typical/labelled.json", None, 1, "72a322a917068818"),
+    ("models/digits/model.onnx", {"preset": "typical", "placement": "independent", "lam": 0.05}, 0,
+     "1f6e32eb98688fc9"),
+    ("models/digits/model.onnx", {"preset": "typical", "placement": "independent", "lam": 0.05}, 3,
+     "930a2a971fbc5985"),
+]
+
+
+def _chip_sha(pop: Population, index: int) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for matrix in pop.chip_matrices(index):
+        digest.update(matrix.tobytes())
+    return digest.hexdigest()[:16]
+
+
+@pytest.mark.parametrize("source,params,index,expected", FORMAT1_CHIPS)
+def test_format1_specs_rebuild_their_recorded_bytes(source, params, index, expected):
+    from egis.toolkit.population import open_population
+
+    if not (ROOT / source).exists():
+        pytest.skip(f"{source} absent")
+    if params is None:
+        pop = open_population(ROOT / source, ROOT / "models/digits/model.onnx")
+        assert pop.spec.format_version == 1
+    else:
+        model = load_model(ROOT / source)
+        pop = Population(PopulationSpec(model.sha256, "generic", params, 3, 4, format_version=1), model)
+    assert _chip_sha(pop, index) == expected
+    if params is not None:   # the same spec at format 2 draws other bytes
+        v2 = Population(PopulationSpec(pop.model.sha256, "generic", params, 3, 4), pop.model)
+        assert v2.spec.format_version == FORMAT_VERSION == 2
+        assert _chip_sha(v2, index) != expected
+        assert v2.spec.sha256() != pop.spec.sha256()
+
+
+@pytest.mark.parametrize("version", [0, 3, "2", True])
+def test_unknown_format_versions_are_refused_naming_the_readable_ones(tmp_path, tiny_cnn_path, version):
+    pop = make_population(tiny_cnn_path)
+    data = pop.spec.to_dict()
+    data["format_version"] = version
+    with pytest.raises(PopulationError, match="rebuilds versions 1, 2"):
+        PopulationSpec.from_dict(data)

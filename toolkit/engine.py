@@ -1,8 +1,17 @@
-"""Chip simulation engine: logits of many chips on many images, on one onnxruntime session.
+"""Chip simulation engine: logits of many chips on many images, on onnxruntime.
 
-Measured on this kind of machine (shared/notes/toolchain-facts.md): a new session per chip
-costs 5-8 ms and dominates; turning the crossbar weights into graph inputs lets ONE session
-serve every chip at ~55% of the fixed-weight limit. Images are normalised once, not per chip.
+Two ways to run a chip, chosen per call by the number of images (``mode="auto"``):
+
+* ``inputs``: ONE session whose crossbar weights are graph inputs serves every chip. No
+  per-chip setup, but onnxruntime cannot prepack weights it only sees at run time: measured
+  0.27-0.62x of the fixed-weight session (docs/performance.md). Best for few images per chip.
+* ``baked``: a fresh session per chip with the chip's weights as initializers, exactly the
+  standalone chip file's graph (so the same logits, bit for bit). Costs one graph
+  optimisation per chip (~10-40 ms on the shipped CIFAR models) and then runs at the
+  fixed-weight speed. Best from a few hundred images per chip on.
+
+``auto`` bakes from ``BAKED_MIN_IMAGES`` images per call on: a fixed rule, never a timing, so
+the same call always gives the same bytes. Images are normalised once, not per chip.
 """
 
 from __future__ import annotations
@@ -21,6 +30,17 @@ from egis.toolkit.progress import progress_iter
 from egis.toolkit.runtime import session_options
 
 DEFAULT_BATCH = 1024
+MODES = ("auto", "inputs", "baked")
+BAKED_MIN_IMAGES = 256   # bench/bench_engine.py --modes: where baking starts to pay on CIFAR models
+
+
+def _free_batch(proto: onnx.ModelProto) -> None:
+    """Make the first input's and every output's batch dimension symbolic, in place."""
+    graph = proto.graph
+    graph.input[0].type.tensor_type.shape.dim[0].dim_param = "batch"
+    for out in graph.output:
+        if out.type.tensor_type.shape.dim:
+            out.type.tensor_type.shape.dim[0].dim_param = "batch"
 
 
 def _weights_as_inputs(model: LoadedModel, dynamic_batch: bool) -> onnx.ModelProto:
@@ -40,20 +60,48 @@ def _weights_as_inputs(model: LoadedModel, dynamic_batch: bool) -> onnx.ModelPro
     for init in moved:
         graph.input.append(onnx.helper.make_tensor_value_info(init.name, init.data_type, list(init.dims)))
     if dynamic_batch:
-        graph.input[0].type.tensor_type.shape.dim[0].dim_param = "batch"
-        for out in graph.output:
-            if out.type.tensor_type.shape.dim:
-                out.type.tensor_type.shape.dim[0].dim_param = "batch"
+        _free_batch(proto)
     return proto
+
+
+class _BakedSessions:
+    """Per-chip sessions from one template graph whose crossbar initializers are overwritten
+    with each chip's weights (raw bytes), so nothing but the weights is rebuilt per chip."""
+
+    def __init__(self, model: LoadedModel, threads: int | None, dynamic_batch: bool) -> None:
+        self._proto = onnx.ModelProto()
+        self._proto.CopyFrom(model.proto)
+        if dynamic_batch:
+            _free_batch(self._proto)
+        names = {layer.name for layer in model.layers}
+        self._inits = {init.name: init for init in self._proto.graph.initializer if init.name in names}
+        self._dtypes = {name: onnx.helper.tensor_dtype_to_np_dtype(init.data_type)
+                        for name, init in self._inits.items()}
+        self._threads = threads
+
+    def session(self, weights: dict[str, np.ndarray]) -> ort.InferenceSession:
+        for name, init in self._inits.items():
+            tensor = np.ascontiguousarray(weights[name], dtype=self._dtypes[name])
+            if tuple(tensor.shape) != tuple(init.dims):
+                raise DataError(f"weights of {name} have shape {tensor.shape}, the graph {tuple(init.dims)}")
+            for stale in ("float_data", "double_data", "external_data"):
+                init.ClearField(stale)
+            init.data_location = onnx.TensorProto.DEFAULT
+            init.raw_data = tensor.tobytes()
+        return ort.InferenceSession(self._proto.SerializeToString(), session_options(self._threads),
+                                    providers=["CPUExecutionProvider"])
 
 
 class ChipSimulator:
     """Runs any chip of a model (given its weight tensors) on a batch of pixel-domain images."""
 
     def __init__(self, model: LoadedModel, threads: int | None = None,
-                 batch: int = DEFAULT_BATCH) -> None:
+                 batch: int = DEFAULT_BATCH, mode: str = "auto") -> None:
+        if mode not in MODES:
+            raise ValueError(f"engine mode must be one of {', '.join(MODES)}, got {mode!r}")
         self.model = model
         self.batch = batch
+        self.mode = mode
         self._input_name = model.input_name
         self._output_name = model.output_name
         self._batch_limit = None
@@ -67,6 +115,9 @@ class ChipSimulator:
                 self._batch_limit = model.fixed_batch
         else:
             self._session = self._make_session(threads, dynamic_batch=False)
+        # Baked sessions free the batch exactly where the weights-as-inputs session could.
+        self._baked = _BakedSessions(model, threads, dynamic_batch=(
+            model.fixed_batch is not None and self._batch_limit is None))
 
     def _make_session(self, threads: int | None, dynamic_batch: bool) -> ort.InferenceSession:
         proto = _weights_as_inputs(self.model, dynamic_batch)
@@ -99,12 +150,21 @@ class ChipSimulator:
         feeds[self._input_name] = x
         return self._session.run([self._output_name], feeds)[0]
 
+    def bakes(self, images: int) -> bool:
+        """Whether a call on ``images`` images runs on a per-chip baked session."""
+        return self.mode == "baked" or (self.mode == "auto" and images >= BAKED_MIN_IMAGES)
+
     def logits_normalized(self, weights: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
         """Logits for inputs already normalised into the model's input tensor."""
         step = self._batch_limit or self.batch
         if self._batch_limit is not None and len(x) % step:
             raise DataError(f"this model has a fixed batch of {step}; image count {len(x)} is not a multiple")
-        parts = [self._run(weights, x[i:i + step]) for i in range(0, len(x), step)]
+        if self.bakes(len(x)):
+            session = self._baked.session(weights)
+            parts = [session.run([self._output_name], {self._input_name: x[i:i + step]})[0]
+                     for i in range(0, len(x), step)]
+        else:
+            parts = [self._run(weights, x[i:i + step]) for i in range(0, len(x), step)]
         out = np.concatenate(parts) if parts else np.zeros((0, self.model.num_classes), np.float32)
         return out.reshape(len(x), -1).astype(np.float32, copy=False)
 
@@ -127,13 +187,14 @@ class ChipTask:
     population: Any                    # egis.toolkit.population.Population (picklable)
     pixels: np.ndarray                 # pixel-domain images in model layout
     threads: int | None = None         # onnxruntime threads per session
+    mode: str = "auto"                 # ChipSimulator mode (MODES)
     # the model-input tensor of ``pixels`` when the caller already has it bit-exact (a bundle's
     # stored stimulus); None: normalised here from ``pixels``
     inputs: np.ndarray | None = None
     _state: Any = field(default=None, repr=False, compare=False)
 
     def setup(self) -> None:
-        simulator = ChipSimulator(self.population.model, threads=self.threads)
+        simulator = ChipSimulator(self.population.model, threads=self.threads, mode=self.mode)
         x = simulator.prepare(self.pixels) if self.inputs is None else self.inputs
         self._state = (simulator, x)
 
@@ -146,7 +207,7 @@ class ChipTask:
     def for_worker(self) -> "ChipTask":
         """The task a worker process runs: one onnxruntime thread unless told otherwise."""
         return ChipTask(self.population, self.pixels, threads=1 if self.threads is None else self.threads,
-                        inputs=self.inputs)
+                        mode=self.mode, inputs=self.inputs)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -156,7 +217,8 @@ class ChipTask:
 
 def population_logits(population, pixels: np.ndarray, chips: Sequence[int] | None = None,
                       progress: bool = True, threads: int | None = None,
-                      out: np.ndarray | None = None, workers: int | None = None) -> np.ndarray:
+                      out: np.ndarray | None = None, workers: int | None = None,
+                      mode: str = "auto") -> np.ndarray:
     """Logits of ``chips`` (default: all) on ``pixels``: an array (chips, images, M), float32.
 
     ``out`` may be a preallocated (e.g. memory-mapped) array, so large signature caches never
@@ -171,7 +233,7 @@ def population_logits(population, pixels: np.ndarray, chips: Sequence[int] | Non
         out = np.empty(shape, dtype=np.float32)
     elif out.shape != shape:
         raise ValueError(f"out has shape {out.shape}, expected {shape}")
-    task = ChipTask(population, pixels, threads)
+    task = ChipTask(population, pixels, threads, mode=mode)
     task.setup()            # checks the images against the model before any worker starts
     results = get_runner(workers).map(task, chips)
     for row, (_, logits) in enumerate(progress_iter(results, len(chips), "simulating chips", progress)):

@@ -10,7 +10,8 @@ They live in the core so that the core never imports an implementation: implemen
 
 A plugin turns the nominal crossbar matrices of *all* crossbar layers of a model into the
 effective matrices of one simulated chip. Everything random comes from the generator passed
-to ``perturb``, so chip weights are a pure function of (parameters, generator state).
+to ``perturb``, so chip weights are a pure function of (parameters, generator state, and the
+population format version the plugin draws for, ``use_format``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,12 @@ import numpy as np
 from egis.toolkit.errors import PluginError
 
 ParamSpec = dict[str, tuple[Any, str]]
+
+# Population format versions: what new population specs are written with, and every version
+# this egis rebuilds bit for bit. A plugin whose draws change bumps the format and keeps the
+# old draw for old specs (see egis.toolkit.population).
+POPULATION_FORMAT = 2
+POPULATION_FORMATS = (1, 2)
 
 
 @runtime_checkable
@@ -62,6 +69,8 @@ class VariabilityPlugin(ABC):
     """
 
     name: ClassVar[str] = "base"
+    #: The population format whose draws ``perturb`` reproduces; set by ``use_format``.
+    format_version: int = POPULATION_FORMAT
 
     @classmethod
     @abstractmethod
@@ -109,6 +118,15 @@ class VariabilityPlugin(ABC):
     def _require(self, ok: bool, what: str) -> None:
         if not ok:
             raise self._error(what)
+
+    def use_format(self, version: int) -> "VariabilityPlugin":
+        """Draw chips as population format ``version`` does (a Population calls this with its
+        spec's version, so an old spec keeps its bytes). Plugins whose draws never changed
+        need not care; a plugin whose draws did branches on ``self.format_version``."""
+        if version not in POPULATION_FORMATS:
+            raise PluginError(f"population format version {version!r} is not one of {POPULATION_FORMATS}")
+        self.format_version = version
+        return self
 
     @property
     def params(self) -> dict[str, Any]:

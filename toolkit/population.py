@@ -1,8 +1,9 @@
 """Populations of simulated chips (DUTs): a small JSON spec from which every chip is rebuilt.
 
 A population never stores weights. Chip i's weights are a pure function of (spec, i): the
-plugin draws from ``numpy.random.default_rng([spec.seed, i])``, so any chip can be rebuilt
-alone, in any order, in any process, and the same spec always gives the same bytes.
+plugin draws from ``numpy.random.default_rng([spec.seed, i])`` as the spec's format version
+says, so any chip can be rebuilt alone, in any order, in any process, and the same spec always
+gives the same bytes.
 """
 
 from __future__ import annotations
@@ -19,8 +20,12 @@ from onnx import numpy_helper
 from egis.toolkit.errors import PopulationError
 from egis.toolkit.io import read_json, sha256_bytes, write_json
 from egis.toolkit.model import LoadedModel, nominal_weights
+from egis.toolkit.plugin_api import POPULATION_FORMAT, POPULATION_FORMATS
 
-FORMAT_VERSION = 1
+# 1: the original draws. 2: the generic plugin's faster exact draws (plugins.fields, version 2;
+# a tighter die layout): the same covariance from fewer random numbers, so other bytes.
+# Specs of every version in POPULATION_FORMATS rebuild their own bytes; new specs are 2.
+FORMAT_VERSION = POPULATION_FORMAT
 SPEC_FIELDS = ("format_version", "model_sha256", "plugin", "params", "seed", "count")
 
 
@@ -67,9 +72,10 @@ class PopulationSpec:
         missing = [key for key in SPEC_FIELDS if key not in data]
         if missing:
             raise PopulationError(f"{source} is not a population spec: missing {', '.join(missing)}")
-        if data["format_version"] != FORMAT_VERSION:
-            raise PopulationError(f"{source} has format version {data['format_version']}; "
-                                  f"this egis reads version {FORMAT_VERSION}")
+        version = data["format_version"]
+        if isinstance(version, bool) or version not in POPULATION_FORMATS:
+            raise PopulationError(f"{source} has format version {version!r}; this egis rebuilds "
+                                  f"versions {', '.join(map(str, POPULATION_FORMATS))}")
         count, seed = data["count"], data["seed"]
         sha = data["model_sha256"]
         if not (isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)):
@@ -89,7 +95,7 @@ class PopulationSpec:
         if not isinstance(seed, int) or seed < 0:
             raise PopulationError(f"{source}: seed must be a non-negative integer, got {seed!r}")
         return cls(model_sha256=data["model_sha256"], plugin=data["plugin"],
-                   params=dict(data["params"]), seed=seed, count=count,
+                   params=dict(data["params"]), seed=seed, count=count, format_version=version,
                    note=data.get("note", ""), model_path=data.get("model_path", ""))
 
 
@@ -153,7 +159,10 @@ class Population:
                 f"but this model is {model.sha256[:12]}...")
         self.spec = spec
         self.model = model
-        self.plugin = load_plugin(spec.plugin, spec.params)
+        if spec.format_version not in POPULATION_FORMATS:
+            raise PopulationError(f"population format version {spec.format_version!r} is not one of "
+                                  f"{POPULATION_FORMATS}")
+        self.plugin = load_plugin(spec.plugin, spec.params).use_format(spec.format_version)
         weights = nominal_weights(model)
         self._nominal = [np.ascontiguousarray(layer.to_matrix(weights[layer.name]), dtype=np.float32)
                          for layer in model.layers]
