@@ -313,6 +313,25 @@ def propose(current: np.ndarray, n_images: int, rng: np.random.Generator) -> np.
     return candidate
 
 
+SELECT_FOLDS = 5
+SELECT_STREAM = 7919   # the held-out score's splits come from rng([seed, SELECT_STREAM]), not the annealing's
+
+
+def held_out_accuracy(logits: np.ndarray, labels: Sequence[int] | np.ndarray, indices: Sequence[int],
+                      seed: int = 0, config: BoosterConfig | None = None, folds: int = SELECT_FOLDS) -> float:
+    """Cross-validated accuracy of the pass/fail classifier on ``indices``, over the labelled
+    chips, on folds drawn independently of any annealing's splits (repeated stratified
+    ``folds``-fold, CV_REPEATS times).
+
+    Why: the annealing's final reward is the maximum it found over its own splits, so it is
+    biased upwards, and by a different amount for each reward; comparing image sets chosen by
+    different rules (``egis-select``) needs a score none of them was maximised on."""
+    y = np.asarray(labels).astype(np.int64).reshape(-1)
+    splits = stratified_folds(y, folds, np.random.default_rng([seed, SELECT_STREAM]))
+    with RewardFunction(logits, y, splits, config or BoosterConfig()) as reward:
+        return reward(indices)
+
+
 def compact(logits: np.ndarray, labels: Sequence[int] | np.ndarray, k: int, seed: int = 0,
             trials: int = DEFAULT_TRIALS, config: BoosterConfig | None = None,
             n_jobs: int | None = None, backend: str = "threading",

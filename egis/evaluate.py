@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from egis.compaction import BoosterConfig, CompactionResult, compact
+from egis.compaction import BoosterConfig, CompactionResult, compact, held_out_accuracy
 from egis.detector import build_detector, onnx_predict
-from egis.methods import ESCAPE_COST, METHODS, get_method
+from egis.methods import ESCAPE_COST, METHODS, SELECT_CANDIDATES, get_method
 from egis.metrics import CRITICAL_MARGIN, METRICS, test_metrics
 from egis.responses import ChipResponses
 from egis.toolkit.io import atomic_open
@@ -28,7 +28,7 @@ from egis.toolkit.labels import Cutoff
 from egis.toolkit.signatures import signatures
 
 ROW_FIELDS = ("variability", "cutoff", "threshold", "k", "seed", "method", *METRICS,
-              "reward", "seconds", "max_escape")
+              "reward", "seconds", "max_escape", "choice")
 
 
 def _regressor(config: BoosterConfig) -> Any:
@@ -40,12 +40,12 @@ def _regressor(config: BoosterConfig) -> Any:
 
 def predict_with(method: str, labelled: ChipResponses, evaluation: ChipResponses, indices: Sequence[int],
                  labels: np.ndarray, threshold: float, config: BoosterConfig,
-                 max_escape: float | None = None) -> np.ndarray:
-    """Pass/fail of the evaluation chips by the final detector of ``method`` on ``indices``;
-    with ``max_escape`` the pass threshold is chosen on held-out folds (egis.escape), as
-    ``egis compact --max-escape`` does for a bundle."""
+                 max_escape: float | None = None, stimulus: str | None = None) -> np.ndarray:
+    """Pass/fail of the evaluation chips by the final detector of ``method`` on ``indices``
+    of ``stimulus`` (default: the method's own); with ``max_escape`` the pass threshold is
+    chosen on held-out folds (egis.escape), as ``egis compact --max-escape`` does for a bundle."""
     spec = get_method(method)
-    stimulus = spec.stimulus
+    stimulus = stimulus or spec.stimulus
     x_eval = signatures(evaluation.logits[stimulus], indices)
     if spec.detector == "regressor":
         model = _regressor(config)
@@ -72,38 +72,53 @@ def evaluate_setting(labelled: ChipResponses, evaluation: ChipResponses, cutoff:
     threshold = Cutoff.parse(cutoff).threshold(labelled.accuracy)
     labels = (labelled.accuracy >= threshold).astype(np.int64)
     annealed: dict[tuple[str, str], CompactionResult] = {}
+
+    def annealing(stimulus: str, selection: str) -> CompactionResult:
+        """Algorithm 1 with ``selection``'s reward on ``stimulus``, once per setting."""
+        key = (stimulus, selection)
+        if key not in annealed:
+            pool = np.arange(labelled.logits[stimulus].shape[1])
+            if selection == "spread":
+                from egis.selection import spread_candidates
+
+                pool = spread_candidates(labelled.logits[stimulus], k)
+            result = compact(np.asarray(labelled.logits[stimulus])[:, pool, :], labels, k, seed=seed,
+                             trials=trials, config=config,
+                             escape_cost=ESCAPE_COST if selection == "cost" else 1.0,
+                             validation="folds" if selection == "folds" else "splits", **(schedule or {}))
+            result.indices = [int(pool[i]) for i in result.indices]
+            annealed[key] = result
+            if on_compaction is not None and selection == "anneal":
+                on_compaction(stimulus, result)
+        return annealed[key]
+
     rows = []
     for method in methods:
         started = time.perf_counter()
         spec = get_method(method)
-        stimulus = spec.stimulus
-        n_images = labelled.logits[stimulus].shape[1]
+        stimulus, choice = spec.stimulus, ""
         if spec.selection == "random":
+            n_images = labelled.logits[stimulus].shape[1]
             indices = np.random.default_rng([seed, k]).choice(n_images, size=k, replace=False).tolist()
             reward = float("nan")
+        elif spec.selection == "select":
+            scored = []
+            for candidate, selection in SELECT_CANDIDATES:
+                if candidate in labelled.logits:
+                    chosen = annealing(candidate, selection).indices
+                    score = held_out_accuracy(labelled.logits[candidate], labels, chosen, seed, config)
+                    scored.append((score, candidate, selection, chosen))
+            reward, stimulus, selection, indices = max(scored, key=lambda t: t[0])   # first wins ties
+            choice = f"{stimulus}/{selection}"
         else:
-            key = (stimulus, spec.selection)
-            if key not in annealed:
-                pool = np.arange(n_images)
-                if spec.selection == "spread":
-                    from egis.selection import spread_candidates
-
-                    pool = spread_candidates(labelled.logits[stimulus], k)
-                result = compact(np.asarray(labelled.logits[stimulus])[:, pool, :], labels, k, seed=seed,
-                                 trials=trials, config=config,
-                                 escape_cost=ESCAPE_COST if spec.selection == "cost" else 1.0,
-                                 validation="folds" if spec.selection == "folds" else "splits", **(schedule or {}))
-                result.indices = [int(pool[i]) for i in result.indices]
-                annealed[key] = result
-                if on_compaction is not None and spec.selection == "anneal":
-                    on_compaction(stimulus, result)
-            indices, reward = annealed[key].indices, annealed[key].reward
+            result = annealing(stimulus, spec.selection)
+            indices, reward = result.indices, result.reward
         predicted = predict_with(method, labelled, evaluation, indices, labels, threshold, config,
-                                 max_escape if spec.detector == "classifier" else None)
+                                 max_escape if spec.detector == "classifier" else None, stimulus=stimulus)
         rows.append({"cutoff": cutoff, "threshold": threshold, "k": k, "seed": seed, "method": method,
                      **test_metrics(predicted, evaluation.accuracy, threshold),
                      "reward": reward, "seconds": time.perf_counter() - started,
-                     "max_escape": float("nan") if max_escape is None else max_escape})
+                     "max_escape": float("nan") if max_escape is None else max_escape, "choice": choice})
     return rows
 
 
@@ -120,6 +135,7 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
         for name in (*METRICS, "reward", "seconds", "threshold"):
             row[name] = float(row[name])
         row["max_escape"] = float(row.get("max_escape") or "nan")   # absent before escape budgets
+        row["choice"] = row.get("choice") or ""                      # absent before egis-select
         row["k"], row["seed"] = int(row["k"]), int(row["seed"])
     return rows
 

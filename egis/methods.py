@@ -19,6 +19,11 @@ Methods:
 * ``egis-va`` -- images of the variation-aware generator loss (egis.synthesis.variation: the
   seed's loss plus the spread of a few simulated chips' predictions; ``egis synthesize
   --variation``, ``egis evaluate --sid-va``), the seed's annealing;
+* ``egis-select`` -- per model and cutoff, the data-free candidate (SELECT_CANDIDATES: the
+  SID under each annealing reward, the variation-aware SID and uniform noise where they are
+  evaluated too) whose chosen K images score best in a cross-validation over the labelled
+  chips on folds none of them was annealed on (egis.compaction.held_out_accuracy). Still
+  data-free: it sees only what the fab has, the labelled chips' pass/fail;
 * ``gaussian`` / ``uniform`` -- i.i.d. noise images, annealing, classifier;
 * ``untrained`` -- images of the untrained generator, annealing, classifier;
 * ``da-regressor`` -- the seed's reference [6]: K real test images chosen by the same
@@ -34,7 +39,7 @@ from typing import Literal
 
 from egis.toolkit.errors import EgisError
 
-Selection = Literal["anneal", "random", "spread", "cost", "folds"]
+Selection = Literal["anneal", "random", "spread", "cost", "folds", "select"]
 ESCAPE_COST = 5.0   # the "cost" selection's price of a passed bad chip, in failed good chips
 DetectorKind = Literal["classifier", "regressor"]
 
@@ -75,6 +80,8 @@ METHOD_REGISTRY: dict[str, Method] = {m.name: m for m in (
     Method("egis-cost", "EGIS, annealing on a cost-weighted reward (an escape costs 5 yield losses)",
            "egis", selection="cost"),
     Method("egis-va", "EGIS, variation-aware generator loss", "egis-va"),
+    Method("egis-select", "EGIS, the data-free set and reward chosen by held-out labelled chips",
+           "egis", selection="select"),
     Method("gaussian", "Gaussian noise + annealing", "gaussian"),
     Method("uniform", "uniform noise + annealing", "uniform"),
     Method("untrained", "untrained generator + annealing", "untrained"),
@@ -82,6 +89,11 @@ METHOD_REGISTRY: dict[str, Method] = {m.name: m for m in (
     Method("da-classifier", "dataset-aware (classifier)", "real"),
 )}
 METHODS = tuple(METHOD_REGISTRY)
+# egis-select's candidates, (stimulus, selection), in the order that wins ties; a candidate
+# whose stimulus the evaluation does not measure (no --sid-va, no uniform method) is skipped.
+SELECT_CANDIDATES: tuple[tuple[str, Selection], ...] = (
+    ("egis", "anneal"), ("egis", "folds"), ("egis", "cost"), ("egis", "spread"),
+    ("egis-va", "anneal"), ("uniform", "anneal"))
 STIMULUS_OF = {name: method.stimulus for name, method in METHOD_REGISTRY.items()}
 METHOD_TITLES = {name: method.title for name, method in METHOD_REGISTRY.items()}
 

@@ -57,11 +57,11 @@ done
     --count 4 --seed 7 "${contract[@]}"
 [ -d "$out/sid_va_$variability" ] || $egis synthesize "$model" -o "$out/sid_va_$variability" --images 512 \
     --threads 2 -q --variation "$pops/synthesis_chips.json" --variation-weight "${VA_WEIGHT:-1}" "${contract[@]}"
-methods=${METHODS:-egis,egis-va,egis-random,egis-spread,egis-cost,egis-cv,uniform,da-classifier}
+methods=${METHODS:-egis,egis-va,egis-random,egis-spread,egis-cost,egis-cv,egis-select,uniform,da-classifier}
 common=(--sid "$out/sid" --sid-va "$out/sid_va_$variability" --populations "$out/pops" --variability "$variability"
         --real "$zip" --real-subdir test --images 256 --seed-count 3 -k 4 --baseline-k 4 --trials 3
         --name "customer_$style" -q "${contract[@]}")
 $egis evaluate "$model" "${common[@]}" -o "$out/eval_$variability" --cutoffs A50,A60,A70 --methods "$methods"
 $egis evaluate "$model" "${common[@]}" -o "$out/eval_budget_$variability" --cutoffs A50,A70 \
-    --methods "${BUDGET_METHODS:-egis,egis-va,egis-cost,da-classifier}" --max-escape 1%
+    --methods "${BUDGET_METHODS:-egis,egis-va,egis-cost,egis-select,da-classifier}" --max-escape 1%
 echo done

@@ -12,7 +12,7 @@ out=${OUT:-runs/fidelity_digits}
 model=models/digits/model.onnx
 chips=${CHIPS:-400}
 export EGIS_THREADS=1 EGIS_WORKERS=${EGIS_WORKERS:-2}
-methods=${METHODS:-egis,egis-va,egis-random,egis-spread,egis-cost,egis-cv,uniform,da-classifier}
+methods=${METHODS:-egis,egis-va,egis-random,egis-spread,egis-cost,egis-cv,egis-select,uniform,da-classifier}
 [ -d "$out/sid" ] || $egis synthesize "$model" -o "$out/sid" --images 512 --threads 2 -q
 for variability in typical extreme; do
   pops=$out/pops/$variability

@@ -59,8 +59,29 @@ def paired(results_csv: str, cutoffs: list[str], reference: str = "egis-random")
     return "\n".join(out)
 
 
+def choices(results_csv: str, cutoffs: list[str]) -> str:
+    """Which candidate egis-select chose, per variability and cutoff (over seeds)."""
+    import csv
+    from collections import Counter
+
+    rows = [r for r in csv.DictReader(open(results_csv)) if r["method"] == "egis-select"]
+    if not rows:
+        return ""
+    out = ["\negis-select's choices (candidate: seeds):\n", "| variability | " + " | ".join(cutoffs) + " |",
+           "|---|" + "---|" * len(cutoffs)]
+    for variability in sorted({r["variability"] for r in rows}):
+        cells = []
+        for cutoff in cutoffs:
+            count = Counter(r.get("choice", "") for r in rows if (r["variability"], r["cutoff"]) == (variability, cutoff))
+            cells.append(", ".join(f"{name}: {n}" for name, n in sorted(count.items())) or "n/a")
+        out.append(f"| {variability} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
 if __name__ == "__main__":
     cut = sys.argv[2].split(",")
     print(tables(sys.argv[1], cut))
+    results = str(__import__("pathlib").Path(sys.argv[1]).with_name("results.csv"))
     if "--paired" in sys.argv[3:]:
-        print(paired(str(__import__("pathlib").Path(sys.argv[1]).with_name("results.csv")), cut))
+        print(paired(results, cut))
+    print(choices(results, cut))

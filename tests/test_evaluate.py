@@ -134,3 +134,37 @@ def test_one_pass_labelling_fills_the_evaluation_response_cache(tmp_path, monkey
         assert cached.logits[name].shape == (5, len(stimuli[name]), 10)
         np.testing.assert_allclose(cached.logits[name], fresh.logits[name], rtol=1e-5, atol=1e-5)
     assert not list((tmp_path / "cache").glob("*.partial.npy"))
+
+
+def test_egis_select_takes_the_candidate_with_the_best_held_out_score():
+    """Two data-free sets: one whose images carry no information about the chips, one with a
+    few planted informative images. egis-select must pick the informative one by held-out
+    labelled chips alone, and then test exactly as that candidate's own method does."""
+    from egis.compaction import BoosterConfig, held_out_accuracy
+    from egis.evaluate import evaluate_setting
+    from egis.responses import ChipResponses
+
+    rng = np.random.default_rng(0)
+    d, n, m = 240, 60, 4
+    severity = rng.random(d).astype(np.float32)
+    direction = rng.normal(0, 1, (n, m)).astype(np.float32)
+    sens = np.full(n, 0.02, np.float32)
+    sens[rng.choice(n, 5, replace=False)] = 2.0
+    informative = (rng.normal(0, 3, (n, m))[None] + severity[:, None, None] * sens[None, :, None] * direction[None]
+                   + rng.normal(0, 0.3, (d, n, m))).astype(np.float32)
+    blind = rng.normal(0, 3, (d, n, m)).astype(np.float32)
+    accuracy = 1.0 - severity
+    labelled = ChipResponses({"egis": blind[:160], "uniform": informative[:160]}, accuracy[:160])
+    evaluation = ChipResponses({"egis": blind[160:], "uniform": informative[160:]}, accuracy[160:])
+    config = BoosterConfig(max_iter=10)
+    annealed = {}
+    rows = evaluate_setting(labelled, evaluation, "A50", 3, 0, ["egis", "uniform", "egis-select"], 3, config,
+                            schedule={"t_end": 0.5}, on_compaction=annealed.__setitem__)
+    by = {r["method"]: r for r in rows}
+    assert by["egis-select"]["choice"] == "uniform/anneal" and by["egis"]["choice"] == ""
+    assert by["egis-select"]["TA"] == by["uniform"]["TA"] > by["egis"]["TA"] + 10
+    labels = (labelled.accuracy >= by["egis"]["threshold"]).astype(np.int64)
+    held_out = held_out_accuracy(labelled.logits["uniform"], labels, annealed["uniform"].indices, 0, config)
+    assert by["egis-select"]["reward"] == held_out
+    # the held-out folds are not the annealing's: its own (maximised) reward is another number
+    assert held_out != by["uniform"]["reward"]
