@@ -92,7 +92,7 @@ class GenericVariability(VariabilityPlugin):
         """Field sampler for one grid shape, cached on the instance (setup is the costly part)."""
         key = ("field", tuple(shape), self.format_version)
         if key not in self._caches:
-            self._caches[key] = FieldSampler(shape, self._params["lam"], version=min(self.format_version, 2))
+            self._caches[key] = FieldSampler(shape, self._params["lam"], version=self.format_version)
         return self._caches[key]
 
     def die_layout(self, shapes: tuple[tuple[int, int], ...]) -> tuple[list[tuple[int, int]], tuple[int, int]]:

@@ -119,8 +119,7 @@ class TiledVariability(VariabilityPlugin):
         shape = self.die_shape(n_tiles)
         key = ("die", shape, self.format_version)
         if key not in self._caches:
-            self._caches[key] = FieldSampler(shape, self._params["lam_die"],
-                                             version=min(self.format_version, 2))
+            self._caches[key] = FieldSampler(shape, self._params["lam_die"], version=self.format_version)
         field = self._caches[key].sample(rng, 1)[0].astype(np.float64).ravel()[:n_tiles]
         return np.maximum(0.0, 1.0 + sigma * field)
 

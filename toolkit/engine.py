@@ -7,8 +7,8 @@ Two ways to run a chip, chosen per call by the number of images (``mode="auto"``
   0.27-0.62x of the fixed-weight session (docs/performance.md). Best for few images per chip.
 * ``baked``: a fresh session per chip with the chip's weights as initializers, exactly the
   standalone chip file's graph (so the same logits, bit for bit). Costs one graph
-  optimisation per chip (~10-40 ms on the shipped CIFAR models) and then runs at the
-  fixed-weight speed. Best from a few hundred images per chip on.
+  optimisation per chip (12-37 ms for VGG16, measured with the other core busy) and then
+  runs at the fixed-weight speed. Best from a few hundred images per chip on.
 
 ``auto`` bakes from ``BAKED_MIN_IMAGES`` images per call on: a fixed rule, never a timing, so
 the same call always gives the same bytes. Images are normalised once, not per chip.
@@ -31,7 +31,7 @@ from egis.toolkit.runtime import session_options
 
 DEFAULT_BATCH = 1024
 MODES = ("auto", "inputs", "baked")
-BAKED_MIN_IMAGES = 256   # bench/bench_engine.py --modes: where baking starts to pay on CIFAR models
+BAKED_MIN_IMAGES = 256   # not yet tuned: bench/bench_engine.py --images 256,1000 measures both modes
 
 
 def _free_batch(proto: onnx.ModelProto) -> None:
@@ -115,9 +115,8 @@ class ChipSimulator:
                 self._batch_limit = model.fixed_batch
         else:
             self._session = self._make_session(threads, dynamic_batch=False)
-        # Baked sessions free the batch exactly where the weights-as-inputs session could.
-        self._baked = _BakedSessions(model, threads, dynamic_batch=(
-            model.fixed_batch is not None and self._batch_limit is None))
+        self._threads = threads
+        self._baked: _BakedSessions | None = None   # built on the first baked call
 
     def _make_session(self, threads: int | None, dynamic_batch: bool) -> ort.InferenceSession:
         proto = _weights_as_inputs(self.model, dynamic_batch)
@@ -160,6 +159,9 @@ class ChipSimulator:
         if self._batch_limit is not None and len(x) % step:
             raise DataError(f"this model has a fixed batch of {step}; image count {len(x)} is not a multiple")
         if self.bakes(len(x)):
+            if self._baked is None:   # free the batch exactly where the inputs session could
+                self._baked = _BakedSessions(self.model, self._threads, dynamic_batch=(
+                    self.model.fixed_batch is not None and self._batch_limit is None))
             session = self._baked.session(weights)
             parts = [session.run([self._output_name], {self._input_name: x[i:i + step]})[0]
                      for i in range(0, len(x), step)]
