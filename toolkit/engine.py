@@ -4,11 +4,12 @@ Two ways to run a chip, chosen per call by the number of images (``mode="auto"``
 
 * ``inputs``: ONE session whose crossbar weights are graph inputs serves every chip. No
   per-chip setup, but onnxruntime cannot prepack weights it only sees at run time: measured
-  0.27-0.62x of the fixed-weight session (docs/performance.md). Best for few images per chip.
+  0.29-0.61x of the fixed-weight session at 1000-10,000 images (docs/performance.md). Used
+  below BAKED_MIN_IMAGES images per call (a tester's K images).
 * ``baked``: a fresh session per chip with the chip's weights as initializers, exactly the
   standalone chip file's graph (so the same logits, bit for bit). Costs one graph
-  optimisation per chip (12-37 ms for VGG16, measured with the other core busy) and then
-  runs at the fixed-weight speed. Best from a few hundred images per chip on.
+  optimisation and prepacking per chip (on VGG16 about 80 ms over the fixed-weight session's
+  time at 1000 images, nothing left at 10,000) and then runs at the fixed-weight speed.
 
 ``auto`` bakes from ``BAKED_MIN_IMAGES`` images per call on: a fixed rule, never a timing, so
 the same call always gives the same bytes. Images are normalised once, not per chip.
@@ -31,7 +32,11 @@ from egis.toolkit.runtime import session_options
 
 DEFAULT_BATCH = 1024
 MODES = ("auto", "inputs", "baked")
-BAKED_MIN_IMAGES = 256   # not yet tuned: bench/bench_engine.py --images 256,1000 measures both modes
+# From 16 images per call a baked session was never slower than weights as inputs on the four
+# bench models (VGG16, MobileNet, NHWC MatMul, fixed batch 1: equal at 16 images on three, 1.2-2.8x
+# faster from 64 on; bench/bench_engine.py --images 16,64,256,1000,10000, docs/performance.md).
+# Fewer images were not measured and keep the one shared session.
+BAKED_MIN_IMAGES = 16
 
 
 def _free_batch(proto: onnx.ModelProto) -> None:
