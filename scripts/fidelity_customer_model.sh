@@ -62,6 +62,12 @@ common=(--sid "$out/sid" --sid-va "$out/sid_va_$variability" --populations "$out
         --real "$zip" --real-subdir test --images 256 --seed-count 3 -k 4 --baseline-k 4 --trials 3
         --name "customer_$style" -q "${contract[@]}")
 $egis evaluate "$model" "${common[@]}" -o "$out/eval_$variability" --cutoffs A50,A60,A70 --methods "$methods"
-$egis evaluate "$model" "${common[@]}" -o "$out/eval_budget_$variability" --cutoffs A50,A70 \
-    --methods "${BUDGET_METHODS:-egis,egis-va,egis-cost,egis-select,da-classifier}" --max-escape 1%
+# the budget evaluate measures the same stimulus sets (uniform included: an egis-select
+# candidate), so it takes the first evaluate's response cache instead of simulating again
+budget_dir=$out/eval_budget_$variability
+if [ ! -d "$budget_dir/cache" ] && [ -d "$out/eval_$variability/cache" ]; then
+  mkdir -p "$budget_dir" && cp -a "$out/eval_$variability/cache" "$budget_dir/"
+fi
+$egis evaluate "$model" "${common[@]}" -o "$budget_dir" --cutoffs A50,A70 \
+    --methods "${BUDGET_METHODS:-egis,egis-va,egis-cost,egis-select,uniform,da-classifier}" --max-escape 1%
 echo done
