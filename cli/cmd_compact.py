@@ -56,6 +56,10 @@ def compact_command(
     prefilter: str = typer.Option("none", "--prefilter", metavar="none|spread",
                                   help="spread: anneal only over the images the labelled chips disagree on "
                                        "most (egis/selection.py); none: all images (the seed's Algorithm 1)."),
+    select: bool = typer.Option(False, "--select",
+                                help="Anneal under every reward (the seed's splits, folds, cost-weighted, "
+                                     "spread) and keep the K images that score best on held-out folds of the "
+                                     "labelled chips (egis-select); replaces --validation/--escape-cost/--prefilter."),
     sign: Optional[Path] = typer.Option(None, "--sign", metavar="KEY",
                                         help="Sign the bundle with this private key (egis keys new), so "
                                              "testers given the public key (egis test --trust) accept it."),
@@ -91,6 +95,9 @@ def compact_command(
         raise DataError(f"--validation must be {' or '.join(VALIDATIONS)}, got {validation!r}")
     if prefilter not in ("none", "spread"):
         raise DataError(f"--prefilter must be none or spread, got {prefilter!r}")
+    if select and (validation != "splits" or escape_cost != 1.0 or prefilter != "none"):
+        raise DataError("--select chooses the annealing reward itself; drop --validation, --escape-cost "
+                        "and --prefilter")
     check_output_dir(out)
     budget = None
     if max_escape is not None:
@@ -148,11 +155,15 @@ def compact_command(
             model, pixels, logits, labels, k, out, chip_set=chip_record,
             labels_meta=labels_file.meta, chips=chips, seed=seed, trials=trials, bundle=bundle, jobs=jobs,
             progress=not quiet, sign_key=sign, max_escape=budget, prefilter=prefilter, escape_cost=escape_cost,
-            validation=validation,
+            validation=validation, select=select,
             provenance={"images_sha256": sha, "labels_sha256": sha256_file(labels_path)})
     result = outcome.result
     message = (f"{out}: K={k} images {result.indices}, reward {result.initial_reward:.3f} -> "
                f"{result.reward:.3f} in {len(result.history)} iterations ({result.seconds:.1f} s)")
+    if select:
+        chosen = result.settings["select"]
+        scores = ", ".join(f"{name} {score:.3f}" for name, score in chosen["candidates"].items())
+        message += f"; --select chose {chosen['chosen']} (held-out accuracy: {scores})"
     if outcome.bundle is not None:
         message += (f"; bundle {outcome.bundle} (detector training accuracy "
                     f"{outcome.detector_training_accuracy:.3f})")

@@ -18,10 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from egis.compaction import BoosterConfig, CompactionResult, compact, held_out_accuracy
+from egis.compaction import BoosterConfig, CompactionResult, held_out_accuracy
 from egis.detector import build_detector, onnx_predict
-from egis.methods import ESCAPE_COST, METHODS, SELECT_CANDIDATES, get_method
+from egis.methods import METHODS, SELECT_CANDIDATES, get_method, reward_settings
 from egis.metrics import CRITICAL_MARGIN, METRICS, test_metrics
+from egis.pipeline import annealed as anneal
 from egis.responses import ChipResponses
 from egis.toolkit.io import atomic_open
 from egis.toolkit.labels import Cutoff
@@ -77,17 +78,9 @@ def evaluate_setting(labelled: ChipResponses, evaluation: ChipResponses, cutoff:
         """Algorithm 1 with ``selection``'s reward on ``stimulus``, once per setting."""
         key = (stimulus, selection)
         if key not in annealed:
-            pool = np.arange(labelled.logits[stimulus].shape[1])
-            if selection == "spread":
-                from egis.selection import spread_candidates
-
-                pool = spread_candidates(labelled.logits[stimulus], k)
-            result = compact(np.asarray(labelled.logits[stimulus])[:, pool, :], labels, k, seed=seed,
-                             trials=trials, config=config,
-                             escape_cost=ESCAPE_COST if selection == "cost" else 1.0,
-                             validation="folds" if selection == "folds" else "splits", **(schedule or {}))
-            result.indices = [int(pool[i]) for i in result.indices]
-            annealed[key] = result
+            annealed[key] = result = anneal(np.asarray(labelled.logits[stimulus]), labels,
+                                            reward_settings(selection), k=k, seed=seed, trials=trials,
+                                            config=config, schedule=schedule)
             if on_compaction is not None and selection == "anneal":
                 on_compaction(stimulus, result)
         return annealed[key]

@@ -94,6 +94,32 @@ METHODS = tuple(METHOD_REGISTRY)
 SELECT_CANDIDATES: tuple[tuple[str, Selection], ...] = (
     ("egis", "anneal"), ("egis", "folds"), ("egis", "cost"), ("egis", "spread"),
     ("egis-va", "anneal"), ("uniform", "anneal"))
+
+
+@dataclass(frozen=True)
+class RewardSettings:
+    """How an annealing selection runs Algorithm 1: its candidate pool, escape price and validation."""
+
+    prefilter: str = "none"        # "spread": only the images the labelled chips disagree on most
+    escape_cost: float = 1.0       # a passed bad chip costs this many failed good chips
+    validation: str = "splits"     # "splits": the seed's 80/20 splits; "folds": repeated CV
+
+
+REWARD_SETTINGS: dict[str, RewardSettings] = {
+    "anneal": RewardSettings(),
+    "folds": RewardSettings(validation="folds"),
+    "cost": RewardSettings(escape_cost=ESCAPE_COST),
+    "spread": RewardSettings(prefilter="spread"),
+}
+
+
+def reward_settings(selection: str) -> RewardSettings:
+    """The annealing settings of an annealing ``selection`` (evaluate and ``compact --select``)."""
+    if selection not in REWARD_SETTINGS:
+        raise EgisError(f"selection '{selection}' does not anneal; choose from {', '.join(REWARD_SETTINGS)}")
+    return REWARD_SETTINGS[selection]
+
+
 STIMULUS_OF = {name: method.stimulus for name, method in METHOD_REGISTRY.items()}
 METHOD_TITLES = {name: method.title for name, method in METHOD_REGISTRY.items()}
 

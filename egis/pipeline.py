@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from egis.compaction import BoosterConfig, CompactionResult, compact
+from egis.compaction import BoosterConfig, CompactionResult, compact, held_out_accuracy
+from egis.methods import SELECT_CANDIDATES, RewardSettings, reward_settings
 from egis.toolkit.errors import DataError
 from egis.toolkit.labels import Labels
 from egis.toolkit.model import LoadedModel
@@ -100,6 +101,53 @@ def population_record(spec: Any) -> dict[str, Any]:
             "seed": spec.seed, "count": spec.count}
 
 
+# compact --select's candidates: the annealing selections of methods.SELECT_CANDIDATES that
+# run on the one image set compact is given (the other stimuli are evaluation-only)
+SELECT_REWARDS = tuple(selection for stimulus, selection in SELECT_CANDIDATES if stimulus == "egis")
+
+
+def annealed(logits: np.ndarray, labels: np.ndarray, settings: RewardSettings, *, k: int, seed: int,
+             trials: int, config: BoosterConfig, jobs: int | None = None,
+             progress: bool = False, schedule: dict[str, float] | None = None) -> CompactionResult:
+    """Algorithm 1 under ``settings`` (the spread prefilter narrows the pool first); the
+    result's indices are into all of ``logits``' images. ``schedule``: t_start/t_end/cooling."""
+    pool = np.arange(logits.shape[1])
+    if settings.prefilter == "spread":
+        from egis.selection import spread_candidates
+
+        pool = spread_candidates(logits, k)
+    elif settings.prefilter != "none":
+        raise DataError(f"prefilter must be none or spread, got {settings.prefilter!r}")
+    result = compact(np.asarray(logits)[:, pool, :] if settings.prefilter != "none" else logits, labels, k,
+                     seed=seed, trials=trials, config=config, n_jobs=jobs, progress=progress,
+                     escape_cost=settings.escape_cost, validation=settings.validation, **(schedule or {}))
+    result.indices = [int(pool[i]) for i in result.indices]
+    result.initial_indices = [int(pool[i]) for i in result.initial_indices]
+    result.settings["prefilter"] = settings.prefilter
+    return result
+
+
+def select_compaction(logits: np.ndarray, labels: np.ndarray, *, k: int, seed: int, trials: int,
+                      config: BoosterConfig, jobs: int | None = None,
+                      progress: bool = False) -> CompactionResult:
+    """``egis-select`` on one image set: anneal under each of SELECT_REWARDS, score every
+    chosen set by :func:`held_out_accuracy` (folds none of the annealings saw) and return the
+    best (the first wins ties), with every candidate's score in ``settings["select"]``.
+
+    Why: which reward picks the best K differs per model and cutoff, and each annealing's own
+    reward is its maximum over its own splits, biased by a different amount; only a score on
+    independent folds compares them fairly. Still data-free: only the labelled chips' pass/fail."""
+    scored = []
+    for selection in SELECT_REWARDS:
+        result = annealed(logits, labels, reward_settings(selection), k=k, seed=seed, trials=trials,
+                          config=config, jobs=jobs, progress=progress)
+        scored.append((held_out_accuracy(logits, labels, result.indices, seed, config), selection, result))
+    score, selection, best = max(scored, key=lambda t: t[0])
+    best.settings["select"] = {"chosen": selection, "held_out_accuracy": score,
+                               "candidates": {name: s for s, name, _ in scored}}
+    return best
+
+
 def compact_to_bundle(model: LoadedModel, pixels: np.ndarray, logits: np.ndarray, labels: np.ndarray,
                       k: int, out: Path, *, chip_set: dict[str, Any], labels_meta: dict[str, Any],
                       chips: Sequence[int], provenance: dict[str, Any] | None = None, seed: int = 0,
@@ -107,9 +155,13 @@ def compact_to_bundle(model: LoadedModel, pixels: np.ndarray, logits: np.ndarray
                       progress: bool = True, config: BoosterConfig | None = None,
                       sign_key: Path | None = None, max_escape: float | None = None,
                       prefilter: str = "none", escape_cost: float = 1.0,
-                      validation: str = "splits") -> CompactOutcome:
+                      validation: str = "splits", select: bool = False) -> CompactOutcome:
     """Choose K of ``pixels`` by annealing on ``logits`` (D, N, M) of the labelled chips,
     write the CID files to ``out`` and (``bundle``) train, verify and bundle the detector.
+
+    ``select``: anneal under every reward of :data:`SELECT_REWARDS` and keep the set that
+    scores best on held-out folds of the labelled chips (:func:`select_compaction`), instead of
+    one annealing with ``prefilter``/``escape_cost``/``validation``.
 
     ``chip_set`` describes where the labelled chips came from (goes into the manifest);
     ``provenance`` adds creation facts (images and labels sha256) to it.
@@ -122,17 +174,11 @@ def compact_to_bundle(model: LoadedModel, pixels: np.ndarray, logits: np.ndarray
         raise DataError(f"responses of shape {tuple(logits.shape)} do not match {len(labels)} labelled "
                         f"chips x {len(pixels)} images")
     config = config or BoosterConfig()
-    pool = np.arange(len(pixels))
-    if prefilter == "spread":
-        from egis.selection import spread_candidates
-
-        pool = spread_candidates(logits, k)
-    result = compact(np.asarray(logits)[:, pool, :] if prefilter != "none" else logits, labels, k, seed=seed,
-                     trials=trials, config=config, n_jobs=jobs, progress=progress, escape_cost=escape_cost,
-                     validation=validation)
-    result.indices = [int(pool[i]) for i in result.indices]
-    result.initial_indices = [int(pool[i]) for i in result.initial_indices]
-    result.settings["prefilter"] = prefilter
+    anneal = dict(k=k, seed=seed, trials=trials, config=config, jobs=jobs, progress=progress)
+    if select:
+        result = select_compaction(logits, labels, **anneal)
+    else:
+        result = annealed(logits, labels, RewardSettings(prefilter, escape_cost, validation), **anneal)
     chosen = pixels[result.indices]
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "indices.json", result.to_dict())          # same seed, same bytes

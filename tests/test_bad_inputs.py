@@ -290,6 +290,19 @@ def test_compact_validation_choice_is_checked_and_recorded(world, capsys, tmp_pa
     assert json.loads((out / "indices.json").read_text())["settings"]["validation"] == "folds"
 
 
+def test_compact_select_is_checked_and_records_its_choice(world, capsys, tmp_path):
+    out = tmp_path / "cid"
+    code, err = run(capsys, "compact", world["model"], world["sid"], world["pop"], world["labels"],
+                    "-o", str(out), "--select", "--prefilter", "spread")
+    assert code == 2 and "--select chooses the annealing reward itself" in err and not out.exists()
+    code, err = run(capsys, "compact", world["model"], world["sid"], world["pop"], world["labels"],
+                    "-o", str(out), "--select", "--trials", "2", "-q", "--no-bundle")
+    assert code == 0, err
+    chosen = json.loads((out / "indices.json").read_text())["settings"]["select"]
+    assert chosen["chosen"] in chosen["candidates"] and set(chosen["candidates"]) == {"anneal", "folds", "cost", "spread"}
+    assert chosen["held_out_accuracy"] == max(chosen["candidates"].values())
+
+
 # --------------------------------------------------------------------------------- bundles
 @pytest.fixture(scope="module")
 def bundle(world, tmp_path_factory):

@@ -150,3 +150,30 @@ def test_damaged_sid_directory_is_a_user_error(tmp_path):
     (tmp_path / "meta.json").write_text("{ truncated")
     with pytest.raises(DataError, match="damaged"):
         read_sid_images(tmp_path, "ab" * 32)
+
+
+def test_select_compaction_keeps_the_reward_whose_set_scores_best_on_held_out_folds():
+    """compact --select: every reward of SELECT_REWARDS anneals; the kept set is the one with
+    the best held-out score, recorded with every candidate's score, and it is exactly what that
+    reward's own annealing chooses."""
+    from egis.compaction import BoosterConfig, held_out_accuracy
+    from egis.methods import reward_settings
+    from egis.pipeline import SELECT_REWARDS, annealed, select_compaction
+
+    rng = np.random.default_rng(1)
+    d, n, m = 160, 40, 4
+    severity = rng.random(d).astype(np.float32)
+    sens = np.full(n, 0.02, np.float32)
+    sens[rng.choice(n, 4, replace=False)] = 2.0
+    logits = (rng.normal(0, 3, (n, m))[None] + severity[:, None, None] * sens[None, :, None]
+              * rng.normal(0, 1, (n, m))[None] + rng.normal(0, 0.3, (d, n, m))).astype(np.float32)
+    labels = (severity < np.median(severity)).astype(np.int64)
+    config = BoosterConfig(max_iter=10)
+    kwargs = dict(k=3, seed=0, trials=2, config=config)
+    best = select_compaction(logits, labels, **kwargs)
+    record = best.settings["select"]
+    assert list(record["candidates"]) == list(SELECT_REWARDS) and len(SELECT_REWARDS) == 4
+    assert record["held_out_accuracy"] == max(record["candidates"].values())
+    own = annealed(logits, labels, reward_settings(record["chosen"]), **kwargs)
+    assert best.indices == own.indices
+    assert record["held_out_accuracy"] == held_out_accuracy(logits, labels, own.indices, 0, config)
