@@ -143,6 +143,7 @@ def select_compaction(logits: np.ndarray, labels: np.ndarray, *, k: int, seed: i
                           config=config, jobs=jobs, progress=progress)
         scored.append((held_out_accuracy(logits, labels, result.indices, seed, config), selection, result))
     score, selection, best = max(scored, key=lambda t: t[0])
+    best.seconds = sum(result.seconds for _, _, result in scored)   # the time the choice took
     best.settings["select"] = {"chosen": selection, "held_out_accuracy": score,
                                "candidates": {name: s for s, name, _ in scored}}
     return best
