@@ -40,8 +40,8 @@ from egis.toolkit.runtime import session_options  # noqa: E402
 
 def run_all(session: ort.InferenceSession, name: str, x: np.ndarray, fixed_batch: int | None) -> None:
     """One pass over the images, DEFAULT_BATCH at a time as the engine feeds them (one batch of
-    10,000 images of the shipped VGG16 is memory-bound, 655 MB per first-layer activation, and ran slower than the engine's
-    batches); a model exported with a fixed batch (often 1) takes them that many at a time, as
+    10,000 images of the shipped VGG16 is memory-bound, 655 MB per first-layer activation, and
+    ran slower than the engine's batches); a model exported with a fixed batch (often 1) takes them that many at a time, as
     its own session must (the engine frees the batch where the graph allows)."""
     step = fixed_batch or DEFAULT_BATCH
     for i in range(0, len(x), step):
@@ -141,8 +141,7 @@ def main() -> None:
     print(f"chip-images/s (chips x images per second of wall time); limit: fixed nominal weights, on\n"
           f"1 core and on --workers={args.workers} processes (new/2x1c: against twice the 1-core limit,\n"
           f"the cores' ideal, steadier than a short multi-process run); old: format-1 draws + weights as\n"
-          f"inputs; "
-          f"new: format-2 draws + mode auto (baked from {BAKED_MIN_IMAGES} images). Right of '|': seconds\n"
+          f"inputs; new: format-2 draws + mode auto (baked from {BAKED_MIN_IMAGES} images). Right of '|': seconds\n"
           f"per chip on 1 thread: weight draw per format, inference per engine mode, fixed-weight session.")
 
 
