@@ -72,6 +72,7 @@ def compact_command(
 ) -> None:
     """Select K test images (Algorithm 1), then train and export the pass/fail detector."""
     from egis.compaction import VALIDATIONS
+    from egis.methods import PREFILTERS
     from egis.pipeline import check_chip_labels, check_k, compact_to_bundle, population_record
     from egis.synthesis.sid import read_sid_images
     from egis.toolkit.chipset import is_population_spec, open_chip_set
@@ -93,8 +94,8 @@ def compact_command(
         raise DataError("give CHIPS and LABELS.csv (or a handoff folder that holds them as MODEL)")
     if validation not in VALIDATIONS:
         raise DataError(f"--validation must be {' or '.join(VALIDATIONS)}, got {validation!r}")
-    if prefilter not in ("none", "spread"):
-        raise DataError(f"--prefilter must be none or spread, got {prefilter!r}")
+    if prefilter not in PREFILTERS:
+        raise DataError(f"--prefilter must be one of {', '.join(PREFILTERS)}, got {prefilter!r}")
     if select and (validation != "splits" or escape_cost != 1.0 or prefilter != "none"):
         raise DataError("--select chooses the annealing reward itself; drop --validation, --escape-cost "
                         "and --prefilter")

@@ -332,6 +332,18 @@ def held_out_accuracy(logits: np.ndarray, labels: Sequence[int] | np.ndarray, in
         return reward(indices)
 
 
+def rank_by_held_out(candidates: Sequence[tuple[np.ndarray, Sequence[int]]],
+                     labels: Sequence[int] | np.ndarray, seed: int = 0,
+                     config: BoosterConfig | None = None) -> tuple[int, list[float]]:
+    """Score each candidate, (logits of the labelled chips on its image set, the indices it
+    chose), by :func:`held_out_accuracy`; return the best one's position (the first wins ties)
+    and every score. The one rule ``egis-select`` chooses by, in evaluate and in compact."""
+    scores = [held_out_accuracy(logits, labels, indices, seed, config) for logits, indices in candidates]
+    if not scores:
+        raise DataError("no candidate image set to choose from")
+    return max(range(len(scores)), key=scores.__getitem__), scores
+
+
 def compact(logits: np.ndarray, labels: Sequence[int] | np.ndarray, k: int, seed: int = 0,
             trials: int = DEFAULT_TRIALS, config: BoosterConfig | None = None,
             n_jobs: int | None = None, backend: str = "threading",

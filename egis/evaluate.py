@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from egis.compaction import BoosterConfig, CompactionResult, held_out_accuracy
+from egis.compaction import BoosterConfig, CompactionResult, rank_by_held_out
 from egis.detector import build_detector, onnx_predict
 from egis.methods import METHODS, SELECT_CANDIDATES, get_method, reward_settings
 from egis.metrics import CRITICAL_MARGIN, METRICS, test_metrics
-from egis.pipeline import annealed as anneal
+from egis.pipeline import annealed
 from egis.responses import ChipResponses
 from egis.toolkit.io import atomic_open
 from egis.toolkit.labels import Cutoff
@@ -72,18 +72,18 @@ def evaluate_setting(labelled: ChipResponses, evaluation: ChipResponses, cutoff:
     """Rows of metrics for each method at one (cutoff, K, seed); annealing shared where equal."""
     threshold = Cutoff.parse(cutoff).threshold(labelled.accuracy)
     labels = (labelled.accuracy >= threshold).astype(np.int64)
-    annealed: dict[tuple[str, str], CompactionResult] = {}
+    done: dict[tuple[str, str], CompactionResult] = {}   # (stimulus, selection) -> its annealing
 
     def annealing(stimulus: str, selection: str) -> CompactionResult:
         """Algorithm 1 with ``selection``'s reward on ``stimulus``, once per setting."""
         key = (stimulus, selection)
-        if key not in annealed:
-            annealed[key] = result = anneal(np.asarray(labelled.logits[stimulus]), labels,
-                                            reward_settings(selection), k=k, seed=seed, trials=trials,
-                                            config=config, schedule=schedule)
+        if key not in done:
+            done[key] = result = annealed(np.asarray(labelled.logits[stimulus]), labels,
+                                          reward_settings(selection), k=k, seed=seed, trials=trials,
+                                          config=config, schedule=schedule)
             if on_compaction is not None and selection == "anneal":
                 on_compaction(stimulus, result)
-        return annealed[key]
+        return done[key]
 
     rows = []
     for method in methods:
@@ -95,13 +95,11 @@ def evaluate_setting(labelled: ChipResponses, evaluation: ChipResponses, cutoff:
             indices = np.random.default_rng([seed, k]).choice(n_images, size=k, replace=False).tolist()
             reward = float("nan")
         elif spec.selection == "select":
-            scored = []
-            for candidate, selection in SELECT_CANDIDATES:
-                if candidate in labelled.logits:
-                    chosen = annealing(candidate, selection).indices
-                    score = held_out_accuracy(labelled.logits[candidate], labels, chosen, seed, config)
-                    scored.append((score, candidate, selection, chosen))
-            reward, stimulus, selection, indices = max(scored, key=lambda t: t[0])   # first wins ties
+            candidates = [(c, s) for c, s in SELECT_CANDIDATES if c in labelled.logits]
+            chosen = [annealing(c, s).indices for c, s in candidates]
+            pick, scores = rank_by_held_out([(labelled.logits[c], ix) for (c, _), ix in zip(candidates, chosen)],
+                                            labels, seed, config)
+            (stimulus, selection), indices, reward = candidates[pick], chosen[pick], scores[pick]
             choice = f"{stimulus}/{selection}"
         else:
             result = annealing(stimulus, spec.selection)

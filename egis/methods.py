@@ -96,6 +96,9 @@ SELECT_CANDIDATES: tuple[tuple[str, Selection], ...] = (
     ("egis-va", "anneal"), ("uniform", "anneal"))
 
 
+PREFILTERS = ("none", "spread")   # candidate pools an annealing can start from (RewardSettings.prefilter)
+
+
 @dataclass(frozen=True)
 class RewardSettings:
     """How an annealing selection runs Algorithm 1: its candidate pool, escape price and validation."""

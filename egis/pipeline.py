@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from egis.compaction import BoosterConfig, CompactionResult, compact, held_out_accuracy
-from egis.methods import SELECT_CANDIDATES, RewardSettings, reward_settings
+from egis.compaction import BoosterConfig, CompactionResult, compact, rank_by_held_out
+from egis.methods import PREFILTERS, SELECT_CANDIDATES, RewardSettings, reward_settings
 from egis.toolkit.errors import DataError
 from egis.toolkit.labels import Labels
 from egis.toolkit.model import LoadedModel
@@ -116,8 +116,8 @@ def annealed(logits: np.ndarray, labels: np.ndarray, settings: RewardSettings, *
         from egis.selection import spread_candidates
 
         pool = spread_candidates(logits, k)
-    elif settings.prefilter != "none":
-        raise DataError(f"prefilter must be none or spread, got {settings.prefilter!r}")
+    elif settings.prefilter not in PREFILTERS:
+        raise DataError(f"prefilter must be one of {', '.join(PREFILTERS)}, got {settings.prefilter!r}")
     result = compact(np.asarray(logits)[:, pool, :] if settings.prefilter != "none" else logits, labels, k,
                      seed=seed, trials=trials, config=config, n_jobs=jobs, progress=progress,
                      escape_cost=settings.escape_cost, validation=settings.validation, **(schedule or {}))
@@ -137,15 +137,13 @@ def select_compaction(logits: np.ndarray, labels: np.ndarray, *, k: int, seed: i
     Why: which reward picks the best K differs per model and cutoff, and each annealing's own
     reward is its maximum over its own splits, biased by a different amount; only a score on
     independent folds compares them fairly. Still data-free: only the labelled chips' pass/fail."""
-    scored = []
-    for selection in SELECT_REWARDS:
-        result = annealed(logits, labels, reward_settings(selection), k=k, seed=seed, trials=trials,
-                          config=config, jobs=jobs, progress=progress)
-        scored.append((held_out_accuracy(logits, labels, result.indices, seed, config), selection, result))
-    score, selection, best = max(scored, key=lambda t: t[0])
-    best.seconds = sum(result.seconds for _, _, result in scored)   # the time the choice took
-    best.settings["select"] = {"chosen": selection, "held_out_accuracy": score,
-                               "candidates": {name: s for s, name, _ in scored}}
+    results = [annealed(logits, labels, reward_settings(selection), k=k, seed=seed, trials=trials,
+                        config=config, jobs=jobs, progress=progress) for selection in SELECT_REWARDS]
+    pick, scores = rank_by_held_out([(logits, result.indices) for result in results], labels, seed, config)
+    best = results[pick]
+    best.seconds = sum(result.seconds for result in results)   # the time the choice took
+    best.settings["select"] = {"chosen": SELECT_REWARDS[pick], "held_out_accuracy": scores[pick],
+                               "candidates": dict(zip(SELECT_REWARDS, scores))}
     return best
 
 

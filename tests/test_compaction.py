@@ -177,3 +177,22 @@ def test_select_compaction_keeps_the_reward_whose_set_scores_best_on_held_out_fo
     own = annealed(logits, labels, reward_settings(record["chosen"]), **kwargs)
     assert best.indices == own.indices
     assert record["held_out_accuracy"] == held_out_accuracy(logits, labels, own.indices, 0, config)
+
+
+def test_rank_by_held_out_picks_the_best_set_first_among_equals_and_refuses_none():
+    """The one rule egis-select chooses by: the highest held-out score; the earlier candidate
+    on a tie (the documented order of SELECT_CANDIDATES decides); nothing to choose is an error."""
+    from egis.compaction import BoosterConfig, held_out_accuracy, rank_by_held_out
+
+    rng = np.random.default_rng(3)
+    d, n, m = 120, 12, 3
+    labels = (rng.random(d) < 0.5).astype(np.int64)
+    logits = rng.normal(0, 1, (d, n, m)).astype(np.float32)
+    logits[:, 5, 0] += 3.0 * labels          # image 5 tells passing chips apart
+    config = BoosterConfig(max_iter=10)
+    noise, signal = [0, 1], [5, 6]
+    pick, scores = rank_by_held_out([(logits, noise), (logits, signal), (logits, signal)], labels, 0, config)
+    assert pick == 1 and scores[1] == scores[2] > scores[0]
+    assert scores[0] == held_out_accuracy(logits, labels, noise, 0, config)
+    with pytest.raises(DataError, match="no candidate"):
+        rank_by_held_out([], labels, 0, config)
