@@ -54,8 +54,8 @@ def label(
     from egis.toolkit.chipset import open_chip_set
     from egis.toolkit.data import load_labelled_images
     from egis.toolkit.io import check_output_file, read_json, write_json
-    from egis.toolkit.labels import (Cutoff, chip_set_accuracies, labels_meta, pass_fail, side_file, tie_warning,
-                                     write_labels, write_side_file)
+    from egis.toolkit.labels import (Cutoff, chance_warning, chip_set_accuracies, labels_meta, pass_fail,
+                                     side_file, tie_warning, write_labels, write_side_file)
     from egis.toolkit.signatures import images_sha256
 
     check_output_file(output)
@@ -113,9 +113,10 @@ def label(
     accuracies = accuracies[keep]
     threshold = rule.threshold(accuracies)
     passed = pass_fail(accuracies, threshold)
-    warning = tie_warning(rule, accuracies, threshold)
-    if warning:
-        typer.echo(f"warning: {warning}", err=True)
+    for warning in (tie_warning(rule, accuracies, threshold),
+                    chance_warning(threshold, loaded.num_classes, len(labels))):
+        if warning:
+            typer.echo(f"warning: {warning}", err=True)
     write_labels(output, selected, passed, accuracies if with_accuracy else None)
     record = chip_set.record()
     write_side_file(output, labels_meta(

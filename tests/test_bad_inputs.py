@@ -211,6 +211,18 @@ def test_ties_at_a_cutoff_warn(world, capsys, tmp_path):
     assert tie_warning(rule, np.linspace(0, 1, 20), rule.threshold(np.linspace(0, 1, 20))) is None
 
 
+
+def test_a_cutoff_near_chance_accuracy_warns():
+    """Labels whose threshold sits at chance (most chips broken) are flagged; a working
+    population's are not, nor a threshold just past the margin."""
+    from egis.toolkit.labels import CHANCE_MARGIN, chance_warning
+
+    message = chance_warning(0.117, 10, 1000)
+    assert "within 5 points of chance (0.1000 for 10 classes" in message and "~0.9 points" in message
+    assert chance_warning(0.601, 10, 1000) is None
+    assert chance_warning(0.1 + CHANCE_MARGIN, 10, 256) is None
+    assert chance_warning(0.52, 2, 360) is not None
+
 # --------------------------------------------------------------------------- labels files
 @pytest.mark.parametrize("problem, expected", [
     ("pass-value", "pass must be 0 or 1"),

@@ -111,6 +111,24 @@ def tie_warning(cutoff: Cutoff, accuracies: np.ndarray, threshold: float) -> str
             "(finer accuracies) or an absolute cutoff")
 
 
+CHANCE_MARGIN = 0.05   # a cutoff this close to chance accuracy (1/M) separates broken chips only
+
+
+def chance_warning(threshold: float, num_classes: int, labelled_images: int) -> str | None:
+    """A warning when the cutoff's threshold accuracy lies within CHANCE_MARGIN of chance
+    (1/M): the chips on both sides of it are broken, their pass/fail differs by sampling
+    noise of the labelling images, and any test trained on such labels learns nothing a fab
+    can use (e.g. MobileNet at sigma_tot 0.3: mean chip accuracy 18%, A50 threshold 11.7%)."""
+    chance = 1.0 / max(int(num_classes), 1)
+    if not threshold < chance + CHANCE_MARGIN:
+        return None
+    noise = 100.0 * np.sqrt(chance * (1 - chance) / max(int(labelled_images), 1))
+    return (f"the threshold accuracy {threshold:.4f} is within {100 * CHANCE_MARGIN:g} points of chance "
+            f"({chance:.4f} for {num_classes} classes; sampling noise of one chip's accuracy on "
+            f"{labelled_images} images ~{noise:.1f} points): the chips on both sides are broken; lower "
+            "the variability or use a higher cutoff")
+
+
 def chip_set_accuracies(chip_set: Any, pixels: np.ndarray, labels: np.ndarray, progress: bool = True,
                         threads: int | None = None,
                         on_excluded: Callable[[str, str], None] | None = None,
