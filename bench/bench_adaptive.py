@@ -1,7 +1,10 @@
 """Adaptive against exhaustive labelling, same chips, same images, one run.
 
 Prints the wall time of each, their ratio, the chip-images run, and how often the adaptive
-labels equal the exhaustive ones (the goal is >= 99.5% of chips).
+labels equal the exhaustive ones (the goal is >= 99.5% of chips). With ``--decide A60,A70
+--margin 0.01`` (what ``egis evaluate`` compares accuracies with: every cutoff and every cutoff
+minus 1 point) it also prints how often each chip lies on the same side of every decision
+point as its exhaustive accuracy.
 
     python bench/bench_adaptive.py models/digits/model.onnx models/digits/populations/typical/labelled.json \\
         --data builtin:digits --chips 300 --first 120
@@ -21,7 +24,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from egis.toolkit.adaptive import adaptive_accuracies  # noqa: E402
+from egis.toolkit.adaptive import adaptive_accuracies, decision_points  # noqa: E402
 from egis.toolkit.data import BUILTIN_DIGITS, digits_split, load_labelled_images  # noqa: E402
 from egis.toolkit.labels import Cutoff, chip_accuracies  # noqa: E402
 from egis.toolkit.population import open_population  # noqa: E402
@@ -38,6 +41,8 @@ def main() -> None:
     parser.add_argument("--first", type=int, default=500)
     parser.add_argument("--cutoff", default="A50")
     parser.add_argument("--confidence", type=float, default=0.995)
+    parser.add_argument("--decide", default="", help="further cutoffs, comma-separated (e.g. A60,A70)")
+    parser.add_argument("--margin", type=float, default=0.0, help="also decide at each cutoff minus this")
     args = parser.parse_args()
     pop = open_population(args.population, args.model)
     if args.data == BUILTIN_DIGITS:
@@ -49,12 +54,13 @@ def main() -> None:
         x, y = x[:args.images], y[:args.images]
     chips = list(range(min(args.chips, len(pop))))
     rule = Cutoff.parse(args.cutoff)
+    deciding = [rule] + [Cutoff.parse(c) for c in args.decide.split(",") if c.strip()]
     started = time.perf_counter()
     exhaustive = chip_accuracies(pop, x, y, chips, progress=False)
     t_full = time.perf_counter() - started
     started = time.perf_counter()
-    result = adaptive_accuracies(pop, x, y, chips, rule, confidence=args.confidence, first=args.first,
-                                 progress=False)
+    result = adaptive_accuracies(pop, x, y, chips, deciding, confidence=args.confidence, first=args.first,
+                                 progress=False, margin=args.margin)
     t_adaptive = time.perf_counter() - started
     full_labels = exhaustive >= rule.threshold(exhaustive)
     adaptive_labels = result.accuracies >= result.threshold
@@ -66,6 +72,11 @@ def main() -> None:
     print(f"labels equal to exhaustive labelling: {100 * agree:.2f}% of chips "
           f"({int((full_labels != adaptive_labels).sum())} differ); thresholds {rule.threshold(exhaustive):.4f} "
           f"vs {result.threshold:.4f}")
+    points = decision_points([c.threshold(exhaustive) for c in deciding], args.margin)
+    same = (exhaustive[:, None] >= points) == (result.accuracies[:, None] >= points)
+    print(f"decision points {', '.join(f'{v:.4f}' for v in points)}: every point on the exhaustive side for "
+          f"{100 * same.all(axis=1).mean():.2f}% of chips; per point "
+          f"{', '.join(f'{100 * v:.1f}' for v in same.mean(axis=0))}%; {int(result.exact.sum())} chips exact")
 
 
 if __name__ == "__main__":

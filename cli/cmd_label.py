@@ -39,6 +39,13 @@ def label(
     confidence: float = typer.Option(0.995, "--confidence", min=0.5, max=0.999999,
                                      help="Confidence of each adaptive decision (Clopper-Pearson)."),
     first: int = typer.Option(500, "--first", min=10, help="Images every chip gets in the first adaptive round."),
+    decide: Optional[str] = typer.Option(None, "--decide", metavar="CUTOFFS",
+                                         help="Adaptive: also decide every chip at these cutoffs (e.g. A60,A70 "
+                                              "or 0.62); with --with-accuracy, accuracies are exact wherever a "
+                                              "decision needed them and estimates elsewhere (column 'images')."),
+    margin: float = typer.Option(0.0, "--margin", min=0.0, max=0.5,
+                                 help="Adaptive: also decide at each cutoff minus this accuracy (0.01: the "
+                                      "critical-escape line of egis evaluate)."),
     workers: Optional[int] = typer.Option(None, "--workers", min=1,
                                           help="Processes for chip simulation (default $EGIS_WORKERS, else 1); "
                                                "results are identical for any count."),
@@ -76,6 +83,9 @@ def label(
     else:
         rule = Cutoff.parse(cutoff)
         cutoff_text = rule.text
+    if not adaptive and (decide or margin):
+        raise DataError("--decide and --margin only apply with --adaptive")
+    deciding = [rule] + [Cutoff.parse(text) for text in (decide or "").split(",") if text.strip()]
     from egis.toolkit.runner import get_runner
 
     workers = get_runner(workers, ray) if (ray or workers) else None
@@ -86,22 +96,25 @@ def label(
     if images is not None and images < len(labels):
         keep = np.sort(np.random.default_rng(seed).choice(len(labels), images, replace=False))
         pixels, labels = pixels[keep], labels[keep]
-    if adaptive and (with_accuracy or chip_set.kind != "population"):
-        raise DataError("--adaptive labels simulated populations without --with-accuracy (adaptive accuracies "
-                        "are estimates; exact ones need every image)")
+    if adaptive and chip_set.kind != "population":
+        raise DataError("--adaptive labels simulated populations only")
+
     started = time.perf_counter()
     adaptive_record = None
     if adaptive:
         from egis.toolkit.adaptive import adaptive_accuracies
 
-        result = adaptive_accuracies(chip_set.population, pixels, labels, chip_set.indices, rule,
+        result = adaptive_accuracies(chip_set.population, pixels, labels, chip_set.indices, deciding,
                                      confidence=confidence, first=first, seed=seed, threads=threads,
-                                     workers=workers)
-        accuracies = result.accuracies
+                                     workers=workers, margin=margin)
+        accuracies, images_used = result.accuracies, result.images_used
         adaptive_record = {"confidence": confidence, "first": first, "rounds": result.rounds,
                            "chip_images": int(result.images_used.sum()),
-                           "images_saved": round(result.images_saved, 4)}
+                           "images_saved": round(result.images_saved, 4),
+                           "decided_at": {c.text: t for c, t in zip(deciding, result.thresholds)},
+                           "margin": margin, "exact_chips": int(result.exact.sum())}
     else:
+        images_used = None
         accuracies = chip_set_accuracies(chip_set, pixels, labels, threads=threads, workers=workers,
                                          on_excluded=lambda cid, why: typer.echo(
                                              f"warning: chip {cid} excluded (no answer: {why})", err=True))
@@ -117,7 +130,8 @@ def label(
                     chance_warning(threshold, loaded.num_classes, len(labels))):
         if warning:
             typer.echo(f"warning: {warning}", err=True)
-    write_labels(output, selected, passed, accuracies if with_accuracy else None)
+    write_labels(output, selected, passed, accuracies if with_accuracy else None,
+                 images_used[keep] if with_accuracy and images_used is not None else None)
     record = chip_set.record()
     write_side_file(output, labels_meta(
         cutoff=cutoff_text, threshold=threshold, passed=passed,

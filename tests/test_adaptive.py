@@ -35,3 +35,61 @@ def test_adaptive_labels_equal_exhaustive_on_the_shipped_digits_chips():
     assert agree >= 0.99
     exact = result.images_used == len(x)
     assert np.array_equal(result.accuracies[exact], full[exact])   # re-measured chips are exact
+
+
+def _run(capsys, *args) -> tuple[int, str]:
+    from egis.cli.main import main
+
+    try:
+        main([str(a) for a in args])
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    return code, capsys.readouterr().err
+
+
+def test_label_adaptive_with_accuracy_is_exact_at_every_decision_point(tmp_path, capsys):
+    """egis label --adaptive --decide A60,A70 --margin 0.01 --with-accuracy: every chip lies on
+    the same side of each cutoff and of each cutoff minus 1 point as its exhaustive accuracy
+    (what egis evaluate's metrics compare), with fewer chip-images; re-measured chips are exact
+    and the 'images' column says which ones were."""
+    from egis.models.registry import reference_model_path
+    from egis.toolkit.adaptive import decision_points
+    from egis.toolkit.data import digits_split
+    from egis.toolkit.io import read_json, write_npz
+    from egis.toolkit.labels import read_labels
+
+    model = reference_model_path("digits")
+    population = model.parent / "populations" / "extreme" / "labelled.json"
+    _, _, x, y = digits_split()
+    write_npz(tmp_path / "test.npz", x=x, y=y)
+    common = [model, population, "--data", tmp_path / "test.npz", "--chips", "120", "--with-accuracy"]
+    assert _run(capsys, "label", *common, "-o", tmp_path / "full.csv")[0] == 0
+    code, err = _run(capsys, "label", *common, "-o", tmp_path / "adaptive.csv", "--adaptive", "--first", "90",
+                     "--decide", "A60,A70", "--margin", "0.01")
+    assert code == 0, err
+    full, adaptive = read_labels(tmp_path / "full.csv"), read_labels(tmp_path / "adaptive.csv")
+    record = read_json(tmp_path / "adaptive.json")["adaptive"]
+    assert list(record["decided_at"]) == ["A50", "A60", "A70"] and record["margin"] == 0.01
+    assert 0 < record["images_saved"] < 1 and 0 < record["exact_chips"] < 120
+    points = decision_points([Cutoff.parse(c).threshold(full.accuracies) for c in ("A50", "A60", "A70")], 0.01)
+    same_side = (full.accuracies[:, None] >= points) == (adaptive.accuracies[:, None] >= points)
+    assert same_side.all(axis=1).mean() >= 0.99
+    assert np.mean(full.passed == adaptive.passed) >= 0.99
+    import csv
+
+    with open(tmp_path / "adaptive.csv", newline="") as handle:
+        images = np.array([int(row["images"]) for row in csv.DictReader(handle)])
+    exact = images == len(x)
+    assert set(images) == {90, len(x)} and exact.sum() == record["exact_chips"]
+    assert np.allclose(adaptive.accuracies[exact], full.accuracies[exact], atol=1e-6)
+
+
+def test_label_decide_without_adaptive_is_refused(tmp_path, capsys):
+    from egis.models.registry import reference_model_path
+
+    model = reference_model_path("digits")
+    code, err = _run(capsys, "label", model, model.parent / "populations" / "extreme" / "labelled.json",
+                     "--data", tmp_path / "none.npz", "-o", tmp_path / "x.csv", "--decide", "A60")
+    assert code == 2 and "--decide and --margin only apply with --adaptive" in err
+    assert not (tmp_path / "x.csv").exists()

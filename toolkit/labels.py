@@ -164,12 +164,19 @@ def pass_fail(accuracies: np.ndarray, threshold: float) -> np.ndarray:
 
 
 def write_labels(path: str | Path, chips: Sequence[int | str], passed: np.ndarray,
-                 accuracies: np.ndarray | None = None) -> None:
+                 accuracies: np.ndarray | None = None, images: np.ndarray | None = None) -> None:
+    """The labels CSV: dut, pass, and optionally each chip's accuracy and (adaptive
+    labelling) the number of images that accuracy was measured on, so estimates are never
+    mistaken for exact accuracies."""
+    if images is not None and accuracies is None:
+        raise ValueError("an images column needs the accuracies it counts")
     with atomic_open(path) as handle:
         writer = csv.writer(handle)
-        writer.writerow(["dut", "pass"] + (["accuracy"] if accuracies is not None else []))
+        writer.writerow(["dut", "pass"] + (["accuracy"] if accuracies is not None else [])
+                        + (["images"] if images is not None else []))
         for row, chip in enumerate(chips):
             extra = [f"{accuracies[row]:.6f}"] if accuracies is not None else []
+            extra += [str(int(images[row]))] if images is not None else []
             writer.writerow([chip, int(bool(passed[row]))] + extra)
 
 
