@@ -142,13 +142,17 @@ def label(
         **({} if chip_set.kind == "population" else
            {"chip_identities": {cid: chip_set.identity(int(i)) for cid, i in zip(selected, keep)}})))
     rate = len(selected) / seconds
+    # chip-images actually run per second (adaptive labelling runs fewer than chips x images)
+    image_rate = (adaptive_record["chip_images"] if adaptive_record else len(selected) * len(labels)) / seconds
     write_json(output.with_name(output.stem + ".timings.json"),
                {"seconds": round(seconds, 3), "chips_per_s": round(rate, 3),
-                "images_per_s": round(rate * len(labels), 1)})
+                "images_per_s": round(image_rate, 1)})
     typer.echo(f"{output}: {len(selected)} chips, {int(passed.sum())} pass at {cutoff_text} "
                f"(threshold accuracy {threshold:.4f}); accuracy mean {accuracies.mean():.4f} "
                f"std {accuracies.std():.4f} min {accuracies.min():.4f}; "
-               f"{rate:.1f} chips/s, {rate * len(labels):.0f} images/s")
+               f"{rate:.1f} chips/s, {image_rate:.0f} images/s"
+               + (f" ({100 * adaptive_record['images_saved']:.1f}% of chip-images saved, "
+                  f"{adaptive_record['exact_chips']} chips on every image)" if adaptive_record else ""))
 
 
 def register(app: typer.Typer) -> None:

@@ -56,8 +56,26 @@ def export_onnx(model: Any, length: int) -> bytes:
     names = [out.name for out in onx.graph.output]
     if names != [LABEL_OUTPUT, PROBA_OUTPUT]:
         raise DataError(f"unexpected detector outputs {names}")
+    _label_from_probabilities(onx.graph)
     onx.doc_string = "egis pass/fail detector: input signature (K*M logits, image-major)"
     return onx.SerializeToString()
+
+
+def _label_from_probabilities(graph: Any) -> None:
+    """Make ``label`` the argmax of ``probabilities`` (first wins ties), in place.
+
+    Why: scikit-learn's ``predict`` is exactly that argmax, while onnxruntime's
+    TreeEnsembleClassifier derives its own label and, for a booster whose trees are single
+    leaves (too few labelled chips to split: e.g. 24 chips, 14 passing), labels every chip 0
+    although its P(pass) is 0.58 in both runtimes. One rule for label and probability keeps
+    the bundle's verdict the one its probability states."""
+    from onnx import helper
+
+    producer = next(node for node in graph.node if LABEL_OUTPUT in node.output)
+    slot = list(producer.output).index(LABEL_OUTPUT)
+    producer.output[slot] = f"{LABEL_OUTPUT}_trees"          # left unused
+    graph.node.append(helper.make_node("ArgMax", [PROBA_OUTPUT], [LABEL_OUTPUT], axis=1, keepdims=0,
+                                       name="label_from_probabilities"))
 
 
 def onnx_predict(onnx_bytes: bytes, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -196,3 +196,17 @@ def test_rank_by_held_out_picks_the_best_set_first_among_equals_and_refuses_none
     assert scores[0] == held_out_accuracy(logits, labels, noise, 0, config)
     with pytest.raises(DataError, match="no candidate"):
         rank_by_held_out([], labels, 0, config)
+
+
+def test_exported_detector_labels_follow_its_probabilities_even_without_splits():
+    """24 labelled chips, 14 passing: too few for a split, so every tree is one leaf and
+    P(pass) = 0.58 for every chip. scikit-learn passes them all; the ONNX label must too
+    (onnxruntime's own tree label said 0 before the label became argmax(probabilities))."""
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(24, 6, 10)).astype(np.float32)
+    labels = np.r_[np.ones(14), np.zeros(10)].astype(np.int64)
+    model, onnx_bytes = build_detector(logits, labels, [0, 1, 2, 3], BoosterConfig())
+    x = signatures(logits, [0, 1, 2, 3])
+    verdict, p_pass = onnx_predict(onnx_bytes, x)
+    assert np.allclose(p_pass, 14 / 24, atol=1e-6)
+    assert verdict.tolist() == model.predict(x).tolist() == [1] * 24

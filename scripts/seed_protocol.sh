@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The seed paper's protocol on a shipped model (issue: simulation at the machine's limit, and
+# the seed paper's protocol at full scale): 1000 labelled + 1000 evaluation chips per
+# variability setting, labels from the full 10,000-image CIFAR-10 test set by adaptive
+# labelling, N = 2048 images per stimulus set, K = 2/4/8/16, 3 seeds, the baselines.
+#
+#   MODEL=cifar10_vgg16 VARIABILITY=typical bash scripts/seed_protocol.sh
+#
+# Adaptive labelling places every chip against each decision point the evaluation uses and
+# measures it on all 10,000 images only when one of them lies in its 99.5% interval:
+#   labelled chips:   the thresholds of A50, A60 and A70 (egis label --decide A60,A70);
+#   evaluation chips: those three thresholds (from the labelled side file) and each minus
+#                     1 point, the critical-escape line (--margin 0.01).
+# Every metric egis evaluate reports only compares accuracies with these points, so it equals
+# the exhaustive labelling's up to that confidence; each accuracy CSV's images column says
+# which chips are exact. Each step is skipped when its output exists (resume after a stop).
+# Knobs: CHIPS (1000), N (2048), K (2,4,8,16), SEEDS (3), TRIALS (3), METHODS, SIGMA (the seed's:
+# 0.3 VGG16, 0.15 MobileNet), OUT (runs/seed_<model>), EGIS_WORKERS (2), FIRST (500).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+py=.venv/bin/python
+egis=.venv/bin/egis
+name=${MODEL:-cifar10_vgg16}
+variability=${VARIABILITY:-typical}
+case "$name" in
+  cifar10_vgg16) default_sigma=0.3 ;;
+  cifar10_mobilenet) default_sigma=0.15 ;;
+  *) echo "MODEL must be cifar10_vgg16 or cifar10_mobilenet" >&2; exit 2 ;;
+esac
+case "$variability" in typical|extreme) ;; *) echo "VARIABILITY must be typical or extreme" >&2; exit 2 ;; esac
+model=models/$name/model.onnx
+zip=${CIFAR_ZIP:-../shared/datasets/cifar10/cifar10-jpeg.zip}
+[ -f "$zip" ] || { echo "CIFAR-10 not found at $zip (set CIFAR_ZIP)" >&2; exit 2; }
+out=${OUT:-runs/seed_$name}
+chips=${CHIPS:-1000}
+n=${N:-2048}
+export EGIS_THREADS=1 EGIS_WORKERS=${EGIS_WORKERS:-2}
+preset=(--set sigma_tot=${SIGMA:-$default_sigma} --set preset=$variability)
+adaptive=(--adaptive --first "${FIRST:-500}" --with-accuracy --data "$zip" --subdir test)
+pops=$out/pops/$variability
+mkdir -p "$pops" "$out/logs"
+stamp() { date -u +%H:%M:%S; }
+
+for part in labelled:1 evaluation:2; do
+  part_name=${part%%:*}; seed=${part##*:}
+  [ -f "$pops/$part_name.json" ] || $egis duts make "$model" -o "$pops/$part_name.json" "${preset[@]}" \
+      --count "$chips" --seed "$seed"
+done
+if [ ! -f "$pops/labelled_accuracy.csv" ]; then
+  echo "$(stamp) labelling $chips labelled chips"
+  $egis label "$model" "$pops/labelled.json" "${adaptive[@]}" --cutoff A50 --decide A60,A70 \
+      -o "$pops/labelled_accuracy.csv"
+fi
+# the labelled chips' three thresholds, as the evaluation will compute them
+read -r t50 t60 t70 < <($py -c "import json,sys; d=json.load(open(sys.argv[1]))['adaptive']['decided_at']; \
+print(d['A50'], d['A60'], d['A70'])" "$pops/labelled_accuracy.json")
+if [ ! -f "$pops/evaluation_accuracy.csv" ]; then
+  echo "$(stamp) labelling $chips evaluation chips at $t50, $t60, $t70 and each minus 1 point"
+  $egis label "$model" "$pops/evaluation.json" "${adaptive[@]}" --cutoff "$t50" --decide "$t60,$t70" \
+      --margin 0.01 -o "$pops/evaluation_accuracy.csv"
+fi
+if [ ! -d "$out/sid" ]; then
+  echo "$(stamp) synthesising $n images"
+  $egis synthesize "$model" -o "$out/sid" --images "$n" --threads 2 -q
+fi
+methods=${METHODS:-egis,egis-random,egis-cost,gaussian,uniform,untrained,da-regressor,da-classifier}
+echo "$(stamp) evaluating $methods"
+$egis evaluate "$model" --sid "$out/sid" --populations "$out/pops" --variability "$variability" \
+    --real "$zip" --real-subdir test --images "$n" --seed-count "${SEEDS:-3}" -k "${K:-2,4,8,16}" \
+    --baseline-k 4 --trials "${TRIALS:-3}" --cutoffs A50,A60,A70 --methods "$methods" \
+    --name "$name" -q -o "$out/eval_$variability"
+echo "$(stamp) done"
