@@ -109,6 +109,23 @@ def write_report(out_dir: Path, markdown: str, title: str) -> None:
         handle.write(markdown_to_html(markdown, title))
 
 
+def adaptive_note(which: str, meta: dict[str, Any]) -> str:
+    """One sentence on how a population's accuracies were measured when adaptive labelling
+    made them (``egis label --adaptive``), so estimates are never read as exact accuracies."""
+    record = meta.get("adaptive") if isinstance(meta, dict) else None
+    if not isinstance(record, dict):
+        return ""
+    points = ", ".join(f"{float(t):.4f}" for t in sorted(record.get("decided_at", {}).values()))
+    margin = float(record.get("margin", 0.0))
+    return (f"{which} chips: adaptive labelling, {record.get('exact_chips', '?')} of {meta.get('count', '?')} "
+            f"chips measured on all {meta.get('images', '?')} images, the rest on the first "
+            f"{record.get('first', '?')} and placed against {points}"
+            + (f" and each minus {margin:g}" if margin else "")
+            + f" at confidence {record.get('confidence', '?')} ({100 * float(record.get('images_saved', 0)):.1f}% "
+            "of chip-images saved); metrics that compare accuracies with those points equal the exhaustive ones "
+            "up to that confidence.")
+
+
 def build_report(model: LoadedModel, model_name: str, sid_dir: Path, pops_dir: Path,
                  variabilities: Sequence[str], rows: list[dict[str, Any]], timings: dict[str, float],
                  showcase: dict[str, CompactionResult], stimuli: dict[str, np.ndarray],
@@ -135,8 +152,9 @@ def build_report(model: LoadedModel, model_name: str, sid_dir: Path, pops_dir: P
              f"evaluation chips (TA accuracy, TE escapes = CTE critical + BTE benign, YL yield loss).", "",
              "Regenerate:", "", "```", command, "```", ""]
     for variability in variabilities:
-        stats_lab = read_labels(pops_dir / variability / "labelled_accuracy.csv").accuracies
-        stats_eval = read_labels(pops_dir / variability / "evaluation_accuracy.csv").accuracies
+        labelled = read_labels(pops_dir / variability / "labelled_accuracy.csv")
+        evaluation = read_labels(pops_dir / variability / "evaluation_accuracy.csv")
+        stats_lab, stats_eval = labelled.accuracies, evaluation.accuracies
         spec = PopulationSpec.load(pops_dir / variability / "labelled.json")
         thresholds = {c: Cutoff.parse(c).threshold(stats_lab) for c in config.cutoffs}
         report_plots.accuracy_histogram(out_dir / f"accuracy_{variability}.png",
@@ -147,6 +165,8 @@ def build_report(model: LoadedModel, model_name: str, sid_dir: Path, pops_dir: P
                   f"{len(stats_eval)} evaluation chips. Labelled-chip accuracy: mean {stats_lab.mean():.4f}, "
                   f"std {stats_lab.std():.4f}, min {stats_lab.min():.4f}; cutoffs "
                   + ", ".join(f"{c} = {t:.4f}" for c, t in thresholds.items()) + ".", "",
+                  *[line + "\n" for line in (adaptive_note("Labelled", labelled.meta),
+                                             adaptive_note("Evaluation", evaluation.meta)) if line],
                   f"![chip accuracy histogram](accuracy_{variability}.png)", "",
                   f"### Table II analogue (K = {headline_k(config)}): TA ± std / CTE / BTE / YL, %", "",
                   headline_table(summary, variability, headline_k(config), config.cutoffs, config.methods), "",

@@ -168,3 +168,15 @@ def test_egis_select_takes_the_candidate_with_the_best_held_out_score():
     assert by["egis-select"]["reward"] == held_out
     # the held-out folds are not the annealing's: its own (maximised) reward is another number
     assert held_out != by["uniform"]["reward"]
+
+
+def test_the_report_says_when_accuracies_come_from_adaptive_labelling():
+    from egis.report import adaptive_note
+
+    meta = {"count": 1000, "images": 10000, "adaptive": {
+        "confidence": 0.995, "first": 500, "exact_chips": 412, "images_saved": 0.5321, "margin": 0.01,
+        "decided_at": {"A50": 0.6071, "A60": 0.55, "A70": 0.49}}}
+    note = adaptive_note("Evaluation", meta)
+    assert "412 of 1000 chips measured on all 10000 images" in note
+    assert "0.4900, 0.5500, 0.6071 and each minus 0.01" in note and "53.2%" in note
+    assert adaptive_note("Labelled", {"count": 10, "images": 100}) == ""
