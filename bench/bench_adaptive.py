@@ -67,7 +67,7 @@ def main() -> None:
     agree = float(np.mean(full_labels == adaptive_labels))
     print(f"{args.model.parent.name}: {len(chips)} chips x {len(x)} images, cutoff {args.cutoff}")
     print(f"exhaustive {t_full:.1f} s; adaptive {t_adaptive:.1f} s ({t_full / t_adaptive:.2f}x), "
-          f"{result.rounds} rounds, chip-images {int(result.images_used.sum())} of {len(chips) * len(x)} "
+          f"{result.rounds} rounds, chip-images {result.chip_images_run} of {len(chips) * len(x)} "
           f"({100 * result.images_saved:.1f}% saved)")
     print(f"labels equal to exhaustive labelling: {100 * agree:.2f}% of chips "
           f"({int((full_labels != adaptive_labels).sum())} differ); thresholds {rule.threshold(exhaustive):.4f} "

@@ -91,13 +91,13 @@ def label(
     workers = get_runner(workers, ray) if (ray or workers) else None
     loaded = load_customer_model(model, layout, pixel_range, mean, std)
     chip_set = open_chip_set(population, model, model=loaded, chips=chips, threads=threads)
+    if adaptive and chip_set.kind != "population":
+        raise DataError("--adaptive labels simulated populations only")
     dataset = load_labelled_images(data, loaded.contract, loaded.num_classes, class_map, subdir)
     pixels, labels = dataset.pixels, dataset.labels
     if images is not None and images < len(labels):
         keep = np.sort(np.random.default_rng(seed).choice(len(labels), images, replace=False))
         pixels, labels = pixels[keep], labels[keep]
-    if adaptive and chip_set.kind != "population":
-        raise DataError("--adaptive labels simulated populations only")
 
     started = time.perf_counter()
     adaptive_record = None
@@ -109,7 +109,7 @@ def label(
                                      workers=workers, margin=margin)
         accuracies, images_used = result.accuracies, result.images_used
         adaptive_record = {"confidence": confidence, "first": first, "rounds": result.rounds,
-                           "chip_images": int(result.images_used.sum()),
+                           "chip_images": result.chip_images_run,
                            "images_saved": round(result.images_saved, 4),
                            "decided_at": {c.text: t for c, t in zip(deciding, result.thresholds)},
                            "margin": margin, "exact_chips": int(result.exact.sum())}

@@ -56,26 +56,40 @@ def export_onnx(model: Any, length: int) -> bytes:
     names = [out.name for out in onx.graph.output]
     if names != [LABEL_OUTPUT, PROBA_OUTPUT]:
         raise DataError(f"unexpected detector outputs {names}")
-    _label_from_probabilities(onx.graph)
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    _label_from_probabilities(onx.graph, ties_pass=not isinstance(model, HistGradientBoostingClassifier))
     onx.doc_string = "egis pass/fail detector: input signature (K*M logits, image-major)"
     return onx.SerializeToString()
 
 
-def _label_from_probabilities(graph: Any) -> None:
-    """Make ``label`` the argmax of ``probabilities`` (first wins ties), in place.
+def _label_from_probabilities(graph: Any, ties_pass: bool) -> None:
+    """Make ``label`` follow ``probabilities`` as scikit-learn's ``predict`` does, in place.
 
-    Why: scikit-learn's ``predict`` is exactly that argmax, while onnxruntime's
-    TreeEnsembleClassifier derives its own label and, for a booster whose trees are single
-    leaves (too few labelled chips to split: e.g. 24 chips, 14 passing), labels every chip 0
-    although its P(pass) is 0.58 in both runtimes. One rule for label and probability keeps
-    the bundle's verdict the one its probability states."""
-    from onnx import helper
+    Why: onnxruntime's TreeEnsembleClassifier derives its own label and, for a booster whose
+    trees are single leaves (too few labelled chips to split: e.g. 24 chips, 14 passing),
+    labels every chip 0 although its P(pass) is 0.58 in both runtimes. One rule for label and
+    probability keeps the bundle's verdict the one its probability states. The tie rule is
+    the estimator's: HistGradientBoostingClassifier predicts the argmax of its probabilities
+    (a tie fails), GradientBoostingClassifier passes when its raw score is >= 0, i.e. P(pass)
+    >= 0.5 (``ties_pass``)."""
+    from onnx import TensorProto, helper
 
     producer = next(node for node in graph.node if LABEL_OUTPUT in node.output)
     slot = list(producer.output).index(LABEL_OUTPUT)
     producer.output[slot] = f"{LABEL_OUTPUT}_trees"          # left unused
-    graph.node.append(helper.make_node("ArgMax", [PROBA_OUTPUT], [LABEL_OUTPUT], axis=1, keepdims=0,
-                                       name="label_from_probabilities"))
+    if not ties_pass:
+        graph.node.append(helper.make_node("ArgMax", [PROBA_OUTPUT], [LABEL_OUTPUT], axis=1, keepdims=0,
+                                           name="label_from_probabilities"))
+        return
+    graph.initializer.extend([helper.make_tensor("label_pass_column", TensorProto.INT64, [1], [PASS_COLUMN]),
+                              helper.make_tensor("label_half", TensorProto.FLOAT, [], [0.5])])
+    graph.node.extend([
+        helper.make_node("Gather", [PROBA_OUTPUT, "label_pass_column"], ["label_p_pass"], axis=1),
+        helper.make_node("Squeeze", ["label_p_pass", "label_pass_column"], ["label_p_pass_flat"]),
+        helper.make_node("GreaterOrEqual", ["label_p_pass_flat", "label_half"], ["label_passes"]),
+        helper.make_node("Cast", ["label_passes"], [LABEL_OUTPUT], to=TensorProto.INT64,
+                         name="label_from_probabilities")])
 
 
 def onnx_predict(onnx_bytes: bytes, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

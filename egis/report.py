@@ -121,9 +121,10 @@ def adaptive_note(which: str, meta: dict[str, Any]) -> str:
             f"chips measured on all {meta.get('images', '?')} images, the rest on the first "
             f"{record.get('first', '?')} and placed against {points}"
             + (f" and each minus {margin:g}" if margin else "")
-            + f" at confidence {record.get('confidence', '?')} ({100 * float(record.get('images_saved', 0)):.1f}% "
-            "of chip-images saved); metrics that compare accuracies with those points equal the exhaustive ones "
-            "up to that confidence.")
+            + f" at confidence {record.get('confidence', '?')} per chip and point "
+            f"({100 * float(record.get('images_saved', 0)):.1f}% of chip-images saved). Metrics that only compare "
+            "accuracies with those points equal the exhaustive ones up to that confidence; the accuracy "
+            "statistics above, the histogram and the regressor method (da-regressor) use the estimates.")
 
 
 def build_report(model: LoadedModel, model_name: str, sid_dir: Path, pops_dir: Path,

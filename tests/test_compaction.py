@@ -205,8 +205,15 @@ def test_exported_detector_labels_follow_its_probabilities_even_without_splits()
     rng = np.random.default_rng(0)
     logits = rng.normal(size=(24, 6, 10)).astype(np.float32)
     labels = np.r_[np.ones(14), np.zeros(10)].astype(np.int64)
-    model, onnx_bytes = build_detector(logits, labels, [0, 1, 2, 3], BoosterConfig())
     x = signatures(logits, [0, 1, 2, 3])
+    model, onnx_bytes = build_detector(logits, labels, [0, 1, 2, 3], BoosterConfig())
     verdict, p_pass = onnx_predict(onnx_bytes, x)
     assert np.allclose(p_pass, 14 / 24, atol=1e-6)
     assert verdict.tolist() == model.predict(x).tolist() == [1] * 24
+    # an exact tie (12 of 24 pass, P(pass) = 0.5): HistGradientBoosting's argmax fails it
+    tie = np.r_[np.ones(12), np.zeros(12)].astype(np.int64)
+    model, onnx_bytes = build_detector(logits, tie, [0, 1, 2, 3], BoosterConfig())
+    assert onnx_predict(onnx_bytes, x)[0].tolist() == model.predict(x).tolist() == [0] * 24
+    # GradientBoosting (min leaf 1) splits on these chips; its labels still follow scikit-learn's
+    model, onnx_bytes = build_detector(logits, labels, [0, 1, 2, 3], BoosterConfig(kind="gb"))
+    assert onnx_predict(onnx_bytes, x)[0].tolist() == model.predict(x).tolist()

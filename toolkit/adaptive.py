@@ -41,9 +41,11 @@ DEFAULT_FIRST = 500
 @dataclass
 class AdaptiveResult:
     accuracies: np.ndarray        # per chip: exact (all images) or the first-batch estimate
-    images_used: np.ndarray       # per chip
+    images_used: np.ndarray       # per chip: the images its accuracy was measured on
     thresholds: list[float]       # each cutoff's threshold, in the order the cutoffs were given
     rounds: int
+    n_images: int                 # all images (what exhaustive labelling gives every chip)
+    chip_images_run: int          # the work done: a re-measured chip ran its first batch too
 
     @property
     def threshold(self) -> float:
@@ -53,13 +55,13 @@ class AdaptiveResult:
     @property
     def exact(self) -> np.ndarray:
         """Per chip: True where the accuracy was measured on every image."""
-        return self.images_used == self.images_used.max()
+        return self.images_used == self.n_images
 
     @property
     def images_saved(self) -> float:
         """Fraction of chip-images not run, against exhaustive labelling."""
-        full = self.images_used.max() * len(self.images_used)
-        return 1.0 - float(self.images_used.sum()) / max(full, 1)
+        full = self.n_images * len(self.images_used)
+        return 1.0 - self.chip_images_run / max(full, 1)
 
 
 def interval(correct: np.ndarray, n: int, confidence: float) -> tuple[np.ndarray, np.ndarray]:
@@ -103,7 +105,7 @@ def adaptive_accuracies(population, pixels: np.ndarray, labels: np.ndarray, chip
     if first >= n_all:
         acc = chip_accuracies(population, pixels, labels, chips, progress=progress, threads=threads,
                               workers=workers)
-        return AdaptiveResult(acc, np.full(len(chips), n_all), thresholds(acc), 1)
+        return AdaptiveResult(acc, np.full(len(chips), n_all), thresholds(acc), 1, n_all, n_all * len(chips))
     pick = np.sort(np.random.default_rng(seed).choice(n_all, first, replace=False))
     acc = chip_accuracies(population, pixels[pick], labels[pick], chips, progress=progress, threads=threads,
                           workers=workers)
@@ -123,4 +125,5 @@ def adaptive_accuracies(population, pixels: np.ndarray, labels: np.ndarray, chip
         used[rows] = n_all
         exact[rows] = True
         rounds += 1
-    return AdaptiveResult(acc, used, thresholds(acc), rounds)
+    return AdaptiveResult(acc, used, thresholds(acc), rounds, n_all,
+                          first * len(chips) + n_all * int(exact.sum()))
