@@ -47,6 +47,13 @@ chips=${CHIPS:-250}
 export EGIS_THREADS=1 EGIS_WORKERS=${EGIS_WORKERS:-2}
 [ -f "$model" ] || "${train[@]}" --out "$model"
 pops=$out/pops/$variability
+# a folder made at another sigma_tot is never reused silently
+check_sigma() {
+  [ -f "$1" ] || return 0
+  $py -c "import json,sys; p=json.load(open(sys.argv[1]))['params']; sys.exit(0 if abs(p['sigma_tot']-float(sys.argv[2]))<1e-12 else 1)" \
+      "$1" "$2" || { echo "$1 was made at another sigma_tot than $2; use another OUT" >&2; exit 2; }
+}
+check_sigma "$pops/labelled.json" "$sigma"
 mkdir -p "$pops"
 for part in labelled:1 evaluation:2; do
   name=${part%%:*}; seed=${part##*:}

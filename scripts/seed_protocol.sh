@@ -40,6 +40,13 @@ adaptive=(--adaptive --first "${FIRST:-500}" --with-accuracy --data "$zip" --sub
 pops=$out/pops/$variability
 mkdir -p "$pops" "$out/logs"
 stamp() { date -u +%H:%M:%S; }
+# a folder made at another sigma_tot is never reused silently
+check_sigma() {
+  [ -f "$1" ] || return 0
+  $py -c "import json,sys; p=json.load(open(sys.argv[1]))['params']; sys.exit(0 if abs(p['sigma_tot']-float(sys.argv[2]))<1e-12 else 1)" \
+      "$1" "$2" || { echo "$1 was made at another sigma_tot than $2; use another OUT" >&2; exit 2; }
+}
+check_sigma "$pops/labelled.json" "${SIGMA:-$default_sigma}"
 
 for part in labelled:1 evaluation:2; do
   part_name=${part%%:*}; seed=${part##*:}
@@ -56,14 +63,16 @@ read -r t50 t60 t70 < <($py -c "import json,sys; d=json.load(open(sys.argv[1]))[
 print(d['A50'], d['A60'], d['A70'])" "$pops/labelled_accuracy.json")
 if [ ! -f "$pops/evaluation_accuracy.csv" ]; then
   echo "$(stamp) labelling $chips evaluation chips at $t50, $t60, $t70 and each minus 1 point"
-  $egis label "$model" "$pops/evaluation.json" "${adaptive[@]}" --cutoff "$t50" --decide "$t60,$t70" \
-      --margin 0.01 -o "$pops/evaluation_accuracy.csv"
+  $egis label "$model" "$pops/evaluation.json" "${adaptive[@]}" --cutoff-from "$pops/labelled_accuracy.json" \
+      --decide "$t60,$t70" --margin 0.01 -o "$pops/evaluation_accuracy.csv"
 fi
 if [ ! -d "$out/sid" ]; then
   echo "$(stamp) synthesising $n images"
   $egis synthesize "$model" -o "$out/sid" --images "$n" --threads 2 -q
 fi
-methods=${METHODS:-egis,egis-random,egis-cost,gaussian,uniform,untrained,da-regressor,da-classifier}
+# da-regressor is left out by default: it trains on the labelled chips' accuracies, which
+# adaptive labelling only estimates away from the decision points
+methods=${METHODS:-egis,egis-random,egis-cost,gaussian,uniform,untrained,da-classifier}
 echo "$(stamp) evaluating $methods"
 $egis evaluate "$model" --sid "$out/sid" --populations "$out/pops" --variability "$variability" \
     --real "$zip" --real-subdir test --images "$n" --seed-count "${SEEDS:-3}" -k "${K:-2,4,8,16}" \
