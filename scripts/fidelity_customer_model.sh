@@ -16,6 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=.venv/bin/python
+source scripts/common.sh
 egis=.venv/bin/egis
 style=${STYLE:-nhwc}
 variability=${VARIABILITY:-typical}
@@ -31,15 +32,9 @@ case "$style" in
             train=(false "shipped model $shipped is missing") ;;
   *) echo "STYLE must be nhwc, smoothed, normout, vgg16 or mobilenet" >&2; exit 2 ;;
 esac
-# the seed's sigma_tot per model: 0.15 for MobileNet (at 0.3 its chips fall to ~18% mean
-# accuracy, near chance, and the cutoffs stop meaning anything), 0.3 for the rest
-default_sigma=$([ "$style" = mobilenet ] && echo 0.15 || echo 0.3)
-sigma=${SIGMA:-$default_sigma}
-case "$variability" in
-  typical) preset=(--set sigma_tot=$sigma --set preset=typical) ;;
-  extreme) preset=(--set sigma_tot=$sigma --set preset=extreme) ;;
-  *) echo "VARIABILITY must be typical or extreme" >&2; exit 2 ;;
-esac
+sigma=${SIGMA:-$(seed_sigma "$style")}
+case "$variability" in typical|extreme) ;; *) echo "VARIABILITY must be typical or extreme" >&2; exit 2 ;; esac
+preset=(--set sigma_tot=$sigma --set preset=$variability)
 out=${OUT:-runs/fidelity_$style}
 model=${MODEL:-${shipped:-runs/customer/$style.onnx}}
 zip=${CIFAR_ZIP:-../shared/datasets/cifar10/cifar10-jpeg.zip}
@@ -47,12 +42,6 @@ chips=${CHIPS:-250}
 export EGIS_THREADS=1 EGIS_WORKERS=${EGIS_WORKERS:-2}
 [ -f "$model" ] || "${train[@]}" --out "$model"
 pops=$out/pops/$variability
-# a folder made at another sigma_tot is never reused silently
-check_sigma() {
-  [ -f "$1" ] || return 0
-  $py -c "import json,sys; p=json.load(open(sys.argv[1]))['params']; sys.exit(0 if abs(p['sigma_tot']-float(sys.argv[2]))<1e-12 else 1)" \
-      "$1" "$2" || { echo "$1 was made at another sigma_tot than $2; use another OUT" >&2; exit 2; }
-}
 check_sigma "$pops/labelled.json" "$sigma"
 mkdir -p "$pops"
 for part in labelled:1 evaluation:2; do

@@ -16,6 +16,7 @@ if [ "$model" = cifar10_vgg16_aihwkit ]; then
 fi
 bash scripts/install.sh
 py=.venv/bin/python
+source scripts/common.sh
 egis=.venv/bin/egis
 # Gaussian noise is left out of the sweeps for time (its images fall in 2 classes on digits);
 # add it back with METHODS=...,gaussian.
@@ -36,7 +37,7 @@ case "$model" in
       --trials 3 --methods "$METHODS" --name digits
     ;;
   cifar10_vgg16|cifar10_mobilenet)
-    sigma=$([ "$model" = cifar10_vgg16 ] && echo 0.3 || echo 0.15)
+    sigma=$(seed_sigma "$model")
     # Default synthesis: H_c warm-up, early stop once the targets hold or the loss plateaus (at
     # most 5000 iterations). REUSE_SID=1 keeps an existing runs/$model/sid, whatever settings made
     # it (SYNTH_* are then ignored; evaluate still checks it was made for this model).

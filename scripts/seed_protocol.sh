@@ -19,14 +19,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=.venv/bin/python
+source scripts/common.sh
 egis=.venv/bin/egis
 name=${MODEL:-cifar10_vgg16}
 variability=${VARIABILITY:-typical}
 case "$name" in
-  cifar10_vgg16) default_sigma=0.3 ;;
-  cifar10_mobilenet) default_sigma=0.15 ;;
+  cifar10_vgg16|cifar10_mobilenet) ;;
   *) echo "MODEL must be cifar10_vgg16 or cifar10_mobilenet" >&2; exit 2 ;;
 esac
+sigma=${SIGMA:-$(seed_sigma "$name")}
 case "$variability" in typical|extreme) ;; *) echo "VARIABILITY must be typical or extreme" >&2; exit 2 ;; esac
 model=models/$name/model.onnx
 zip=${CIFAR_ZIP:-../shared/datasets/cifar10/cifar10-jpeg.zip}
@@ -35,18 +36,12 @@ out=${OUT:-runs/seed_$name}
 chips=${CHIPS:-1000}
 n=${N:-2048}
 export EGIS_THREADS=1 EGIS_WORKERS=${EGIS_WORKERS:-2}
-preset=(--set sigma_tot=${SIGMA:-$default_sigma} --set preset=$variability)
+preset=(--set sigma_tot=$sigma --set preset=$variability)
 adaptive=(--adaptive --first "${FIRST:-500}" --with-accuracy --data "$zip" --subdir test)
 pops=$out/pops/$variability
 mkdir -p "$pops" "$out/logs"
 stamp() { date -u +%H:%M:%S; }
-# a folder made at another sigma_tot is never reused silently
-check_sigma() {
-  [ -f "$1" ] || return 0
-  $py -c "import json,sys; p=json.load(open(sys.argv[1]))['params']; sys.exit(0 if abs(p['sigma_tot']-float(sys.argv[2]))<1e-12 else 1)" \
-      "$1" "$2" || { echo "$1 was made at another sigma_tot than $2; use another OUT" >&2; exit 2; }
-}
-check_sigma "$pops/labelled.json" "${SIGMA:-$default_sigma}"
+check_sigma "$pops/labelled.json" "$sigma"
 
 for part in labelled:1 evaluation:2; do
   part_name=${part%%:*}; seed=${part##*:}
