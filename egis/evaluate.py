@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,6 @@ from egis.pipeline import annealed
 from egis.responses import ChipResponses
 from egis.toolkit.io import atomic_open
 from egis.toolkit.labels import Cutoff
-from egis.toolkit.signatures import signatures
 
 ROW_FIELDS = ("variability", "cutoff", "threshold", "k", "seed", "method", *METRICS,
               "reward", "seconds", "max_escape", "choice")
@@ -47,10 +47,10 @@ def predict_with(method: str, labelled: ChipResponses, evaluation: ChipResponses
     chosen on held-out folds (egis.escape), as ``egis compact --max-escape`` does for a bundle."""
     spec = get_method(method)
     stimulus = stimulus or spec.stimulus
-    x_eval = signatures(evaluation.logits[stimulus], indices)
+    x_eval = evaluation.signatures(stimulus, indices)
     if spec.detector == "regressor":
         model = _regressor(config)
-        model.fit(signatures(labelled.logits[stimulus], indices), labelled.accuracy)
+        model.fit(labelled.signatures(stimulus, indices), labelled.accuracy)
         return model.predict(x_eval) >= threshold
     # scored through the exported ONNX detector, as the tester scores a bundle, so the
     # evaluation measures the artifact that ships rather than the scikit-learn object
@@ -64,14 +64,43 @@ def predict_with(method: str, labelled: ChipResponses, evaluation: ChipResponses
     return predicted.astype(bool)
 
 
-def evaluate_setting(labelled: ChipResponses, evaluation: ChipResponses, cutoff: str, k: int, seed: int,
-                     methods: Sequence[str], trials: int, config: BoosterConfig,
-                     on_compaction: Callable[[str, CompactionResult], None] | None = None,
-                     schedule: dict[str, float] | None = None,
-                     max_escape: float | None = None) -> list[dict[str, Any]]:
-    """Rows of metrics for each method at one (cutoff, K, seed); annealing shared where equal."""
+@dataclass
+class Choice:
+    """The K images one method chose at one (cutoff, K, seed), from the labelled chips alone."""
+
+    method: str
+    stimulus: str            # the stimulus set the indices point into
+    indices: list[int]
+    reward: float            # the selection's own score (nan for random K)
+    choice: str              # egis-select: the candidate taken, "stimulus/selection"
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "stimulus": self.stimulus, "indices": [int(i) for i in self.indices],
+                "reward": None if np.isnan(self.reward) else float(self.reward), "choice": self.choice,
+                "seconds": float(self.seconds)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Choice:
+        reward = float("nan") if data["reward"] is None else float(data["reward"])
+        return cls(data["method"], data["stimulus"], [int(i) for i in data["indices"]], reward,
+                   data["choice"], float(data["seconds"]))
+
+
+def setting_labels(labelled: ChipResponses, cutoff: str) -> tuple[float, np.ndarray]:
+    """The cutoff's threshold on the labelled chips and their pass (1) / fail (0) labels."""
     threshold = Cutoff.parse(cutoff).threshold(labelled.accuracy)
-    labels = (labelled.accuracy >= threshold).astype(np.int64)
+    return threshold, (labelled.accuracy >= threshold).astype(np.int64)
+
+
+def choose_sets(labelled: ChipResponses, cutoff: str, k: int, seed: int, methods: Sequence[str], trials: int,
+                config: BoosterConfig, on_compaction: Callable[[str, CompactionResult], None] | None = None,
+                schedule: dict[str, float] | None = None) -> list[Choice]:
+    """Each method's K images at one (cutoff, K, seed); annealing shared where equal.
+
+    Needs only the labelled chips, so every setting's choice can be made before the
+    evaluation chips are measured, and then only on the images chosen."""
+    _, labels = setting_labels(labelled, cutoff)
     done: dict[tuple[str, str], CompactionResult] = {}   # (stimulus, selection) -> its annealing
 
     def annealing(stimulus: str, selection: str) -> CompactionResult:
@@ -85,7 +114,7 @@ def evaluate_setting(labelled: ChipResponses, evaluation: ChipResponses, cutoff:
                 on_compaction(stimulus, result)
         return done[key]
 
-    rows = []
+    choices = []
     for method in methods:
         started = time.perf_counter()
         spec = get_method(method)
@@ -104,13 +133,37 @@ def evaluate_setting(labelled: ChipResponses, evaluation: ChipResponses, cutoff:
         else:
             result = annealing(stimulus, spec.selection)
             indices, reward = result.indices, result.reward
-        predicted = predict_with(method, labelled, evaluation, indices, labels, threshold, config,
-                                 max_escape if spec.detector == "classifier" else None, stimulus=stimulus)
-        rows.append({"cutoff": cutoff, "threshold": threshold, "k": k, "seed": seed, "method": method,
+        choices.append(Choice(method, stimulus, [int(i) for i in indices], float(reward), choice,
+                              time.perf_counter() - started))
+    return choices
+
+
+def score_choices(labelled: ChipResponses, evaluation: ChipResponses, cutoff: str, k: int, seed: int,
+                  choices: Sequence[Choice], config: BoosterConfig,
+                  max_escape: float | None = None) -> list[dict[str, Any]]:
+    """Rows of metrics on the evaluation chips for each method's chosen images."""
+    threshold, labels = setting_labels(labelled, cutoff)
+    rows = []
+    for chosen in choices:
+        started = time.perf_counter()
+        spec = get_method(chosen.method)
+        predicted = predict_with(chosen.method, labelled, evaluation, chosen.indices, labels, threshold, config,
+                                 max_escape if spec.detector == "classifier" else None, stimulus=chosen.stimulus)
+        rows.append({"cutoff": cutoff, "threshold": threshold, "k": k, "seed": seed, "method": chosen.method,
                      **test_metrics(predicted, evaluation.accuracy, threshold),
-                     "reward": reward, "seconds": time.perf_counter() - started,
-                     "max_escape": float("nan") if max_escape is None else max_escape, "choice": choice})
+                     "reward": chosen.reward, "seconds": chosen.seconds + time.perf_counter() - started,
+                     "max_escape": float("nan") if max_escape is None else max_escape, "choice": chosen.choice})
     return rows
+
+
+def evaluate_setting(labelled: ChipResponses, evaluation: ChipResponses, cutoff: str, k: int, seed: int,
+                     methods: Sequence[str], trials: int, config: BoosterConfig,
+                     on_compaction: Callable[[str, CompactionResult], None] | None = None,
+                     schedule: dict[str, float] | None = None,
+                     max_escape: float | None = None) -> list[dict[str, Any]]:
+    """Rows of metrics for each method at one (cutoff, K, seed): choose, then score."""
+    choices = choose_sets(labelled, cutoff, k, seed, methods, trials, config, on_compaction, schedule)
+    return score_choices(labelled, evaluation, cutoff, k, seed, choices, config, max_escape)
 
 
 def row_key(row: dict[str, Any]) -> tuple:

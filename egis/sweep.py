@@ -7,14 +7,19 @@ Layout of a populations directory (what the customer's evaluation copy provides)
     POPS/<variability>/evaluation.json           population spec of the evaluation chips
     POPS/<variability>/evaluation_accuracy.csv   dut,pass,accuracy (customer's copy)
 
-results.csv is rewritten atomically after each step, with sweep.json recording what the rows
-depend on, so an interrupted sweep resumes where it stopped and a stale one is refused.
+Two passes: every setting's K images are chosen on the labelled chips first (checkpointed in
+choices.json), then the evaluation chips are measured on the union of the chosen images only
+(a few hundred of the thousands of candidates; the evaluation's half of the response work
+drops by that ratio) and every choice is scored. results.csv is rewritten atomically as rows
+land, with sweep.json recording what the rows depend on, so an interrupted sweep resumes where
+it stopped and a stale one is refused.
 Chip responses come from egis.responses (cached), stimuli from egis.stimuli, the report from
 egis.report.build_report.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,14 +29,15 @@ from typing import Any
 import numpy as np
 
 from egis.compaction import BoosterConfig, CompactionResult
-from egis.evaluate import evaluate_setting, read_rows, row_key, write_rows
+from egis.evaluate import Choice, choose_sets, read_rows, row_key, score_choices, write_rows
 from egis.methods import METHODS, get_method
-from egis.responses import ChipResponses, chip_responses
+from egis.responses import ChipResponses, chip_responses, chip_responses_on
 from egis.toolkit.errors import DataError
 from egis.toolkit.io import read_json, sha256_bytes, write_json
 from egis.toolkit.population import PopulationSpec
 
 CHIP_SETS = ("labelled", "evaluation")
+CHOICES_NAME = "choices.json"   # every setting's chosen images, so an interrupted sweep resumes
 
 
 @dataclass
@@ -95,43 +101,103 @@ def run_sweep(model: LoadedModel, pops_dir: Path, variabilities: Sequence[str],
     done = {row_key(r) for r in rows}
     timings: dict[str, float] = {}
     showcase: dict[str, CompactionResult] = {}
-    responses: dict[str, tuple[ChipResponses, ChipResponses]] = {}
+    labelled: dict[str, ChipResponses] = {}
     for variability in variabilities:
         started = time.perf_counter()
-        pair = []
-        for chip_set in CHIP_SETS:
-            base = pops_dir / variability
-            pair.append(chip_responses(model, base / f"{chip_set}.json", base / f"{chip_set}_accuracy.csv",
-                                       stimuli, out_dir / "cache", progress))
-        responses[variability] = (pair[0], pair[1])
-        timings[f"chip responses ({variability})"] = time.perf_counter() - started
-    anneal_seconds = 0.0
+        base = pops_dir / variability
+        labelled[variability] = chip_responses(model, base / "labelled.json", base / "labelled_accuracy.csv",
+                                               stimuli, out_dir / "cache", progress)
+        timings[f"chip responses, labelled chips ({variability})"] = time.perf_counter() - started
+
+    # 1. choose every setting's images from the labelled chips alone (checkpointed)
+    choices = _load_choices(out_dir, provenance, config)
+    pending: list[tuple[str, str, int, int, list[str]]] = []
+    started = time.perf_counter()
     for variability, cutoff, k, seed, methods in plan(config, variabilities):
         methods = [m for m in methods if get_method(m).stimulus in stimuli]
         todo = [m for m in methods if (variability, cutoff, k, seed, m) not in done]
         if not todo:
             continue
-        started = time.perf_counter()
+        pending.append((variability, cutoff, k, seed, todo))
+        missing = [m for m in todo if _choice_key(variability, cutoff, k, seed, m) not in choices]
+        if not missing:
+            continue
+        step_started = time.perf_counter()
 
         def keep(stimulus: str, result: CompactionResult) -> None:
             if stimulus == "egis" and k == headline_k(config) and seed == config.seeds[0] and cutoff == config.cutoffs[0]:
                 showcase[variability] = result
 
-        labelled, evaluation = responses[variability]
-        new = evaluate_setting(labelled, evaluation, cutoff, k, seed, todo, config.trials,
-                               config.booster, on_compaction=keep, schedule=config.schedule,
-                               max_escape=config.max_escape)
-        for row in new:
-            row["variability"] = variability
-        rows.extend(new)
-        write_rows(results, rows)
-        anneal_seconds += time.perf_counter() - started
-        egis_row = next((r for r in new if r["method"] == "egis"), None)
-        if egis_row is not None:
-            log(f"{variability} {cutoff} K={k} seed={seed}: EGIS TA {egis_row['TA']:.1f}% "
-                f"CTE {egis_row['CTE']:.1f}% ({time.perf_counter() - started:.0f} s for {len(todo)} methods)")
-    timings["compaction + detectors (sweep)"] = anneal_seconds
+        for chosen in choose_sets(labelled[variability], cutoff, k, seed, missing, config.trials, config.booster,
+                                  on_compaction=keep, schedule=config.schedule):
+            choices[_choice_key(variability, cutoff, k, seed, chosen.method)] = chosen
+        _save_choices(out_dir, provenance, config, choices)
+        log(f"{variability} {cutoff} K={k} seed={seed}: chose images for {len(missing)} methods "
+            f"({time.perf_counter() - step_started:.0f} s)")
+    timings["compaction (sweep)"] = time.perf_counter() - started
+
+    # 2. measure the evaluation chips on the chosen images only, then score every choice
+    for variability in variabilities:
+        steps = [step for step in pending if step[0] == variability]
+        if not steps:
+            continue
+        wanted: dict[str, set[int]] = {}
+        for _, cutoff, k, seed, todo in steps:
+            for method in todo:
+                chosen = choices[_choice_key(variability, cutoff, k, seed, method)]
+                wanted.setdefault(chosen.stimulus, set()).update(chosen.indices)
+        started = time.perf_counter()
+        base = pops_dir / variability
+        evaluation, measured = chip_responses_on(
+            model, base / "evaluation.json", base / "evaluation_accuracy.csv", stimuli,
+            {name: sorted(ix) for name, ix in wanted.items()}, out_dir / "cache", progress)
+        timings[f"chip responses, evaluation chips ({variability})"] = time.perf_counter() - started
+        if measured:
+            log(f"{variability}: evaluation chips measured on the {measured} chosen images of "
+                f"{sum(len(images) for images in stimuli.values())}")
+        started = time.perf_counter()
+        for _, cutoff, k, seed, todo in steps:
+            new = score_choices(labelled[variability], evaluation, cutoff, k, seed,
+                                [choices[_choice_key(variability, cutoff, k, seed, m)] for m in todo],
+                                config.booster, max_escape=config.max_escape)
+            for row in new:
+                row["variability"] = variability
+            rows.extend(new)
+            write_rows(results, rows)
+            egis_row = next((r for r in new if r["method"] == "egis"), None)
+            if egis_row is not None:
+                log(f"{variability} {cutoff} K={k} seed={seed}: EGIS TA {egis_row['TA']:.1f}% "
+                    f"CTE {egis_row['CTE']:.1f}%")
+        timings[f"detectors on the evaluation chips ({variability})"] = time.perf_counter() - started
     return rows, timings, showcase
+
+
+def _choice_key(variability: str, cutoff: str, k: int, seed: int, method: str) -> str:
+    return f"{variability}|{cutoff}|{k}|{seed}|{method}"
+
+
+def _choice_basis(provenance: dict[str, Any], config: SweepConfig) -> dict[str, Any]:
+    """What a choice depends on: the labelled chips, stimuli and model, and the annealing's
+    settings (not the escape budget, which only moves the detectors' threshold)."""
+    return {"provenance": {k: v for k, v in provenance.items() if k != "max_escape"},
+            "booster": config.booster.to_dict(), "trials": config.trials, "schedule": dict(config.schedule)}
+
+
+def _load_choices(out_dir: Path, provenance: dict[str, Any], config: SweepConfig) -> dict[str, Choice]:
+    """The choices an earlier, interrupted run made on the same basis (else none)."""
+    path = out_dir / CHOICES_NAME
+    if not path.exists():
+        return {}
+    data = read_json(path)
+    if data.get("basis") != json.loads(json.dumps(_choice_basis(provenance, config))):
+        return {}
+    return {key: Choice.from_dict(value) for key, value in data["choices"].items()}
+
+
+def _save_choices(out_dir: Path, provenance: dict[str, Any], config: SweepConfig,
+                  choices: dict[str, Choice]) -> None:
+    write_json(out_dir / CHOICES_NAME, {"basis": _choice_basis(provenance, config),
+                                        "choices": {key: c.to_dict() for key, c in sorted(choices.items())}})
 
 
 def sweep_provenance(model: LoadedModel, pops_dir: Path, variabilities: Sequence[str],

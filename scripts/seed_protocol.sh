@@ -15,7 +15,8 @@
 # the exhaustive labelling's up to that confidence; each accuracy CSV's images column says
 # which chips are exact. Each step is skipped when its output exists (resume after a stop).
 # Knobs: CHIPS (1000), N (2048), K (2,4,8,16), SEEDS (3), TRIALS (3), METHODS, SIGMA (the seed's:
-# 0.3 VGG16, 0.15 MobileNet), OUT (runs/seed_<model>), EGIS_WORKERS (2), FIRST (500).
+# 0.3 VGG16, 0.15 MobileNet), OUT (runs/seed_<model>), EGIS_WORKERS (2), FIRST (500), VA_WEIGHT
+# (1), UNTIL (labels or sids: stop after that step).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=.venv/bin/python
@@ -61,15 +62,26 @@ if [ ! -f "$pops/evaluation_accuracy.csv" ]; then
   $egis label "$model" "$pops/evaluation.json" "${adaptive[@]}" --cutoff-from "$pops/labelled_accuracy.json" \
       --decide "$t60,$t70" --margin 0.01 -o "$pops/evaluation_accuracy.csv"
 fi
+[ "${UNTIL:-}" = labels ] && { echo "$(stamp) labels done (UNTIL=labels)"; exit 0; }
 if [ ! -d "$out/sid" ]; then
   echo "$(stamp) synthesising $n images"
   $egis synthesize "$model" -o "$out/sid" --images "$n" --threads 2 -q
 fi
+# the variation-aware set (egis-va): 4 chips of the fab's variability model, a population of
+# their own (seed 7: neither labelled nor evaluation chips)
+[ -f "$pops/synthesis_chips.json" ] || $egis duts make "$model" -o "$pops/synthesis_chips.json" "${preset[@]}" \
+    --count 4 --seed 7
+if [ ! -d "$out/sid_va_$variability" ]; then
+  echo "$(stamp) synthesising $n variation-aware images"
+  $egis synthesize "$model" -o "$out/sid_va_$variability" --images "$n" --threads 2 -q \
+      --variation "$pops/synthesis_chips.json" --variation-weight "${VA_WEIGHT:-1}"
+fi
+[ "${UNTIL:-}" = sids ] && { echo "$(stamp) stimulus sets done (UNTIL=sids)"; exit 0; }
 # da-regressor is left out by default: it trains on the labelled chips' accuracies, which
 # adaptive labelling only estimates away from the decision points
-methods=${METHODS:-egis,egis-random,egis-cost,gaussian,uniform,untrained,da-classifier}
+methods=${METHODS:-egis,egis-va,egis-random,egis-cv,egis-spread,egis-cost,egis-select,gaussian,uniform,untrained,da-classifier}
 echo "$(stamp) evaluating $methods"
-$egis evaluate "$model" --sid "$out/sid" --populations "$out/pops" --variability "$variability" \
+$egis evaluate "$model" --sid "$out/sid" --sid-va "$out/sid_va_$variability" --populations "$out/pops" --variability "$variability" \
     --real "$zip" --real-subdir test --images "$n" --seed-count "${SEEDS:-3}" -k "${K:-2,4,8,16}" \
     --baseline-k 4 --trials "${TRIALS:-3}" --cutoffs A50,A60,A70 --methods "$methods" \
     --name "$name" -q -o "$out/eval_$variability"

@@ -40,7 +40,7 @@ def test_html_rendering_of_tables_images_and_code():
     assert '<img alt="x" src="fig.png">' in page and "<pre>\negis demo\n</pre>" in page
 
 
-def test_small_sweep_end_to_end(tmp_path):
+def test_small_sweep_end_to_end(tmp_path, monkeypatch):
     """Tiny populations on the shipped digits model; a short schedule keeps it quick."""
     from egis.baselines import make_baseline
     from egis.report import build_report
@@ -78,6 +78,37 @@ def test_small_sweep_end_to_end(tmp_path):
         assert row["TA"] + row["TE"] + row["YL"] == pytest.approx(100.0)
         assert row["threshold"] == Cutoff.parse("A50").threshold(
             np.loadtxt(pops / "labelled_accuracy.csv", delimiter=",", skiprows=1)[:, 2])
+    # Two passes: the evaluation chips were measured on the chosen images only, and scoring
+    # the recorded choices on responses to every image gives the very same rows.
+    import json as _json
+
+    import egis.sweep as sweep_module
+    from egis.evaluate import Choice, score_choices
+    from egis.responses import chip_responses
+
+    total = sum(len(images) for images in stimuli.values())
+    [eval_sidecar] = (tmp_path / "out" / "cache").glob("evaluation-*.json")
+    measured = _json.loads(eval_sidecar.read_text())["shape"][1]
+    assert 0 < measured <= 2 * len(METHODS) < total
+    recorded = _json.loads((tmp_path / "out" / "choices.json").read_text())["choices"]
+    choices = [Choice.from_dict(recorded[f"extreme|A50|2|0|{m}"]) for m in METHODS]
+    full = {name: chip_responses(model, pops / f"{name}.json", pops / f"{name}_accuracy.csv", stimuli,
+                                 tmp_path / "full", progress=False) for name in ("labelled", "evaluation")}
+    again_rows = score_choices(full["labelled"], full["evaluation"], "A50", 2, 0, choices, config.booster)
+    metrics = ("TA", "TE", "YL", "CTE")
+    by_method = {r["method"]: r for r in rows}
+    for row in again_rows:
+        assert {m: row[m] for m in metrics} == {m: by_method[row["method"]][m] for m in metrics}
+    # An interrupted sweep (rows lost, choices kept) scores the recorded choices, annealing nothing.
+    (tmp_path / "out" / "results.csv").unlink()
+
+    def no_annealing(*_args, **_kwargs):
+        raise AssertionError("choices.json was not reused")
+    monkeypatch.setattr(sweep_module, "choose_sets", no_annealing)
+    resumed, _, _ = run_sweep(model, tmp_path / "pops", ["extreme"], stimuli, tmp_path / "out", config,
+                              progress=False, log=lambda line: None)
+    assert sorted((r["method"], r["TA"]) for r in resumed) == sorted((r["method"], r["TA"]) for r in rows)
+    monkeypatch.undo()
     # Resuming finds every row done and computes nothing new.
     again, _, _ = run_sweep(model, tmp_path / "pops", ["extreme"], stimuli, tmp_path / "out", config,
                             progress=False, log=lambda line: None)
@@ -168,6 +199,24 @@ def test_egis_select_takes_the_candidate_with_the_best_held_out_score():
     assert by["egis-select"]["reward"] == held_out
     # the held-out folds are not the annealing's: its own (maximised) reward is another number
     assert held_out != by["uniform"]["reward"]
+
+
+def test_responses_on_a_subset_of_images_answer_only_for_those_images():
+    from egis.responses import ChipResponses
+    from egis.toolkit.errors import DataError
+    from egis.toolkit.signatures import signatures
+
+    full = np.arange(3 * 10 * 2, dtype=np.float32).reshape(3, 10, 2)
+    held = np.array([1, 4, 7])
+    subset = ChipResponses({"egis": full[:, held]}, np.zeros(3), columns={"egis": held})
+    np.testing.assert_array_equal(subset.signatures("egis", [7, 1]), signatures(full, [7, 1]))
+    np.testing.assert_array_equal(ChipResponses({"egis": full}, np.zeros(3)).signatures("egis", [7, 1]),
+                                  signatures(full, [7, 1]))
+    for missing in ([7, 2], [9], [0]):
+        with pytest.raises(DataError, match="was not measured"):
+            subset.signatures("egis", missing)
+    with pytest.raises(DataError, match="uniform stimuli"):
+        subset.signatures("uniform", [1])
 
 
 def test_the_report_says_when_accuracies_come_from_adaptive_labelling():
