@@ -35,6 +35,7 @@ from egis.responses import ChipResponses, chip_responses, chip_responses_on
 from egis.toolkit.errors import DataError
 from egis.toolkit.io import read_json, sha256_bytes, write_json
 from egis.toolkit.population import PopulationSpec
+from egis.toolkit.runner import get_runner
 
 CHIP_SETS = ("labelled", "evaluation")
 CHOICES_NAME = "choices.json"   # every setting's chosen images, so an interrupted sweep resumes
@@ -109,10 +110,11 @@ def run_sweep(model: LoadedModel, pops_dir: Path, variabilities: Sequence[str],
                                                stimuli, out_dir / "cache", progress)
         timings[f"chip responses, labelled chips ({variability})"] = time.perf_counter() - started
 
-    # 1. choose every setting's images from the labelled chips alone (checkpointed)
+    # 1. choose every setting's images from the labelled chips alone (checkpointed); the
+    # settings are independent, so they run on every worker the runner has
     choices = _load_choices(out_dir, provenance, config)
     pending: list[tuple[str, str, int, int, list[str]]] = []
-    started = time.perf_counter()
+    to_choose: list[tuple[str, str, int, int, list[str]]] = []
     for variability, cutoff, k, seed, methods in plan(config, variabilities):
         methods = [m for m in methods if get_method(m).stimulus in stimuli]
         todo = [m for m in methods if (variability, cutoff, k, seed, m) not in done]
@@ -120,20 +122,18 @@ def run_sweep(model: LoadedModel, pops_dir: Path, variabilities: Sequence[str],
             continue
         pending.append((variability, cutoff, k, seed, todo))
         missing = [m for m in todo if _choice_key(variability, cutoff, k, seed, m) not in choices]
-        if not missing:
-            continue
-        step_started = time.perf_counter()
-
-        def keep(stimulus: str, result: CompactionResult) -> None:
-            if stimulus == "egis" and k == headline_k(config) and seed == config.seeds[0] and cutoff == config.cutoffs[0]:
-                showcase[variability] = result
-
-        for chosen in choose_sets(labelled[variability], cutoff, k, seed, missing, config.trials, config.booster,
-                                  on_compaction=keep, schedule=config.schedule):
+        if missing:
+            to_choose.append((variability, cutoff, k, seed, missing))
+    started = time.perf_counter()
+    task = ChoiceTask(labelled, to_choose, config)
+    for index, (chosen_sets, headline, seconds) in get_runner(chunk=1).map(task, range(len(to_choose))):
+        variability, cutoff, k, seed, missing = to_choose[index]
+        for chosen in chosen_sets:
             choices[_choice_key(variability, cutoff, k, seed, chosen.method)] = chosen
+        if headline is not None and (k, seed, cutoff) == (headline_k(config), config.seeds[0], config.cutoffs[0]):
+            showcase[variability] = headline
         _save_choices(out_dir, provenance, config, choices)
-        log(f"{variability} {cutoff} K={k} seed={seed}: chose images for {len(missing)} methods "
-            f"({time.perf_counter() - step_started:.0f} s)")
+        log(f"{variability} {cutoff} K={k} seed={seed}: chose images for {len(missing)} methods ({seconds:.0f} s)")
     timings["compaction (sweep)"] = time.perf_counter() - started
 
     # 2. measure the evaluation chips on the chosen images only, then score every choice
@@ -170,6 +170,32 @@ def run_sweep(model: LoadedModel, pops_dir: Path, variabilities: Sequence[str],
                     f"CTE {egis_row['CTE']:.1f}%")
         timings[f"detectors on the evaluation chips ({variability})"] = time.perf_counter() - started
     return rows, timings, showcase
+
+
+@dataclass
+class ChoiceTask:
+    """The annealing of one sweep setting per index (a runner task, egis.toolkit.runner):
+    settings are independent and seeded, so workers return what one process would."""
+
+    labelled: dict[str, ChipResponses]           # variability -> the labelled chips' responses
+    steps: list[tuple[str, str, int, int, list[str]]]   # (variability, cutoff, K, seed, methods)
+    config: SweepConfig
+
+    def setup(self) -> None:
+        pass
+
+    def for_worker(self) -> ChoiceTask:
+        return self
+
+    def run(self, index: int) -> tuple[list[Choice], CompactionResult | None, float]:
+        """The step's choices, its EGIS annealing (the report's showcase) and its seconds."""
+        variability, cutoff, k, seed, methods = self.steps[index]
+        started = time.perf_counter()
+        annealings: dict[str, CompactionResult] = {}
+        chosen = choose_sets(self.labelled[variability], cutoff, k, seed, methods, self.config.trials,
+                             self.config.booster, on_compaction=annealings.setdefault,
+                             schedule=self.config.schedule)
+        return chosen, annealings.get("egis"), time.perf_counter() - started
 
 
 def _choice_key(variability: str, cutoff: str, k: int, seed: int, method: str) -> str:

@@ -109,6 +109,17 @@ def test_small_sweep_end_to_end(tmp_path, monkeypatch):
                               progress=False, log=lambda line: None)
     assert sorted((r["method"], r["TA"]) for r in resumed) == sorted((r["method"], r["TA"]) for r in rows)
     monkeypatch.undo()
+    # The settings' annealing on two worker processes chooses exactly what one process does.
+    from egis.sweep import ChoiceTask
+    from egis.toolkit.runner import LocalRunner, ProcessRunner
+
+    task = ChoiceTask({"extreme": full["labelled"]}, [("extreme", "A50", 2, 0, ["egis", "uniform"]),
+                                                      ("extreme", "A50", 2, 1, ["egis"])], config)
+    chosen = {name: [[(c.method, c.stimulus, c.indices, c.reward) for c in sets]
+                     for _, (sets, _, _) in runner.map(task, range(2))]
+              for name, runner in (("local", LocalRunner()), ("processes", ProcessRunner(2, chunk=1)))}
+    assert chosen["processes"] == chosen["local"]
+    assert chosen["local"][0][0][2] == recorded["extreme|A50|2|0|egis"]["indices"]
     # Resuming finds every row done and computes nothing new.
     again, _, _ = run_sweep(model, tmp_path / "pops", ["extreme"], stimuli, tmp_path / "out", config,
                             progress=False, log=lambda line: None)

@@ -25,9 +25,8 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from typing import Protocol
+from typing import Any, Protocol
 
-import numpy as np
 
 from egis.toolkit.errors import EgisError
 
@@ -43,23 +42,25 @@ def default_workers() -> int:
 
 class Task(Protocol):
     """Per-chip work: ``setup()`` once per process (sessions), ``run(index)`` per chip. Must
-    pickle without its sessions (egis.toolkit.engine.ChipTask is the one the toolkit uses)."""
+    pickle without its sessions (egis.toolkit.engine.ChipTask is the one the toolkit uses).
+    ``run`` returns a chip's result, an array; other index-parallel work (egis.sweep's
+    annealing, one setting per index) may return any picklable value."""
 
     def setup(self) -> None: ...
 
-    def run(self, index: int) -> np.ndarray: ...
+    def run(self, index: int) -> Any: ...
 
     def for_worker(self) -> "Task": ...
 
 
 class ChipRunner(ABC):
     @abstractmethod
-    def map(self, task: Task, indices: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
+    def map(self, task: Task, indices: Sequence[int]) -> Iterator[tuple[int, Any]]:
         """(index, result) for every index, in the order given."""
 
 
 class LocalRunner(ChipRunner):
-    def map(self, task: Task, indices: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
+    def map(self, task: Task, indices: Sequence[int]) -> Iterator[tuple[int, Any]]:
         for index in indices:
             yield int(index), task.run(int(index))
 
@@ -73,7 +74,7 @@ def _init_worker(task: Task) -> None:
     task.setup()
 
 
-def _run_chunk(chunk: list[int]) -> list[np.ndarray]:
+def _run_chunk(chunk: list[int]) -> list[Any]:
     assert _WORKER_TASK is not None
     return [_WORKER_TASK.run(index) for index in chunk]
 
@@ -85,7 +86,7 @@ class ProcessRunner(ChipRunner):
         self.workers = workers
         self.chunk = chunk
 
-    def map(self, task: Task, indices: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
+    def map(self, task: Task, indices: Sequence[int]) -> Iterator[tuple[int, Any]]:
         indices = [int(i) for i in indices]
         if len(indices) <= 1 or self.workers <= 1:
             yield from LocalRunner().map(task, indices)
@@ -105,7 +106,7 @@ class ProcessRunner(ChipRunner):
                 yield from zip(chunks[position], results)
 
 
-def _ray_chunk(task: Task, chunk: list[int]) -> list[np.ndarray]:
+def _ray_chunk(task: Task, chunk: list[int]) -> list[Any]:
     task.setup()
     return [task.run(index) for index in chunk]
 
@@ -147,7 +148,7 @@ class RayRunner(ChipRunner):
                                 f"{str(exc).splitlines()[0][:200]}") from None
         return ray
 
-    def map(self, task: Task, indices: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
+    def map(self, task: Task, indices: Sequence[int]) -> Iterator[tuple[int, Any]]:
         ray = self._ray()
         indices = [int(i) for i in indices]
         chunks = [indices[i:i + self.chunk] for i in range(0, len(indices), self.chunk)]
@@ -166,13 +167,14 @@ class RayRunner(ChipRunner):
 RAY_ENV = "EGIS_RAY_ADDRESS"
 
 
-def get_runner(workers: "int | ChipRunner | None" = None, ray: str | None = None) -> ChipRunner:
+def get_runner(workers: "int | ChipRunner | None" = None, ray: str | None = None, chunk: int = 4) -> ChipRunner:
     """``ray`` (or $EGIS_RAY_ADDRESS): the Ray backend; else ``workers`` (or $EGIS_WORKERS)
-    processes on this machine; else this process. A runner passed as ``workers`` is returned."""
+    processes on this machine; else this process. A runner passed as ``workers`` is returned.
+    ``chunk``: indices sent out together (long, uneven tasks want 1)."""
     if isinstance(workers, ChipRunner):
         return workers
     address = ray or os.environ.get(RAY_ENV, "").strip() or None
     if address:
-        return RayRunner(address, num_cpus=workers)
+        return RayRunner(address, chunk=chunk, num_cpus=workers)
     workers = default_workers() if workers is None else workers
-    return LocalRunner() if workers <= 1 else ProcessRunner(workers)
+    return LocalRunner() if workers <= 1 else ProcessRunner(workers, chunk=chunk)
