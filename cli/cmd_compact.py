@@ -53,9 +53,10 @@ def compact_command(
                                    help="Annealing reward's validation: splits: --trials random 80/20 splits "
                                         "(the seed's); folds: --trials-fold cross-validation, repeated twice "
                                         "(every labelled chip validated twice; a less noisy reward)."),
-    prefilter: str = typer.Option("none", "--prefilter", metavar="none|spread",
+    prefilter: str = typer.Option("none", "--prefilter", metavar="none|spread|relevance",
                                   help="spread: anneal only over the images the labelled chips disagree on "
-                                       "most (egis/selection.py); none: all images (the seed's Algorithm 1)."),
+                                       "most; relevance: only over those whose logits best separate their "
+                                       "pass and fail (egis/selection.py); none: all images (the seed's Algorithm 1)."),
     select: bool = typer.Option(False, "--select",
                                 help="Anneal under every reward (the seed's splits, folds, cost-weighted, "
                                      "spread) and keep the K images that score best on held-out folds of the "

@@ -16,6 +16,9 @@ Methods:
   labelled chip validated twice) instead of random 80/20 splits: a less noisy reward;
 * ``egis-spread`` -- the synthetic images preselected by response spread over the labelled
   chips (egis.selection), then annealing: a variation-aware choice, still data-free;
+* ``egis-relevance`` -- the synthetic images preselected by relevance (egis.selection: the
+  Mann-Whitney AUC of each logit against the labelled chips' pass/fail), then annealing on
+  those few dozen: Algorithm 1's ~200 swaps search where the information is;
 * ``egis-va`` -- images of the variation-aware generator loss (egis.synthesis.variation: the
   seed's loss plus the spread of a few simulated chips' predictions; ``egis synthesize
   --variation``, ``egis evaluate --sid-va``), the seed's annealing;
@@ -39,7 +42,7 @@ from typing import Literal
 
 from egis.toolkit.errors import EgisError
 
-Selection = Literal["anneal", "random", "spread", "cost", "folds", "select"]
+Selection = Literal["anneal", "random", "spread", "relevance", "cost", "folds", "select"]
 ESCAPE_COST = 5.0   # the "cost" selection's price of a passed bad chip, in failed good chips
 DetectorKind = Literal["classifier", "regressor"]
 
@@ -77,6 +80,8 @@ METHOD_REGISTRY: dict[str, Method] = {m.name: m for m in (
            "egis", selection="folds"),
     Method("egis-spread", "EGIS, annealing on the images the labelled chips disagree on most",
            "egis", selection="spread"),
+    Method("egis-relevance", "EGIS, annealing on the images whose logits best separate the labelled chips",
+           "egis", selection="relevance"),
     Method("egis-cost", "EGIS, annealing on a cost-weighted reward (an escape costs 5 yield losses)",
            "egis", selection="cost"),
     Method("egis-va", "EGIS, variation-aware generator loss", "egis-va"),
@@ -92,18 +97,19 @@ METHODS = tuple(METHOD_REGISTRY)
 # egis-select's candidates, (stimulus, selection), in the order that wins ties; a candidate
 # whose stimulus the evaluation does not measure (no --sid-va, no uniform method) is skipped.
 SELECT_CANDIDATES: tuple[tuple[str, Selection], ...] = (
-    ("egis", "anneal"), ("egis", "folds"), ("egis", "cost"), ("egis", "spread"),
+    ("egis", "anneal"), ("egis", "folds"), ("egis", "cost"), ("egis", "spread"), ("egis", "relevance"),
     ("egis-va", "anneal"), ("uniform", "anneal"))
 
 
-PREFILTERS = ("none", "spread")   # candidate pools an annealing can start from (RewardSettings.prefilter)
+PREFILTERS = ("none", "spread", "relevance")   # candidate pools an annealing can start from (RewardSettings.prefilter)
 
 
 @dataclass(frozen=True)
 class RewardSettings:
     """How an annealing selection runs Algorithm 1: its candidate pool, escape price and validation."""
 
-    prefilter: str = "none"        # "spread": only the images the labelled chips disagree on most
+    prefilter: str = "none"        # "spread": only the images the labelled chips disagree on most;
+                                   # "relevance": only those whose logits best separate pass and fail
     escape_cost: float = 1.0       # a passed bad chip costs this many failed good chips
     validation: str = "splits"     # "splits": the seed's 80/20 splits; "folds": repeated CV
 
@@ -113,6 +119,7 @@ REWARD_SETTINGS: dict[str, RewardSettings] = {
     "folds": RewardSettings(validation="folds"),
     "cost": RewardSettings(escape_cost=ESCAPE_COST),
     "spread": RewardSettings(prefilter="spread"),
+    "relevance": RewardSettings(prefilter="relevance"),
 }
 
 

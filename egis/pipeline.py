@@ -109,13 +109,17 @@ SELECT_REWARDS = tuple(selection for stimulus, selection in SELECT_CANDIDATES if
 def annealed(logits: np.ndarray, labels: np.ndarray, settings: RewardSettings, *, k: int, seed: int,
              trials: int, config: BoosterConfig, jobs: int | None = None,
              progress: bool = False, schedule: dict[str, float] | None = None) -> CompactionResult:
-    """Algorithm 1 under ``settings`` (the spread prefilter narrows the pool first); the
+    """Algorithm 1 under ``settings`` (a spread or relevance prefilter narrows the pool first); the
     result's indices are into all of ``logits``' images. ``schedule``: t_start/t_end/cooling."""
     pool = np.arange(logits.shape[1])
     if settings.prefilter == "spread":
         from egis.selection import spread_candidates
 
         pool = spread_candidates(logits, k)
+    elif settings.prefilter == "relevance":
+        from egis.selection import relevance_candidates
+
+        pool = relevance_candidates(logits, labels, k)
     elif settings.prefilter not in PREFILTERS:
         raise DataError(f"prefilter must be one of {', '.join(PREFILTERS)}, got {settings.prefilter!r}")
     result = compact(np.asarray(logits)[:, pool, :] if settings.prefilter != "none" else logits, labels, k,

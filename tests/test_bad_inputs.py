@@ -311,7 +311,7 @@ def test_compact_select_is_checked_and_records_its_choice(world, capsys, tmp_pat
                     "-o", str(out), "--select", "--trials", "2", "-q", "--no-bundle")
     assert code == 0, err
     chosen = json.loads((out / "indices.json").read_text())["settings"]["select"]
-    assert chosen["chosen"] in chosen["candidates"] and set(chosen["candidates"]) == {"anneal", "folds", "cost", "spread"}
+    assert chosen["chosen"] in chosen["candidates"] and set(chosen["candidates"]) == {"anneal", "folds", "cost", "spread", "relevance"}
     assert chosen["held_out_accuracy"] == max(chosen["candidates"].values())
 
 

@@ -172,7 +172,7 @@ def test_select_compaction_keeps_the_reward_whose_set_scores_best_on_held_out_fo
     kwargs = dict(k=3, seed=0, trials=2, config=config)
     best = select_compaction(logits, labels, **kwargs)
     record = best.settings["select"]
-    assert list(record["candidates"]) == list(SELECT_REWARDS) and len(SELECT_REWARDS) == 4
+    assert list(record["candidates"]) == list(SELECT_REWARDS) and len(SELECT_REWARDS) == 5
     assert record["held_out_accuracy"] == max(record["candidates"].values())
     own = annealed(logits, labels, reward_settings(record["chosen"]), **kwargs)
     assert best.indices == own.indices

@@ -84,6 +84,28 @@ def test_spread_prefers_images_the_chips_disagree_on():
     assert len(kept) == 4 and {3, 4, 5} <= set(kept.tolist())
 
 
+def test_relevance_keeps_the_images_whose_logits_separate_pass_from_fail():
+    from scipy.stats import mannwhitneyu
+
+    from egis.selection import relevance_candidates, relevance_scores
+
+    rng = np.random.default_rng(1)
+    d, n, m = 200, 40, 3
+    labels = (rng.random(d) < 0.6).astype(np.int64)
+    logits = rng.normal(0, 1, (d, n, m))
+    informative = [5, 17, 30]
+    logits[:, informative, 1] -= 1.5 * labels[:, None]      # pass chips answer lower on logit 1
+    scores = relevance_scores(logits, labels)
+    assert set(np.argsort(-scores)[:3].tolist()) == set(informative)
+    # each score is the |AUC - 0.5| scipy's Mann-Whitney U gives for that image's best logit
+    u = [max(abs(mannwhitneyu(logits[labels == 1, 9, j], logits[labels == 0, 9, j]).statistic
+                 / (labels.sum() * (d - labels.sum())) - 0.5) for j in range(m))]
+    assert scores[9] == pytest.approx(u[0])
+    kept = relevance_candidates(logits, labels, k=2)         # at least 8 K of 40 images
+    assert len(kept) == 16 and set(informative) <= set(kept.tolist())
+    assert not relevance_scores(logits, np.ones(d)).any()     # one class: nothing to separate
+
+
 def test_cost_weighted_reward_is_accuracy_at_cost_one_and_punishes_escapes_more():
     from egis.compaction import _score_split
 
