@@ -25,6 +25,7 @@ from egis.methods import METHODS, SELECT_CANDIDATES, get_method, reward_settings
 from egis.metrics import CRITICAL_MARGIN, METRICS, test_metrics
 from egis.pipeline import annealed
 from egis.responses import ChipResponses
+from egis.toolkit.errors import DataError
 from egis.toolkit.io import atomic_open
 from egis.toolkit.labels import Cutoff
 
@@ -87,6 +88,14 @@ class Choice:
                    data["choice"], float(data["seconds"]))
 
 
+def _require_every_image(labelled: ChipResponses) -> None:
+    """The labelled chips' logits are indexed by position in the full stimulus sets, so responses
+    on a subset of images (ChipResponses.columns) would silently pick the wrong columns."""
+    if labelled.columns:
+        raise DataError("the labelled chips' responses must hold every image of their stimuli, "
+                        f"not a subset ({', '.join(sorted(labelled.columns))})")
+
+
 def setting_labels(labelled: ChipResponses, cutoff: str) -> tuple[float, np.ndarray]:
     """The cutoff's threshold on the labelled chips and their pass (1) / fail (0) labels."""
     threshold = Cutoff.parse(cutoff).threshold(labelled.accuracy)
@@ -95,11 +104,15 @@ def setting_labels(labelled: ChipResponses, cutoff: str) -> tuple[float, np.ndar
 
 def choose_sets(labelled: ChipResponses, cutoff: str, k: int, seed: int, methods: Sequence[str], trials: int,
                 config: BoosterConfig, on_compaction: Callable[[str, CompactionResult], None] | None = None,
-                schedule: dict[str, float] | None = None) -> list[Choice]:
+                schedule: dict[str, float] | None = None, jobs: int | None = None) -> list[Choice]:
     """Each method's K images at one (cutoff, K, seed); annealing shared where equal.
 
     Needs only the labelled chips, so every setting's choice can be made before the
-    evaluation chips are measured, and then only on the images chosen."""
+    evaluation chips are measured, and then only on the images chosen. ``labelled`` must hold
+    every image of its stimuli (indices are into the full sets). ``jobs``: the annealing's
+    threads (None: egis.compaction's default; 1 on a runner worker, whose siblings hold the
+    other cores)."""
+    _require_every_image(labelled)
     _, labels = setting_labels(labelled, cutoff)
     done: dict[tuple[str, str], CompactionResult] = {}   # (stimulus, selection) -> its annealing
 
@@ -109,7 +122,7 @@ def choose_sets(labelled: ChipResponses, cutoff: str, k: int, seed: int, methods
         if key not in done:
             done[key] = result = annealed(np.asarray(labelled.logits[stimulus]), labels,
                                           reward_settings(selection), k=k, seed=seed, trials=trials,
-                                          config=config, schedule=schedule)
+                                          config=config, schedule=schedule, jobs=jobs)
             if on_compaction is not None and selection == "anneal":
                 on_compaction(stimulus, result)
         return done[key]
@@ -141,7 +154,9 @@ def choose_sets(labelled: ChipResponses, cutoff: str, k: int, seed: int, methods
 def score_choices(labelled: ChipResponses, evaluation: ChipResponses, cutoff: str, k: int, seed: int,
                   choices: Sequence[Choice], config: BoosterConfig,
                   max_escape: float | None = None) -> list[dict[str, Any]]:
-    """Rows of metrics on the evaluation chips for each method's chosen images."""
+    """Rows of metrics on the evaluation chips for each method's chosen images (``evaluation``
+    may hold only the chosen images; ``labelled`` must hold every image)."""
+    _require_every_image(labelled)
     threshold, labels = setting_labels(labelled, cutoff)
     rows = []
     for chosen in choices:

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ import numpy as np
 
 from egis.compaction import BoosterConfig, CompactionResult
 from egis.evaluate import Choice, choose_sets, read_rows, row_key, score_choices, write_rows
-from egis.methods import METHODS, get_method
+from egis.methods import METHODS, SELECT_CANDIDATES, get_method
 from egis.responses import ChipResponses, chip_responses, chip_responses_on
 from egis.toolkit.errors import DataError
 from egis.toolkit.io import read_json, sha256_bytes, write_json
@@ -39,6 +39,9 @@ from egis.toolkit.runner import get_runner
 
 CHIP_SETS = ("labelled", "evaluation")
 CHOICES_NAME = "choices.json"   # every setting's chosen images, so an interrupted sweep resumes
+# bumped whenever a method chooses differently from the same inputs (a new prefilter, reward or
+# selection rule), so a resumed sweep never keeps choices the current code would not make
+CHOICES_VERSION = 2
 
 
 @dataclass
@@ -69,7 +72,9 @@ def headline_k(config: SweepConfig) -> int:
 
 
 def plan(config: SweepConfig, variabilities: Sequence[str]) -> list[tuple[str, str, int, int, list[str]]]:
-    """(variability, cutoff, K, seed, methods) in run order: K=4 first so the headline lands early."""
+    """(variability, cutoff, K, seed, methods) in run order, K = 4 first. Every setting is
+    chosen (checkpointed in choices.json) before any row is scored, so the order decides which
+    choices a stopped run keeps, not which rows land first."""
     order = sorted(config.ks, key=lambda k: (k != headline_k(config), k))
     steps = []
     for k in order:
@@ -112,7 +117,7 @@ def run_sweep(model: LoadedModel, pops_dir: Path, variabilities: Sequence[str],
 
     # 1. choose every setting's images from the labelled chips alone (checkpointed); the
     # settings are independent, so they run on every worker the runner has
-    choices = _load_choices(out_dir, provenance, config)
+    choices = _load_choices(out_dir, provenance, config, log)
     pending: list[tuple[str, str, int, int, list[str]]] = []
     to_choose: list[tuple[str, str, int, int, list[str]]] = []
     for variability, cutoff, k, seed, methods in plan(config, variabilities):
@@ -180,12 +185,14 @@ class ChoiceTask:
     labelled: dict[str, ChipResponses]           # variability -> the labelled chips' responses
     steps: list[tuple[str, str, int, int, list[str]]]   # (variability, cutoff, K, seed, methods)
     config: SweepConfig
+    jobs: int | None = None                      # annealing threads (None: egis.compaction's default)
 
     def setup(self) -> None:
         pass
 
     def for_worker(self) -> ChoiceTask:
-        return self
+        """One annealing thread per worker: the other workers hold the other cores."""
+        return replace(self, jobs=1)
 
     def run(self, index: int) -> tuple[list[Choice], CompactionResult | None, float]:
         """The step's choices, its EGIS annealing (the report's showcase) and its seconds."""
@@ -194,7 +201,7 @@ class ChoiceTask:
         annealings: dict[str, CompactionResult] = {}
         chosen = choose_sets(self.labelled[variability], cutoff, k, seed, methods, self.config.trials,
                              self.config.booster, on_compaction=annealings.setdefault,
-                             schedule=self.config.schedule)
+                             schedule=self.config.schedule, jobs=self.jobs)
         return chosen, annealings.get("egis"), time.perf_counter() - started
 
 
@@ -205,17 +212,21 @@ def _choice_key(variability: str, cutoff: str, k: int, seed: int, method: str) -
 def _choice_basis(provenance: dict[str, Any], config: SweepConfig) -> dict[str, Any]:
     """What a choice depends on: the labelled chips, stimuli and model, and the annealing's
     settings (not the escape budget, which only moves the detectors' threshold)."""
-    return {"provenance": {k: v for k, v in provenance.items() if k != "max_escape"},
+    return {"version": CHOICES_VERSION, "select_candidates": [list(c) for c in SELECT_CANDIDATES],
+            "provenance": {k: v for k, v in provenance.items() if k != "max_escape"},
             "booster": config.booster.to_dict(), "trials": config.trials, "schedule": dict(config.schedule)}
 
 
-def _load_choices(out_dir: Path, provenance: dict[str, Any], config: SweepConfig) -> dict[str, Choice]:
-    """The choices an earlier, interrupted run made on the same basis (else none)."""
+def _load_choices(out_dir: Path, provenance: dict[str, Any], config: SweepConfig,
+                  log: Callable[[str], None]) -> dict[str, Choice]:
+    """The choices an earlier, interrupted run made on the same basis (else none, said in the log:
+    every setting is then annealed again and the file rewritten)."""
     path = out_dir / CHOICES_NAME
     if not path.exists():
         return {}
     data = read_json(path)
     if data.get("basis") != json.loads(json.dumps(_choice_basis(provenance, config))):
+        log(f"{path} was made for other chips, stimuli, annealing settings or code version: choosing again")
         return {}
     return {key: Choice.from_dict(value) for key, value in data["choices"].items()}
 

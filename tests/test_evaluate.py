@@ -120,6 +120,12 @@ def test_small_sweep_end_to_end(tmp_path, monkeypatch):
               for name, runner in (("local", LocalRunner()), ("processes", ProcessRunner(2, chunk=1)))}
     assert chosen["processes"] == chosen["local"]
     assert chosen["local"][0][0][2] == recorded["extreme|A50|2|0|egis"]["indices"]
+    # A Ray worker gets the task pickled (fork does not): it must survive that, with one thread.
+    import pickle
+
+    shipped = pickle.loads(pickle.dumps(task.for_worker()))
+    assert shipped.jobs == 1 and task.jobs is None
+    assert [(c.method, c.indices) for c in shipped.run(1)[0]] == [(m, ix) for m, _, ix, _ in chosen["local"][1]]
     # Resuming finds every row done and computes nothing new.
     again, _, _ = run_sweep(model, tmp_path / "pops", ["extreme"], stimuli, tmp_path / "out", config,
                             progress=False, log=lambda line: None)
@@ -228,6 +234,19 @@ def test_responses_on_a_subset_of_images_answer_only_for_those_images():
             subset.signatures("egis", missing)
     with pytest.raises(DataError, match="uniform stimuli"):
         subset.signatures("uniform", [1])
+
+
+def test_choices_refuse_labelled_responses_on_a_subset_of_images():
+    """The labelled chips' logits are indexed by position in the full stimulus set."""
+    from egis.compaction import BoosterConfig
+    from egis.evaluate import choose_sets
+    from egis.responses import ChipResponses
+    from egis.toolkit.errors import DataError
+
+    logits = np.random.default_rng(0).normal(size=(20, 3, 2)).astype(np.float32)
+    subset = ChipResponses({"egis": logits}, np.linspace(0, 1, 20), columns={"egis": np.array([2, 5, 9])})
+    with pytest.raises(DataError, match="every image"):
+        choose_sets(subset, "A50", 2, 0, ["egis-random"], 1, BoosterConfig())
 
 
 def test_the_report_says_when_accuracies_come_from_adaptive_labelling():
