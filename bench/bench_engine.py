@@ -9,7 +9,8 @@ engine: egis.toolkit.engine over --workers processes, drawing every chip's weigh
     BAKED_MIN_IMAGES images on).
 parts (1 thread, in process): draw s/chip for each format, inference s/chip for each mode.
 floor: the standard normals of one format-2 die field (one per torus cell), the least an exact
-    FFT draw of that embedding costs; ceiling = fixed / (fixed + floor) bounds new/2x1c.
+    FFT draw of that embedding costs; ceiling = fixed / (fixed + floor) bounds new/2x1c; also
+    with the fastest of numpy's PCG64, SFC64 and torch's normal_.
 
 The field sampler's one-off setup (an eigen-decomposition per die shape, seconds) is paid
 before the clocks start, in the parent, and inherited by the forked workers: a long run pays
@@ -90,30 +91,42 @@ def population(model: LoadedModel, chips: int, version: int) -> Population:
     return pop
 
 
-def normals_floor(pop: Population, repeats: int = 3) -> tuple[float, int]:
+def normals_floor(pop: Population, repeats: int = 3) -> tuple[float, float, str, int]:
     """Seconds to draw the standard normals of one chip's correlated die field, and the
     embedding torus' cell count: any exact FFT (circulant or cut-off embedding) draw needs
     one normal per torus cell, so this is the least such a draw can cost on this core, FFTs
-    not counted. (nan, 0) where the plugin draws no die field."""
+    not counted. Returns (numpy's default PCG64, the fastest generator measured, its name,
+    cells): SFC64 and torch's ``normal_`` are timed too, so the ceiling is not an artefact of
+    one generator. (nan, nan, "", 0) where the plugin draws no die field."""
     plugin = pop.plugin
     if not (hasattr(plugin, "die_layout") and hasattr(plugin, "sampler")):
-        return float("nan"), 0
+        return float("nan"), float("nan"), "", 0
     _, die = plugin.die_layout(tuple(m.shape for m in pop._nominal))
     torus = plugin.sampler(die).torus
     if torus is None:
-        return float("nan"), 0
+        return float("nan"), float("nan"), "", 0
+    import torch
+
+    torch.set_num_threads(1)                                 # one core, as every column here
     buf = np.empty(torus, np.float32)
-    rng = np.random.default_rng(0)
-    rng.standard_normal(out=buf, dtype=np.float32)          # pages touched before the clock
-    return min(_timed(lambda: rng.standard_normal(out=buf, dtype=np.float32))
-               for _ in range(repeats)), int(buf.size)
+    tensor = torch.from_numpy(buf)
+    torch.manual_seed(0)
+    draws = {"PCG64": lambda rng=np.random.Generator(np.random.PCG64(0)): rng.standard_normal(out=buf, dtype=np.float32),
+             "SFC64": lambda rng=np.random.Generator(np.random.SFC64(0)): rng.standard_normal(out=buf, dtype=np.float32),
+             "torch": lambda: tensor.normal_()}
+    seconds = {}
+    for name, draw in draws.items():
+        draw()                                               # pages touched before the clock
+        seconds[name] = min(_timed(draw) for _ in range(repeats))
+    fastest = min(seconds, key=seconds.__getitem__)
+    return seconds["PCG64"], seconds[fastest], fastest, int(buf.size)
 
 
 def measure(model_path: Path, chips: int, images: list[int], workers: int) -> list[dict[str, float]]:
     model = load_model(model_path)
     pops = {v: population(model, chips, v) for v in (1, 2)}
     draw = {v: _timed(lambda p=pops[v]: [p.chip_weights(i) for i in range(chips)]) / chips for v in (1, 2)}
-    floor, torus_cells = normals_floor(pops[2])
+    floor, fastest, fastest_name, torus_cells = normals_floor(pops[2])
     weights = [pops[2].chip_weights(i) for i in range(chips)]
     rows = []
     for n in images:
@@ -135,7 +148,7 @@ def measure(model_path: Path, chips: int, images: list[int], workers: int) -> li
         rows.append({"images": n, "limit1": work / limit1, "limit2": work / limit2, "old": work / old,
                      "new": work / new, "draw1": draw[1], "draw2": draw[2], "inputs": infer["inputs"],
                      "baked": infer["baked"], "fixed": limit1 / chips, "floor": floor,
-                     "torus": torus_cells})
+                     "fastest": fastest, "generator": fastest_name, "torus": torus_cells})
     return rows
 
 
@@ -151,7 +164,8 @@ def main() -> None:
                                          ROOT / "models/cifar10_mobilenet/model.onnx") if p.exists()]
     head = (f"{'model':<18} {'images':>6} {'limit 1c':>9} {'limit 2c':>9} {'old 2c':>8} {'new 2c':>8} "
             f"{'old/lim':>7} {'new/lim':>7} {'new/2x1c':>8} {'new/old':>7} | {'draw v1':>7} {'draw v2':>7} "
-            f"{'inputs':>7} {'baked':>7} {'fixed':>7} | {'torus M':>7} {'floor':>6} {'ceiling':>7}")
+            f"{'inputs':>7} {'baked':>7} {'fixed':>7} | {'torus M':>7} {'floor':>6} {'ceiling':>7} "
+            f"{'fastest':>13} {'ceiling':>7}")
     print(head)
     for path in models:
         label = path.parent.name if path.stem == "model" else path.stem
@@ -161,7 +175,9 @@ def main() -> None:
                   f"{r['new'] / (2 * r['limit1']):>8.2f} "
                   f"{r['new'] / r['old']:>7.2f} | {r['draw1']:>7.3f} {r['draw2']:>7.3f} "
                   f"{r['inputs']:>7.3f} {r['baked']:>7.3f} {r['fixed']:>7.3f} | {r['torus'] / 1e6:>7.2f} "
-                  f"{r['floor']:>6.3f} {r['fixed'] / (r['fixed'] + r['floor']):>7.2f}", flush=True)
+                  f"{r['floor']:>6.3f} {r['fixed'] / (r['fixed'] + r['floor']):>7.2f} "
+                  f"{r['generator']:>6} {r['fastest']:>6.3f} {r['fixed'] / (r['fixed'] + r['fastest']):>7.2f}",
+                  flush=True)
     print(f"chip-images/s (chips x images per second of wall time); limit: fixed nominal weights, on\n"
           f"1 core and on --workers={args.workers} processes (new/2x1c: against twice the 1-core limit,\n"
           f"the cores' ideal, steadier than a short multi-process run); old: format-1 draws + weights as\n"
@@ -170,7 +186,8 @@ def main() -> None:
           f"Right of the second '|': the format-2 die field's embedding torus (million cells), the\n"
           f"seconds its standard normals alone take on 1 thread (floor: any exact FFT draw of this\n"
           f"embedding needs one per cell), and ceiling = fixed / (fixed + floor), the most new/2x1c\n"
-          f"can reach with such draws and no other overhead.")
+          f"can reach with such draws and no other overhead (numpy's PCG64); fastest: the quickest of\n"
+          f"PCG64, SFC64 and torch's normal_ on the same cells, and the ceiling it would allow.")
 
 
 if __name__ == "__main__":
