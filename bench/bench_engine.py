@@ -111,9 +111,9 @@ def normals_floor(pop: Population, repeats: int = 3) -> tuple[float, float, str,
     buf = np.empty(torus, np.float32)
     tensor = torch.from_numpy(buf)
     torch.manual_seed(0)
-    draws = {"PCG64": lambda rng=np.random.Generator(np.random.PCG64(0)): rng.standard_normal(out=buf, dtype=np.float32),
-             "SFC64": lambda rng=np.random.Generator(np.random.SFC64(0)): rng.standard_normal(out=buf, dtype=np.float32),
-             "torch": lambda: tensor.normal_()}
+    draws = {name: lambda rng=np.random.Generator(bits(0)): rng.standard_normal(out=buf, dtype=np.float32)
+             for name, bits in (("PCG64", np.random.PCG64), ("SFC64", np.random.SFC64))}
+    draws["torch"] = tensor.normal_
     seconds = {}
     for name, draw in draws.items():
         draw()                                               # pages touched before the clock

@@ -212,7 +212,7 @@ def _choice_key(variability: str, cutoff: str, k: int, seed: int, method: str) -
 def _choice_basis(provenance: dict[str, Any], config: SweepConfig) -> dict[str, Any]:
     """What a choice depends on: the labelled chips, stimuli and model, and the annealing's
     settings (not the escape budget, which only moves the detectors' threshold)."""
-    return {"version": CHOICES_VERSION, "select_candidates": [list(c) for c in SELECT_CANDIDATES],
+    return {"version": CHOICES_VERSION, "select_candidates": SELECT_CANDIDATES,
             "provenance": {k: v for k, v in provenance.items() if k != "max_escape"},
             "booster": config.booster.to_dict(), "trials": config.trials, "schedule": dict(config.schedule)}
 
