@@ -5,8 +5,9 @@ limit (1 core, both cores): one session with fixed (nominal) weights, the same i
     and the engine share the same parallelism.
 engine: egis.toolkit.engine over --workers processes, drawing every chip's weights:
     old = population format 1 draws and the weights-as-inputs session (the engine before
-    format 2), new = format 2 draws and mode "auto" (baked per-chip sessions from
-    BAKED_MIN_IMAGES images on).
+    format 2), exact = format 2 draws (exact correlated field) and mode "auto" (baked per-chip
+    sessions from BAKED_MIN_IMAGES images on), new = format 3 draws (band-limited field,
+    covariance within plugins.fields.BAND_TOL) and mode "auto".
 parts (1 thread, in process): draw s/chip for each format, inference s/chip for each mode.
 floor: the standard normals of one format-2 die field (one per torus cell), the least an exact
     FFT draw of that embedding costs; ceiling = fixed / (fixed + floor) bounds new/2x1c; also
@@ -124,10 +125,10 @@ def normals_floor(pop: Population, repeats: int = 3) -> tuple[float, float, str,
 
 def measure(model_path: Path, chips: int, images: list[int], workers: int) -> list[dict[str, float]]:
     model = load_model(model_path)
-    pops = {v: population(model, chips, v) for v in (1, 2)}
-    draw = {v: _timed(lambda p=pops[v]: [p.chip_weights(i) for i in range(chips)]) / chips for v in (1, 2)}
+    pops = {v: population(model, chips, v) for v in (1, 2, 3)}
+    draw = {v: _timed(lambda p=pops[v]: [p.chip_weights(i) for i in range(chips)]) / chips for v in (1, 2, 3)}
     floor, fastest, fastest_name, torus_cells = normals_floor(pops[2])
-    weights = [pops[2].chip_weights(i) for i in range(chips)]
+    weights = [pops[3].chip_weights(i) for i in range(chips)]
     rows = []
     for n in images:
         pixels = np.random.default_rng(0).random((n, *model.contract.image_shape), dtype=np.float32)
@@ -142,11 +143,14 @@ def measure(model_path: Path, chips: int, images: list[int], workers: int) -> li
             infer[mode] = _timed(lambda s=sim: [s.logits_normalized(w, x) for w in weights]) / chips
         old = _timed(lambda: population_logits(pops[1], pixels, progress=False, threads=1,
                                                workers=workers, mode="inputs"))
-        new = _timed(lambda: population_logits(pops[2], pixels, progress=False, threads=1,
+        exact = _timed(lambda: population_logits(pops[2], pixels, progress=False, threads=1,
+                                                 workers=workers, mode="auto"))
+        new = _timed(lambda: population_logits(pops[3], pixels, progress=False, threads=1,
                                                workers=workers, mode="auto"))
         work = chips * n
         rows.append({"images": n, "limit1": work / limit1, "limit2": work / limit2, "old": work / old,
-                     "new": work / new, "draw1": draw[1], "draw2": draw[2], "inputs": infer["inputs"],
+                     "exact": work / exact, "new": work / new, "draw1": draw[1], "draw2": draw[2],
+                     "draw3": draw[3], "inputs": infer["inputs"],
                      "baked": infer["baked"], "fixed": limit1 / chips, "floor": floor,
                      "fastest": fastest, "generator": fastest_name, "torus": torus_cells})
     return rows
@@ -162,18 +166,18 @@ def main() -> None:
     images = [int(v) for v in args.images.split(",")]
     models = args.models or [p for p in (ROOT / "models/cifar10_vgg16/model.onnx",
                                          ROOT / "models/cifar10_mobilenet/model.onnx") if p.exists()]
-    head = (f"{'model':<18} {'images':>6} {'limit 1c':>9} {'limit 2c':>9} {'old 2c':>8} {'new 2c':>8} "
-            f"{'old/lim':>7} {'new/lim':>7} {'new/2x1c':>8} {'new/old':>7} | {'draw v1':>7} {'draw v2':>7} "
-            f"{'inputs':>7} {'baked':>7} {'fixed':>7} | {'torus M':>7} {'floor':>6} {'ceiling':>7} "
-            f"{'fastest':>13} {'ceiling':>7}")
+    head = (f"{'model':<18} {'images':>6} {'limit 1c':>9} {'limit 2c':>9} {'old 2c':>8} {'exact 2c':>8} "
+            f"{'new 2c':>8} {'new/lim':>7} {'exact/2x1c':>10} {'new/2x1c':>8} {'new/old':>7} | {'draw v1':>7} "
+            f"{'draw v2':>7} {'draw v3':>7} {'inputs':>7} {'baked':>7} {'fixed':>7} | {'torus M':>7} "
+            f"{'floor':>6} {'ceiling':>7} {'fastest':>13} {'ceiling':>7}")
     print(head)
     for path in models:
         label = path.parent.name if path.stem == "model" else path.stem
         for r in measure(path, args.chips, images, args.workers):
             print(f"{label:<18} {r['images']:>6} {r['limit1']:>9.0f} {r['limit2']:>9.0f} {r['old']:>8.0f} "
-                  f"{r['new']:>8.0f} {r['old'] / r['limit2']:>7.2f} {r['new'] / r['limit2']:>7.2f} "
-                  f"{r['new'] / (2 * r['limit1']):>8.2f} "
-                  f"{r['new'] / r['old']:>7.2f} | {r['draw1']:>7.3f} {r['draw2']:>7.3f} "
+                  f"{r['exact']:>8.0f} {r['new']:>8.0f} {r['new'] / r['limit2']:>7.2f} "
+                  f"{r['exact'] / (2 * r['limit1']):>10.2f} {r['new'] / (2 * r['limit1']):>8.2f} "
+                  f"{r['new'] / r['old']:>7.2f} | {r['draw1']:>7.3f} {r['draw2']:>7.3f} {r['draw3']:>7.3f} "
                   f"{r['inputs']:>7.3f} {r['baked']:>7.3f} {r['fixed']:>7.3f} | {r['torus'] / 1e6:>7.2f} "
                   f"{r['floor']:>6.3f} {r['fixed'] / (r['fixed'] + r['floor']):>7.2f} "
                   f"{r['generator']:>6} {r['fastest']:>6.3f} {r['fixed'] / (r['fixed'] + r['fastest']):>7.2f}",
@@ -181,12 +185,14 @@ def main() -> None:
     print(f"chip-images/s (chips x images per second of wall time); limit: fixed nominal weights, on\n"
           f"1 core and on --workers={args.workers} processes (new/2x1c: against twice the 1-core limit,\n"
           f"the cores' ideal, steadier than a short multi-process run); old: format-1 draws + weights as\n"
-          f"inputs; new: format-2 draws + mode auto (baked from {BAKED_MIN_IMAGES} images). Right of '|': seconds\n"
+          f"inputs; exact: format-2 draws (exact field) + mode auto (baked from {BAKED_MIN_IMAGES} images);\n"
+          f"new: format-3 draws (band-limited field) + mode auto. Right of '|': seconds\n"
           f"per chip on 1 thread: weight draw per format, inference per engine mode, fixed-weight session.\n"
           f"Right of the second '|': the format-2 die field's embedding torus (million cells), the\n"
           f"seconds its standard normals alone take on 1 thread (floor: any exact FFT draw of this\n"
           f"embedding needs one per cell), and ceiling = fixed / (fixed + floor), the most new/2x1c\n"
-          f"can reach with such draws and no other overhead (numpy's PCG64); fastest: the quickest of\n"
+          f"can reach with exact draws and no other overhead (numpy's PCG64; format 3's band-limited\n"
+          f"draw needs no torus-sized noise and is not bound by it); fastest: the quickest of\n"
           f"PCG64, SFC64 and torch's normal_ on the same cells, and the ceiling it would allow.")
 
 

@@ -21,6 +21,10 @@ def make(
     settings: list[str] = typer.Option([], "--set", help="Plugin parameter NAME=VALUE; repeatable."),
     count: int = typer.Option(1000, "--count", min=1, help="Number of chips."),
     seed: int = typer.Option(0, "--seed", min=0, help="Master seed: chip i uses rng([seed, i])."),
+    format_version: Optional[int] = typer.Option(
+        None, "--format-version",
+        help="Population format (default: the newest). 3 draws band-limited correlated fields "
+             "(covariance within 5e-4 of exp(-lam d), ~10x faster); 2 draws them exactly."),
     layout: Optional[str] = layout_option(), pixel_range: Optional[str] = pixel_range_option(),
     mean: Optional[str] = mean_option(), std: Optional[str] = std_option(),
 ) -> None:
@@ -30,17 +34,25 @@ def make(
     from egis.toolkit.population import Population, PopulationSpec
     from egis.toolkit.registry import load_plugin, parse_settings
 
+    from egis.toolkit.errors import PopulationError
+    from egis.toolkit.plugin_api import POPULATION_FORMAT, POPULATION_FORMATS
+
     check_output_file(output)
+    version = POPULATION_FORMAT if format_version is None else format_version
+    if version not in POPULATION_FORMATS:
+        raise PopulationError(f"--format-version {version} is not one of "
+                              f"{', '.join(map(str, POPULATION_FORMATS))}")
     loaded = load_customer_model(model, layout, pixel_range, mean, std)
     variability = load_plugin(plugin, parse_settings(settings))
     spec = PopulationSpec(model_sha256=loaded.sha256, plugin=plugin, params=variability.params,
-                          seed=seed, count=count, model_path=str(model))
+                          seed=seed, count=count, model_path=str(model), format_version=version)
     # Build chip 0 once, so a plugin that cannot handle this model fails now, not later.
     Population(spec, loaded).chip_matrices(0)
     spec.save(output)
     cells = sum(layer.cells for layer in loaded.layers)
     typer.echo(f"{output}: {count} chips, plugin {plugin} {variability.params}, "
-               f"{len(loaded.layers)} crossbar layers, {cells} cells, population sha256 {spec.sha256()[:12]}")
+               f"{len(loaded.layers)} crossbar layers, {cells} cells, format {version}, "
+               f"population sha256 {spec.sha256()[:12]}")
 
 
 @duts_app.command("export")

@@ -18,13 +18,17 @@ sigma_tot^2 = sigma_sys^2 + sigma_cor^2 + sigma_rand^2, split by ``sys_share`` a
   (``shelf_pack``); version 2 packs the crossbars tallest first on shelves whose width is
   chosen to make the field's embedding torus smallest (``compact_pack``), and draws the field
   with plugins.fields' version-2 draws (same covariance, fewer random numbers).
-- eps_rand: iid N(0, sigma_rand^2) per cell.
+- eps_rand: iid N(0, sigma_rand^2) per cell. Format 3 draws band-limited fields
+  (plugins.fields draw version 3: covariance within fields.BAND_TOL of exp(-lam d) at every
+  lag, lag 0 exact) and adds their nugget here: eps_rand ~ N(0, sigma_rand^2 + sigma_cor^2 *
+  nugget), so every cell's total variance is still sigma_tot^2.
 
 Draw order (fixed, so chip weights are a pure function of the generator state):
 1. eps_sys (one standard normal);
 2. if sigma_cor > 0: correlated fields, grouped by grid shape in order of first appearance,
    one ``FieldSampler.sample(rng, count)`` call per shape (two fields per FFT);
-3. if sigma_rand > 0: one standard-normal (rows, cols) float32 array per layer, in order.
+3. if sigma_rand > 0 (format 3: or a field's nugget > 0): one standard-normal (rows, cols)
+   float32 array per layer, in order.
 """
 
 from __future__ import annotations
@@ -121,20 +125,29 @@ class GenericVariability(VariabilityPlugin):
         s_sys, s_cor, s_rand = self.sigmas if sigmas is None else sigmas
         eps_sys = s_sys * rng.standard_normal()  # ONE draw per chip, shared by all cells
         eps = [np.full(m.shape, eps_sys, dtype=np.float32) for m in mats]
+        # Format 3's band-limited fields leave out their nugget (the dropped modes' lag-0
+        # variance); it is white noise, so it joins eps_rand's variance, cell by cell.
+        nuggets = [0.0] * len(mats)
+        separate = self.format_version < 3
         if s_cor > 0 and self._params["placement"] == "die":
             shapes = tuple(m.shape for m in mats)
             origins, die = self.die_layout(shapes)
-            field = self.sampler(die).sample(rng, 1)[0]
+            sampler = self.sampler(die)
+            field = sampler.sample(rng, 1, nugget=separate)[0]
             for i, ((r, c), (rows, cols)) in enumerate(zip(origins, shapes)):
                 eps[i] += np.float32(s_cor) * field[r:r + rows, c:c + cols]
+                nuggets[i] = 0.0 if separate else sampler.nugget
         elif s_cor > 0:
             for shape, idx in _group_by_shape(mats).items():
-                fields = self.sampler(shape).sample(rng, len(idx))
+                sampler = self.sampler(shape)
+                fields = sampler.sample(rng, len(idx), nugget=separate)
                 for k, i in enumerate(idx):
                     eps[i] += np.float32(s_cor) * fields[k]
-        if s_rand > 0:
-            for i, m in enumerate(mats):
-                eps[i] += np.float32(s_rand) * rng.standard_normal(m.shape, dtype=np.float32)
+                    nuggets[i] = 0.0 if separate else sampler.nugget
+        for i, m in enumerate(mats):
+            sigma = math.sqrt(s_rand * s_rand + s_cor * s_cor * nuggets[i])
+            if sigma > 0:
+                eps[i] += np.float32(sigma) * rng.standard_normal(m.shape, dtype=np.float32)
         return eps
 
 

@@ -16,7 +16,7 @@
 # which chips are exact. Each step is skipped when its output exists (resume after a stop).
 # Knobs: CHIPS (1000), N (2048), K (2,4,8,16), SEEDS (3), TRIALS (3), METHODS, SIGMA (the seed's:
 # 0.3 VGG16, 0.15 MobileNet), OUT (runs/seed_<model>), EGIS_WORKERS (2), FIRST (500), VA_WEIGHT
-# (1), UNTIL (labels or sids: stop after that step), BUDGET (1: also the 1% escape budget at K = 4).
+# (1), FORMAT (population format of new chips; default the newest), UNTIL (labels or sids: stop after that step), BUDGET (1: also the 1% escape budget at K = 4).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=.venv/bin/python
@@ -47,7 +47,7 @@ check_sigma "$pops/labelled.json" "$sigma"
 for part in labelled:1 evaluation:2; do
   part_name=${part%%:*}; seed=${part##*:}
   [ -f "$pops/$part_name.json" ] || $egis duts make "$model" -o "$pops/$part_name.json" "${preset[@]}" \
-      --count "$chips" --seed "$seed"
+      --count "$chips" --seed "$seed" ${FORMAT:+--format-version "$FORMAT"}
 done
 if [ ! -f "$pops/labelled_accuracy.csv" ]; then
   echo "$(stamp) labelling $chips labelled chips"
@@ -67,21 +67,27 @@ if [ ! -d "$out/sid" ]; then
   echo "$(stamp) synthesising $n images"
   $egis synthesize "$model" -o "$out/sid" --images "$n" --threads 2 -q
 fi
+# da-regressor is left out by default: it trains on the labelled chips' accuracies, which
+# adaptive labelling only estimates away from the decision points. The seed's own methods
+# alone: METHODS=egis,egis-random,gaussian,uniform,untrained,da-classifier (no variation-aware
+# set is then synthesised or measured).
+methods=${METHODS:-egis,egis-va,egis-random,egis-cv,egis-spread,egis-relevance,egis-cost,egis-select,gaussian,uniform,untrained,da-classifier}
+va=()
+case ",$methods," in *,egis-va,*|*,egis-select,*) va=(--sid-va "$out/sid_va_$variability") ;; esac
 # the variation-aware set (egis-va): 4 chips of the fab's variability model, a population of
 # their own (seed 7: neither labelled nor evaluation chips)
-[ -f "$pops/synthesis_chips.json" ] || $egis duts make "$model" -o "$pops/synthesis_chips.json" "${preset[@]}" \
-    --count 4 --seed 7
-if [ ! -d "$out/sid_va_$variability" ]; then
-  echo "$(stamp) synthesising $n variation-aware images"
-  $egis synthesize "$model" -o "$out/sid_va_$variability" --images "$n" --threads 2 -q \
-      --variation "$pops/synthesis_chips.json" --variation-weight "${VA_WEIGHT:-1}"
+if [ ${#va[@]} -gt 0 ]; then
+  [ -f "$pops/synthesis_chips.json" ] || $egis duts make "$model" -o "$pops/synthesis_chips.json" "${preset[@]}" \
+      --count 4 --seed 7
+  if [ ! -d "$out/sid_va_$variability" ]; then
+    echo "$(stamp) synthesising $n variation-aware images"
+    $egis synthesize "$model" -o "$out/sid_va_$variability" --images "$n" --threads 2 -q \
+        --variation "$pops/synthesis_chips.json" --variation-weight "${VA_WEIGHT:-1}"
+  fi
 fi
 [ "${UNTIL:-}" = sids ] && { echo "$(stamp) stimulus sets done (UNTIL=sids)"; exit 0; }
-# da-regressor is left out by default: it trains on the labelled chips' accuracies, which
-# adaptive labelling only estimates away from the decision points
-methods=${METHODS:-egis,egis-va,egis-random,egis-cv,egis-spread,egis-relevance,egis-cost,egis-select,gaussian,uniform,untrained,da-classifier}
 echo "$(stamp) evaluating $methods"
-$egis evaluate "$model" --sid "$out/sid" --sid-va "$out/sid_va_$variability" --populations "$out/pops" --variability "$variability" \
+$egis evaluate "$model" --sid "$out/sid" "${va[@]}" --populations "$out/pops" --variability "$variability" \
     --real "$zip" --real-subdir test --images "$n" --seed-count "${SEEDS:-3}" -k "${K:-2,4,8,16}" \
     --baseline-k 4 --trials "${TRIALS:-3}" --cutoffs A50,A60,A70 --methods "$methods" \
     --name "$name" -q -o "$out/eval_$variability"
@@ -94,7 +100,7 @@ if [ "${BUDGET:-1}" = 1 ] && [ ! -f "$budget/report.md" ]; then
   mkdir -p "$budget"
   [ -d "$budget/cache" ] || cp -al "$out/eval_$variability/cache" "$budget/cache"
   [ -f "$budget/choices.json" ] || cp "$out/eval_$variability/choices.json" "$budget/choices.json"
-  $egis evaluate "$model" --sid "$out/sid" --sid-va "$out/sid_va_$variability" --populations "$out/pops" \
+  $egis evaluate "$model" --sid "$out/sid" "${va[@]}" --populations "$out/pops" \
       --variability "$variability" --real "$zip" --real-subdir test --images "$n" --seed-count "${SEEDS:-3}" \
       -k 4 --baseline-k 4 --trials "${TRIALS:-3}" --cutoffs A50,A60,A70 --methods "$methods" \
       --max-escape 1% --name "$name" -q -o "$budget"

@@ -76,3 +76,19 @@ def test_demo_cuts_shipped_populations_to_chips(tmp_path) -> None:
     assert read_labels(truth).accuracies.shape == (30,)
     *_, everything = _shipped(tmp_path / "all", "digits", "typical", 5000)
     assert everything == len(full_labels.chips)
+
+
+def test_duts_make_writes_the_format_asked_for(tmp_path, tiny_cnn_path):
+    from egis.toolkit.plugin_api import POPULATION_FORMAT
+    from egis.toolkit.population import PopulationSpec
+
+    for version, name in ((None, "new.json"), ("2", "exact.json")):
+        extra = [] if version is None else ["--format-version", version]
+        made = egis("duts", "make", str(tiny_cnn_path), "-o", str(tmp_path / name), "--count", "2", *extra)
+        assert made.returncode == 0, made.stderr
+        assert f"format {version or POPULATION_FORMAT}," in made.stdout
+    assert PopulationSpec.load(tmp_path / "new.json").format_version == POPULATION_FORMAT == 3
+    assert PopulationSpec.load(tmp_path / "exact.json").format_version == 2
+    bad = egis("duts", "make", str(tiny_cnn_path), "-o", str(tmp_path / "bad.json"), "--format-version", "9")
+    assert bad.returncode == 2 and "1, 2, 3" in bad.stderr and bad.stderr.count("\n") == 1
+    assert not (tmp_path / "bad.json").exists()

@@ -244,3 +244,81 @@ def test_dense_reference_sampler_has_target_variance():
     x = dense_cholesky_field((6, 5), 0.3, np.random.default_rng(0), sigma=2.0, count=4000)
     v = float(np.mean(x[:, 0, 0] ** 2))
     assert abs(v - 4.0) < Z * 4.0 * np.sqrt(2 / 4000)
+
+
+# ---- draw version 3: band-limited spectrum, nugget, stated covariance error --------------
+def _band_cov_brute(sampler: FieldSampler, lags: np.ndarray) -> np.ndarray:
+    """Covariance of a version-3 draw at integer ``lags`` (n, 2), summed mode by mode from
+    the kept amplitudes (not through the sampler's pruned transform), plus the nugget at 0."""
+    m, n = sampler.torus
+    kx = sampler._band_rows.astype(np.float64)[:, None]
+    ky = np.arange(sampler.band[1] + 1, dtype=np.float64)[None, :]
+    power = sampler._band_amp.astype(np.float64) ** 2
+    out = np.array([float(np.sum(power * np.cos(2 * np.pi * (kx * a / m + ky * b / n))))
+                    for a, b in lags])
+    return out + sampler.nugget * np.all(lags == 0, axis=1)
+
+
+@pytest.fixture(scope="module")
+def band_seed():
+    """The seed's lam on a 300 x 300 grid: a cut-off torus of 2744^2 cells, band-limited."""
+    return FieldSampler((300, 300), SEED_LAM, version=3)
+
+
+def test_version3_keeps_a_small_band_within_its_stated_tolerance(band_seed):
+    s = band_seed
+    m, n = s.torus
+    assert s.method == "cutoff" and s.band is not None and s.nugget > 0
+    kept = (2 * s.band[0] + 1) * (s.band[1] + 1)
+    assert kept < 0.1 * m * (n // 2 + 1)             # a small part of the modes
+    assert s.max_cov_error <= fields.BAND_TOL * (1 + 1e-6)
+    lags = np.array([(0, 0), (0, 1), (1, 0), (1, 1), (2, 7), (5, 3), (40, 0), (100, 200), (299, 299)])
+    brute = _band_cov_brute(s, lags)
+    target = exp_cov(np.hypot(lags[:, 0], lags[:, 1]), SEED_LAM)
+    assert abs(brute[0] - 1.0) < 1e-6                 # every cell's variance is exact
+    assert np.abs(brute - target).max() <= fields.BAND_TOL * (1 + 1e-6)
+    assert np.abs(brute - target).max() > fields.BAND_TOL / 10   # it is an approximation
+    # the error sits where the dropped high frequencies live: next to lag 0
+    assert abs(brute[1] - target[1]) > abs(brute[-1] - target[-1])
+
+
+def test_version3_draws_whiten_against_their_stated_covariance():
+    """L^-1 x is iid N(0, 1) for L the Cholesky factor of the band covariance plus nugget:
+    a wrong amplitude on any column (the pair weighting) or a lost nugget fails it."""
+    shape, lam = (30, 24), 0.01
+    s = FieldSampler(shape, lam, method="cutoff", version=3)
+    m, n = s.torus
+    assert s.band[0] < m // 2 and s.band[1] < n // 2 and s.nugget > 0   # really truncated
+    ii, jj = np.divmod(np.arange(shape[0] * shape[1]), shape[1])
+    di = np.abs(ii[:, None] - ii[None, :]).ravel()
+    dj = np.abs(jj[:, None] - jj[None, :]).ravel()
+    uniq, inverse = np.unique(np.stack([di, dj], 1), axis=0, return_inverse=True)
+    cov = _band_cov_brute(s, uniq)[inverse.ravel()].reshape(ii.size, ii.size)
+    chol = np.linalg.cholesky(cov)
+    x = s.sample(np.random.default_rng(21), 200)
+    y = sla.solve_triangular(chol, x.reshape(len(x), -1).T.astype(np.float64), lower=True)
+    dof = y.size
+    assert abs(np.mean(y**2) - 1) < Z * np.sqrt(2 / dof)
+    assert abs(np.mean(y)) < Z / np.sqrt(dof)
+    assert abs(np.mean(y[:-1] * y[1:])) < Z / np.sqrt(dof)
+    without = s.sample(np.random.default_rng(21), 200, nugget=False)    # nugget left out
+    y = sla.solve_triangular(chol, without.reshape(len(x), -1).T.astype(np.float64), lower=True)
+    assert abs(np.mean(y**2) - 1) > Z * np.sqrt(2 / dof)
+
+
+def test_version3_lag_correlations_match_the_seed_covariance(band_seed):
+    x = band_seed.sample(np.random.default_rng(4), 6)
+    for lag in [(0, 1), (1, 0), (3, 4), (20, 0)]:
+        est, se = lag_estimate(x, lag, SEED_LAM)
+        assert abs(est - exp_cov(np.hypot(*lag), SEED_LAM)) < Z * se + fields.BAND_TOL
+
+
+@pytest.mark.parametrize("shape,lam", [((1, 50), 0.001), ((50, 1), 0.01), ((64, 64), 0.3)])
+def test_version3_one_dimensional_and_short_range_grids(shape, lam):
+    s = FieldSampler(shape, lam, version=3)
+    assert s.max_cov_error <= fields.BAND_TOL * (1 + 1e-6)
+    a = s.sample(np.random.default_rng([1, 2]), 3)
+    assert a.shape == (3, *shape) and np.isfinite(a).all()
+    np.testing.assert_array_equal(a, s.sample(np.random.default_rng([1, 2]), 3))  # pure function
+    if lam == 0.3:   # a short correlation length needs the whole spectrum: exact, no nugget
+        assert s.nugget == 0 and s.max_cov_error < 1e-9

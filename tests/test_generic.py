@@ -207,8 +207,40 @@ def test_format_version_picks_the_die_layout():
     from egis.plugins.generic import compact_pack, shelf_pack
 
     plugin = GenericVariability()
-    assert plugin.format_version == 2
+    assert plugin.format_version == 3
     assert plugin.die_layout(VGG16_CROSSBARS) == compact_pack(VGG16_CROSSBARS, 1 / plugin.params["lam"])
+    assert plugin.use_format(2).die_layout(VGG16_CROSSBARS) == plugin.use_format(3).die_layout(VGG16_CROSSBARS)
     assert plugin.use_format(1).die_layout(VGG16_CROSSBARS) == shelf_pack(VGG16_CROSSBARS)
     with pytest.raises(PluginError, match="format version"):
         plugin.use_format(7)
+
+
+@pytest.mark.parametrize("placement", ["die", "independent"])
+def test_format3_folds_the_band_limited_fields_nugget_into_eps_rand(placement):
+    """Format 3 draws eps = s_sys n0 + s_cor F + sqrt(s_rand^2 + s_cor^2 nugget) R, F the
+    band-limited field without its nugget, in the documented order: rebuilt here from the same
+    generator, number for number."""
+    shapes = [(120, 90), (60, 40)]
+    plugin = GenericVariability(preset="typical", lam=0.001, placement=placement)
+    assert plugin.format_version == 3
+    ones = [np.ones(s, dtype=np.float32) for s in shapes]
+    eps = plugin.relative_errors(ones, np.random.default_rng([7, 1]))
+    s_sys, s_cor, s_rand = plugin.sigmas
+    rng = np.random.default_rng([7, 1])
+    n0 = rng.standard_normal()
+    if placement == "die":
+        origins, die = plugin.die_layout(tuple(shapes))
+        sampler = plugin.sampler(die)
+        field = sampler.sample(rng, 1, nugget=False)[0]
+        parts = [field[r:r + a, c:c + b] for (r, c), (a, b) in zip(origins, shapes)]
+        nuggets = [sampler.nugget] * 2
+    else:
+        samplers = [plugin.sampler(s) for s in shapes]
+        parts = [smp.sample(rng, 1, nugget=False)[0] for smp in samplers]
+        nuggets = [smp.nugget for smp in samplers]
+    assert max(nuggets) > 0     # (60, 40) alone is small enough for the dense, exact sampler
+    for e, part, nug, shape in zip(eps, parts, nuggets, shapes):
+        sigma = math.sqrt(s_rand**2 + s_cor**2 * nug)
+        expected = (np.float32(s_sys * n0) + np.float32(s_cor) * part
+                    + np.float32(sigma) * rng.standard_normal(shape, dtype=np.float32))
+        np.testing.assert_allclose(e, expected, rtol=0, atol=1e-6)

@@ -157,16 +157,36 @@ def test_format1_specs_rebuild_their_recorded_bytes(source, params, index, expec
         pop = Population(PopulationSpec(model.sha256, "generic", params, 3, 4, format_version=1), model)
     assert _chip_sha(pop, index) == expected
     if params is not None:   # the same spec at format 2 draws other bytes
-        v2 = Population(PopulationSpec(pop.model.sha256, "generic", params, 3, 4), pop.model)
-        assert v2.spec.format_version == FORMAT_VERSION == 2
+        v2 = Population(PopulationSpec(pop.model.sha256, "generic", params, 3, 4, format_version=2),
+                        pop.model)
         assert _chip_sha(v2, index) != expected
         assert v2.spec.sha256() != pop.spec.sha256()
 
 
-@pytest.mark.parametrize("version", [0, 3, "2", True])
+# Chip bytes of format-2 specs, recorded before format 3 existed (egis 207fee8, on the digits
+# model, seed 3): format-2 specs must rebuild exactly these bytes forever.
+FORMAT2_CHIPS = [
+    ({"preset": "typical"}, 0, "6e36f4fa8ee082f5"),
+    ({"preset": "typical"}, 3, "48b63a018bea954d"),
+    ({"preset": "typical", "placement": "independent", "lam": 0.05}, 0, "52ca47f4e06f9d77"),
+    ({"preset": "custom", "sys_share": 0.0, "cor_share": 1.0}, 3, "457b7587755bd9d0"),
+]
+
+
+@pytest.mark.parametrize("params,index,expected", FORMAT2_CHIPS)
+def test_format2_specs_rebuild_their_recorded_bytes(params, index, expected):
+    model = load_model(ROOT / "models/digits/model.onnx")
+    pop = Population(PopulationSpec(model.sha256, "generic", params, 3, 4, format_version=2), model)
+    assert _chip_sha(pop, index) == expected
+    v3 = Population(PopulationSpec(model.sha256, "generic", params, 3, 4), model)
+    assert v3.spec.format_version == FORMAT_VERSION == 3      # new specs draw format 3
+    assert _chip_sha(v3, index) != expected and v3.spec.sha256() != pop.spec.sha256()
+
+
+@pytest.mark.parametrize("version", [0, 4, "2", True])
 def test_unknown_format_versions_are_refused_naming_the_readable_ones(tmp_path, tiny_cnn_path, version):
     pop = make_population(tiny_cnn_path)
     data = pop.spec.to_dict()
     data["format_version"] = version
-    with pytest.raises(PopulationError, match="rebuilds versions 1, 2"):
+    with pytest.raises(PopulationError, match="rebuilds versions 1, 2, 3"):
         PopulationSpec.from_dict(data)

@@ -28,8 +28,8 @@ ParamSpec = dict[str, tuple[Any, str]]
 # Population format versions: what new population specs are written with, and every version
 # this egis rebuilds bit for bit. A plugin whose draws change bumps the format and keeps the
 # old draw for old specs (see egis.toolkit.population).
-POPULATION_FORMAT = 2
-POPULATION_FORMATS = (1, 2)
+POPULATION_FORMAT = 3
+POPULATION_FORMATS = (1, 2, 3)
 
 
 @runtime_checkable
