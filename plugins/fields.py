@@ -52,10 +52,11 @@ spec always rebuilds the same bytes):
    directly in the frequency domain (no forward FFT, no torus-sized noise), and the inverse
    transform only touches the kept rows and the grid's own rows. Why it is cheap: at the
    seed's lam = 0.001 the spectrum of exp(-lam d) puts all but ~lam/k of the variance below
-   frequency k, so ~2% of the torus modes hold all but 0.2% of it. The error is where the
-   dropped high frequencies live: the covariance at lag 1 (the exponential's kink), measured
-   exactly at setup (``max_cov_error``). On VGG16's (1296, 1008) die: 0.3 M normals instead
-   of 14.6 M, ~25 ms per field instead of ~250 ms (docs/performance.md).
+   frequency k, so ~5% of the torus' normals carry all but ~0.12% of it (the nugget). The
+   error is where the dropped high frequencies live: next to lag 0, the exponential's kink
+   (lag-1 correlation 0.99858 instead of 0.99900 at lam = 0.001), measured exactly at setup
+   (``max_cov_error``). On VGG16's (1296, 1008) die: 0.8 M normals instead of 14.6 M, ~28 ms
+   per field instead of ~250 ms (docs/performance.md).
 """
 
 from __future__ import annotations

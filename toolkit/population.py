@@ -25,7 +25,7 @@ from egis.toolkit.plugin_api import POPULATION_FORMAT, POPULATION_FORMATS
 # 1: the original draws. 2: the generic plugin's faster exact draws (plugins.fields, version 2;
 # a tighter die layout): the same covariance from fewer random numbers, so other bytes.
 # 3: band-limited correlated fields (plugins.fields, version 3): covariance within
-# fields.BAND_TOL of the exact one at every lag, ~10x faster draws; the dropped modes' lag-0
+# fields.BAND_TOL of the exact one at every lag, 6.5-8.5x faster draws; the dropped modes' lag-0
 # variance joins eps_rand. Specs of every version in POPULATION_FORMATS rebuild their own
 # bytes; new specs are 3 (``egis duts make --format-version 2`` keeps the exact draws).
 FORMAT_VERSION = POPULATION_FORMAT
