@@ -24,7 +24,8 @@ def make(
     format_version: Optional[int] = typer.Option(
         None, "--format-version",
         help="Population format (default: the newest). 3 draws band-limited correlated fields "
-             "(covariance within 5e-4 of exp(-lam d), 6.5-8.5x faster); 2 draws them exactly."),
+             "(covariance within 5e-4 of exp(-lam d); 6.5-8.5x faster at the seed's lam=0.001); "
+             "2 draws them exactly."),
     layout: Optional[str] = layout_option(), pixel_range: Optional[str] = pixel_range_option(),
     mean: Optional[str] = mean_option(), std: Optional[str] = std_option(),
 ) -> None:

@@ -305,7 +305,9 @@ class AihwkitVariability(VariabilityPlugin):
                                    f"weights in crossbar {bad} (conductances near 0 with g_min="
                                    f"{self._params['g_min']}; raise g_min)")
         s_sys, s_cor = self._params["sigma_sys"], self._params["sigma_cor"]
-        if s_sys > 0 or s_cor > 0:  # draws 2+: generic's order (eps_sys, then the fields)
+        # draws 2+: generic's order (eps_sys, then the fields; at format 3 also the fields'
+        # nugget, white noise of variance s_cor^2 * nugget per cell)
+        if s_sys > 0 or s_cor > 0:
             eps = self.seed_components().relative_errors(out, rng, sigmas=(s_sys, s_cor, 0.0))
             out = [m * (np.float32(1.0) + e) for m, e in zip(out, eps)]
         return [np.asarray(m, dtype=np.float32) for m in out]

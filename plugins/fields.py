@@ -44,8 +44,9 @@ spec always rebuilds the same bytes):
    ``irfft(sqrt(eig) * rfft(x))`` is C^(1/2) x, so one field costs M N real normals
    instead of 2 M N.
 3. Band-limited spectral draws, several times faster, with a stated covariance error. The
-   embedding is chosen exactly as in version 2. Its spectrum is then cut to the smallest box
-   |kx| <= Kx, |ky| <= Ky (same physical frequency on both axes) whose covariance differs from
+   embedding is chosen exactly as in version 2. Its spectrum is then cut to the first box
+   |kx| <= Kx, |ky| <= Ky (same physical frequency on both axes; the box's share of each
+   axis grows 0.02 * 1.25^i, then the whole spectrum) whose covariance differs from
    the full embedding's by at most ``BAND_TOL`` (unit variance) at every grid lag other than
    0; the variance the dropped modes carried at lag 0 (``nugget``) is returned as white
    noise, so every cell's variance stays exact. The kept modes' complex normals are drawn
@@ -384,17 +385,21 @@ class FieldSampler:
         return out
 
     def _band_limit(self, eig_half: np.ndarray, full: np.ndarray, target: np.ndarray) -> None:
-        """Keep the smallest band whose covariance is within BAND_TOL of the full
-        embedding's (``full``, grid lags) at every lag but 0; measure its error exactly."""
+        """Keep the first band (axis shares BAND_START * BAND_STEP^i, then all) whose
+        covariance is within BAND_TOL of the full embedding's (``full``, grid lags) at every
+        lag but 0; measure its error against exp(-lam d) exactly."""
         frac = BAND_START
         while True:
             frac = min(frac, 1.0)
             rows, ky = self._band_indices(frac)
             amp = self._band_amplitudes(eig_half, rows, ky)
             cov = self._band_transform(rows, ky, (amp * amp).astype(np.complex128))
-            nugget = max(float(full[0, 0] - cov[0, 0]), 0.0)
+            whole = rows.size == self.torus[0] and ky == self.torus[1] // 2
+            # the whole spectrum drops nothing: a nugget there would be FFT round-off, whose
+            # sign (hence whether a draw of white noise happens) could differ between machines
+            nugget = 0.0 if whole else max(float(full[0, 0] - cov[0, 0]), 0.0)
             cov[0, 0] += nugget
-            if frac >= 1.0 or np.abs(cov - full).max() <= BAND_TOL:
+            if whole or np.abs(cov - full).max() <= BAND_TOL:
                 break
             frac *= BAND_STEP
         self._band_rows, self._band_amp = rows, amp.astype(np.float32)

@@ -26,7 +26,8 @@ sigma_tot^2 = sigma_sys^2 + sigma_cor^2 + sigma_rand^2, split by ``sys_share`` a
 Draw order (fixed, so chip weights are a pure function of the generator state):
 1. eps_sys (one standard normal);
 2. if sigma_cor > 0: correlated fields, grouped by grid shape in order of first appearance,
-   one ``FieldSampler.sample(rng, count)`` call per shape (two fields per FFT);
+   one ``FieldSampler.sample(rng, count)`` call per shape (formats 1-2: two fields per FFT;
+   format 3: one band-limited field at a time, without its nugget);
 3. if sigma_rand > 0 (format 3: or a field's nugget > 0): one standard-normal (rows, cols)
    float32 array per layer, in order.
 """
@@ -120,7 +121,9 @@ class GenericVariability(VariabilityPlugin):
         ``sigmas`` overrides (sigma_sys, sigma_cor, sigma_rand): a plugin that models the
         random part itself (egis.plugins.aihwkit_noise) reuses the seed's systematic and
         correlated components, with their placement and field caches, by passing
-        (s_sys, s_cor, 0.0), which draws nothing for the random part.
+        (s_sys, s_cor, 0.0), which draws nothing for the random part up to format 2; at
+        format 3 the band-limited field's nugget (white noise of variance s_cor^2 * nugget)
+        is still drawn there, since it belongs to the correlated component.
         """
         s_sys, s_cor, s_rand = self.sigmas if sigmas is None else sigmas
         eps_sys = s_sys * rng.standard_normal()  # ONE draw per chip, shared by all cells

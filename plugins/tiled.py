@@ -17,7 +17,9 @@ Non-idealities, per chip
      preserving) or gaussian G * max(0, 1 + s xi), s = ``sigma_device``;
   2. die-level variation, one factor (1 + sigma_die * F[tile]) per tile, F a unit-variance
      exponential-covariance field over the die grid (``lam_die`` per tile pitch), sampled
-     exactly by plugins.fields;
+     by plugins.fields: exactly up to population format 2; at format 3 band-limited
+     (covariance within fields.BAND_TOL, nugget included) where the die grid is large
+     enough for an FFT embedding, exactly where it is not;
   3. stuck-at faults applied last: a device is stuck ON (reads g_max) with probability
      ``p_stuck_on`` and stuck OFF (reads g_min) with probability ``p_stuck_off``.
 

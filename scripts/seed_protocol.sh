@@ -78,7 +78,7 @@ case ",$methods," in *,egis-va,*|*,egis-select,*) va=(--sid-va "$out/sid_va_$var
 # their own (seed 7: neither labelled nor evaluation chips)
 if [ ${#va[@]} -gt 0 ]; then
   [ -f "$pops/synthesis_chips.json" ] || $egis duts make "$model" -o "$pops/synthesis_chips.json" "${preset[@]}" \
-      --count 4 --seed 7
+      --count 4 --seed 7 ${FORMAT:+--format-version "$FORMAT"}
   if [ ! -d "$out/sid_va_$variability" ]; then
     echo "$(stamp) synthesising $n variation-aware images"
     $egis synthesize "$model" -o "$out/sid_va_$variability" --images "$n" --threads 2 -q \

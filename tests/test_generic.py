@@ -145,7 +145,7 @@ def test_validation_errors_are_one_line_plugin_errors(params, match):
     assert "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, 3])
 def test_die_placement_correlates_crossbars_by_their_distance_on_the_die(version):
     """placement=die: one field over the die; within a crossbar the paper's covariance, and
     between crossbars exp(-lam d) with d their cells' distance on the die (both formats)."""

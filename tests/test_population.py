@@ -183,6 +183,23 @@ def test_format2_specs_rebuild_their_recorded_bytes(params, index, expected):
     assert _chip_sha(v3, index) != expected and v3.spec.sha256() != pop.spec.sha256()
 
 
+# Chip bytes of format-3 specs (band-limited fields), recorded when format 3 was made (egis,
+# 2026-12-05, digits model, seed 3): a change to version-3 draws needs a format 4.
+FORMAT3_CHIPS = [
+    ({"preset": "typical"}, 0, "6047dc4ab510b16b"),
+    ({"preset": "typical"}, 3, "f403f759e303c39a"),
+    ({"preset": "typical", "placement": "independent", "lam": 0.05}, 0, "592422102880dfcf"),
+    ({"preset": "custom", "sys_share": 0.0, "cor_share": 1.0}, 3, "d620eb4931baf1b7"),
+]
+
+
+@pytest.mark.parametrize("params,index,expected", FORMAT3_CHIPS)
+def test_format3_specs_rebuild_their_recorded_bytes(params, index, expected):
+    model = load_model(ROOT / "models/digits/model.onnx")
+    pop = Population(PopulationSpec(model.sha256, "generic", params, 3, 4, format_version=3), model)
+    assert _chip_sha(pop, index) == expected
+
+
 @pytest.mark.parametrize("version", [0, 4, "2", True])
 def test_unknown_format_versions_are_refused_naming_the_readable_ones(tmp_path, tiny_cnn_path, version):
     pop = make_population(tiny_cnn_path)

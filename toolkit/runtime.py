@@ -64,7 +64,9 @@ def session_options(threads: int | None = None, shared_arena: bool = False) -> A
     run once (the engine's per-chip sessions) this is the difference between warm memory and
     page-faulting hundreds of MB of fresh activations per session: measured 1.2-1.5x on the
     shipped CIFAR models at 1000 images per chip (docs/performance.md). Allocation only: the
-    arithmetic, hence every logit, is the same.
+    arithmetic, hence every logit, is the same. The price: the shared arena keeps the largest
+    activations any such session needed until the process ends (a worker process of a
+    runner holds its peak memory between tasks).
     """
     import onnxruntime as ort  # noqa: PLC0415 - keep `import egis.toolkit.runtime` cheap
 
