@@ -32,17 +32,12 @@ def make(
     """Write a population spec; chips are rebuilt from it on demand, never stored."""
     from egis.toolkit.io import check_output_file
     from egis.toolkit.model import load_model
-    from egis.toolkit.population import Population, PopulationSpec
+    from egis.toolkit.population import FORMAT_VERSION, Population, PopulationSpec, check_format_version
     from egis.toolkit.registry import load_plugin, parse_settings
 
-    from egis.toolkit.errors import PopulationError
-    from egis.toolkit.plugin_api import POPULATION_FORMAT, POPULATION_FORMATS
-
     check_output_file(output)
-    version = POPULATION_FORMAT if format_version is None else format_version
-    if version not in POPULATION_FORMATS:
-        raise PopulationError(f"--format-version {version} is not one of "
-                              f"{', '.join(map(str, POPULATION_FORMATS))}")
+    version = check_format_version(FORMAT_VERSION if format_version is None else format_version,
+                                   "--format-version: the population to make")
     loaded = load_customer_model(model, layout, pixel_range, mean, std)
     variability = load_plugin(plugin, parse_settings(settings))
     spec = PopulationSpec(model_sha256=loaded.sha256, plugin=plugin, params=variability.params,

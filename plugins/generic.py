@@ -129,24 +129,24 @@ class GenericVariability(VariabilityPlugin):
         eps_sys = s_sys * rng.standard_normal()  # ONE draw per chip, shared by all cells
         eps = [np.full(m.shape, eps_sys, dtype=np.float32) for m in mats]
         # Format 3's band-limited fields leave out their nugget (the dropped modes' lag-0
-        # variance); it is white noise, so it joins eps_rand's variance, cell by cell.
+        # variance); it is white noise, so it joins eps_rand's variance, cell by cell. Samplers
+        # of draw versions 1-2 have no nugget (0) and ignore ``nugget=``.
         nuggets = [0.0] * len(mats)
-        separate = self.format_version < 3
         if s_cor > 0 and self._params["placement"] == "die":
             shapes = tuple(m.shape for m in mats)
             origins, die = self.die_layout(shapes)
             sampler = self.sampler(die)
-            field = sampler.sample(rng, 1, nugget=separate)[0]
+            field = sampler.sample(rng, 1, nugget=False)[0]
             for i, ((r, c), (rows, cols)) in enumerate(zip(origins, shapes)):
                 eps[i] += np.float32(s_cor) * field[r:r + rows, c:c + cols]
-                nuggets[i] = 0.0 if separate else sampler.nugget
+                nuggets[i] = sampler.nugget
         elif s_cor > 0:
             for shape, idx in _group_by_shape(mats).items():
                 sampler = self.sampler(shape)
-                fields = sampler.sample(rng, len(idx), nugget=separate)
+                fields = sampler.sample(rng, len(idx), nugget=False)
                 for k, i in enumerate(idx):
                     eps[i] += np.float32(s_cor) * fields[k]
-                    nuggets[i] = 0.0 if separate else sampler.nugget
+                    nuggets[i] = sampler.nugget
         for i, m in enumerate(mats):
             sigma = math.sqrt(s_rand * s_rand + s_cor * s_cor * nuggets[i])
             if sigma > 0:

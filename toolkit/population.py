@@ -32,6 +32,15 @@ FORMAT_VERSION = POPULATION_FORMAT
 SPEC_FIELDS = ("format_version", "model_sha256", "plugin", "params", "seed", "count")
 
 
+def check_format_version(version: Any, source: str) -> int:
+    """``version`` if this egis rebuilds that population format, else a one-line
+    PopulationError naming the versions it does (one check for files, specs and commands)."""
+    if isinstance(version, bool) or version not in POPULATION_FORMATS:
+        raise PopulationError(f"{source} has format version {version!r}; this egis rebuilds "
+                              f"versions {', '.join(map(str, POPULATION_FORMATS))}")
+    return version
+
+
 @dataclass(frozen=True)
 class PopulationSpec:
     """Everything needed to rebuild a population, given the model file it was made for."""
@@ -75,10 +84,7 @@ class PopulationSpec:
         missing = [key for key in SPEC_FIELDS if key not in data]
         if missing:
             raise PopulationError(f"{source} is not a population spec: missing {', '.join(missing)}")
-        version = data["format_version"]
-        if isinstance(version, bool) or version not in POPULATION_FORMATS:
-            raise PopulationError(f"{source} has format version {version!r}; this egis rebuilds "
-                                  f"versions {', '.join(map(str, POPULATION_FORMATS))}")
+        version = check_format_version(data["format_version"], source)
         count, seed = data["count"], data["seed"]
         sha = data["model_sha256"]
         if not (isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)):
@@ -162,9 +168,7 @@ class Population:
                 f"but this model is {model.sha256[:12]}...")
         self.spec = spec
         self.model = model
-        if spec.format_version not in POPULATION_FORMATS:
-            raise PopulationError(f"population format version {spec.format_version!r} is not one of "
-                                  f"{POPULATION_FORMATS}")
+        check_format_version(spec.format_version, "population")
         self.plugin = load_plugin(spec.plugin, spec.params).use_format(spec.format_version)
         weights = nominal_weights(model)
         self._nominal = [np.ascontiguousarray(layer.to_matrix(weights[layer.name]), dtype=np.float32)
