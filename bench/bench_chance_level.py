@@ -1,0 +1,118 @@
+"""Chance level, measured: where do the chosen K images sit among random K-sets of the same
+images, on the evaluation chips? (issue #18: compaction whose choice beats chance, measurably)
+
+`egis evaluate`'s "EGIS images, random K" row is one random set per seed, 3 in all: on 1000
+evaluation chips a single random set's TA varies by about a point from set to set, so
+"annealing minus random K" carries that noise twice. This bench measures the chance level
+itself: R random K-sets of the stimulus set (default 100), each scored exactly as the
+evaluation scores a choice (the ONNX detector fitted on the labelled chips, egis.evaluate.
+predict_with), on the same evaluation chips. It then places every choice the run made on
+that stimulus set (choices.json, e.g. egis, egis-random, egis-cv) against that distribution:
+TA minus the chance mean, per seed, and the percentile among the random sets.
+
+Reads a finished seed-protocol run (scripts/seed_protocol.sh): the labelled chips' responses
+from its cache (no simulation); the evaluation chips are measured on the random sets' images
+and cached under RUN/chance_cache (about R x K images x 1000 chips; ~1 min on VGG16 at R = 100).
+The chosen sets' TA is recomputed here and must equal results.csv's (printed as a check).
+
+    python bench/bench_chance_level.py runs/seed_vgg16_f3 --model models/cifar10_vgg16/model.onnx
+        [--variability typical] [--stimulus egis] [-k 4] [--sets 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from egis.compaction import BoosterConfig  # noqa: E402
+from egis.evaluate import predict_with, setting_labels  # noqa: E402
+from egis.metrics import test_metrics  # noqa: E402
+from egis.responses import ChipResponses, chip_responses_on  # noqa: E402
+from egis.synthesis.sid import read_sid_images  # noqa: E402
+from egis.toolkit.labels import read_labels  # noqa: E402
+from egis.toolkit.model import load_model  # noqa: E402
+
+
+def cached_labelled(run: Path, variability: str, stimulus: str) -> ChipResponses:
+    """The labelled chips' responses to one stimulus set (the run's cache) and accuracies."""
+    sidecars = sorted((run / f"eval_{variability}" / "cache").glob("labelled-*.json"))
+    if not sidecars:
+        raise SystemExit(f"no labelled response cache in {run}/eval_{variability}/cache")
+    meta = json.loads(sidecars[0].read_text())
+    at = meta["names"].index(stimulus)
+    start = int(sum(meta["counts"][:at]))
+    logits = np.load(sidecars[0].with_suffix(".npy"), mmap_mode="r")
+    accuracy = read_labels(run / "pops" / variability / "labelled_accuracy.csv").accuracies
+    return ChipResponses({stimulus: np.ascontiguousarray(logits[:, start:start + meta["counts"][at]])}, accuracy)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("run", type=Path)
+    parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument("--variability", default="typical")
+    parser.add_argument("--stimulus", default="egis", help="egis (the run's sid/) is the one supported")
+    parser.add_argument("-k", type=int, default=4)
+    parser.add_argument("--sets", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=12345)
+    args = parser.parse_args()
+
+    model = load_model(args.model)
+    labelled = cached_labelled(args.run, args.variability, args.stimulus)
+    n = labelled.logits[args.stimulus].shape[1]
+    images = read_sid_images(args.run / "sid", model.sha256)[:n]
+    choices = json.loads((args.run / f"eval_{args.variability}" / "choices.json").read_text())["choices"]
+    chosen = {key: c for key, c in choices.items()
+              if c["stimulus"] == args.stimulus and key.split("|")[0] == args.variability
+              and int(key.split("|")[2]) == args.k}
+    rng = np.random.default_rng(args.seed)
+    random_sets = [np.sort(rng.choice(n, args.k, replace=False)) for _ in range(args.sets)]
+    wanted = sorted({int(i) for s in random_sets for i in s} | {i for c in chosen.values() for i in c["indices"]})
+    base = args.run / "pops" / args.variability
+    evaluation, measured = chip_responses_on(model, base / "evaluation.json", base / "evaluation_accuracy.csv",
+                                             {args.stimulus: images}, {args.stimulus: wanted},
+                                             args.run / "chance_cache", progress=True)
+    rows = {}
+    results = args.run / f"eval_{args.variability}" / "results.csv"
+    with open(results, newline="") as handle:
+        for row in csv.DictReader(handle):
+            rows[(row["cutoff"], int(row["k"]), int(row["seed"]), row["method"])] = float(row["TA"])
+    config = BoosterConfig()
+    print(f"{args.run} {args.variability}, {args.stimulus} N = {n}, K = {args.k}: {args.sets} random sets, "
+          f"{len(evaluation.accuracy)} evaluation chips ({measured} images measured)")
+    for cutoff in sorted({key.split("|")[1] for key in chosen}):
+        threshold, labels = setting_labels(labelled, cutoff)
+
+        def ta(indices: list[int]) -> float:
+            predicted = predict_with("egis", labelled, evaluation, indices, labels, threshold, config,
+                                     stimulus=args.stimulus)
+            return test_metrics(predicted, evaluation.accuracy, threshold)["TA"]
+
+        chance = np.array([ta(list(s)) for s in random_sets])
+        print(f"{cutoff}: chance TA {chance.mean():.2f} +- {chance.std(ddof=1) / np.sqrt(len(chance)):.2f} "
+              f"(sd over sets {chance.std(ddof=1):.2f}, 5-95% {np.percentile(chance, 5):.1f}-"
+              f"{np.percentile(chance, 95):.1f})")
+        methods = sorted({key.split("|")[4] for key in chosen if key.split("|")[1] == cutoff})
+        for method in methods:
+            seeds = sorted(int(key.split("|")[3]) for key in chosen
+                           if key.split("|")[1] == cutoff and key.split("|")[4] == method)
+            values = [ta(chosen[f"{args.variability}|{cutoff}|{args.k}|{s}|{method}"]["indices"]) for s in seeds]
+            deltas = np.array(values) - chance.mean()
+            recorded = [rows.get((cutoff, args.k, s, method), float("nan")) for s in seeds]
+            same = all(abs(v - r) < 1e-6 for v, r in zip(values, recorded))
+            percentiles = [float(np.mean(chance < v) * 100) for v in values]
+            print(f"  {method}: TA {' '.join(f'{v:.1f}' for v in values)}; minus chance "
+                  f"{deltas.mean():+.2f} +- {deltas.std():.2f} over seeds; percentile "
+                  f"{' '.join(f'{p:.0f}' for p in percentiles)}; equals results.csv: {same}")
+
+
+if __name__ == "__main__":
+    main()
