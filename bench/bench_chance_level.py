@@ -63,6 +63,7 @@ def main() -> None:
     parser.add_argument("-k", type=int, default=4)
     parser.add_argument("--sets", type=int, default=100)
     parser.add_argument("--seed", type=int, default=12345)
+    parser.add_argument("--csv", type=Path, help="also write every figure as CSV rows here")
     args = parser.parse_args()
 
     model = load_model(args.model)
@@ -86,6 +87,7 @@ def main() -> None:
         for row in csv.DictReader(handle):
             rows[(row["cutoff"], int(row["k"]), int(row["seed"]), row["method"])] = float(row["TA"])
     config = BoosterConfig()
+    table: list[dict[str, object]] = []
     print(f"{args.run} {args.variability}, {args.stimulus} N = {n}, K = {args.k}: {args.sets} random sets, "
           f"{len(evaluation.accuracy)} evaluation chips ({measured} images measured)")
     for cutoff in sorted({key.split("|")[1] for key in chosen}):
@@ -97,6 +99,9 @@ def main() -> None:
             return test_metrics(predicted, evaluation.accuracy, threshold)["TA"]
 
         chance = np.array([ta(list(s)) for s in random_sets])
+        table.append({"cutoff": cutoff, "method": "chance", "seed": "", "TA": round(float(chance.mean()), 4),
+                      "minus_chance": 0.0, "percentile": "", "sd_over_sets": round(float(chance.std(ddof=1)), 4),
+                      "sets": len(chance)})
         print(f"{cutoff}: chance TA {chance.mean():.2f} +- {chance.std(ddof=1) / np.sqrt(len(chance)):.2f} "
               f"(sd over sets {chance.std(ddof=1):.2f}, 5-95% {np.percentile(chance, 5):.1f}-"
               f"{np.percentile(chance, 95):.1f})")
@@ -109,9 +114,19 @@ def main() -> None:
             recorded = [rows.get((cutoff, args.k, s, method), float("nan")) for s in seeds]
             same = all(abs(v - r) < 1e-6 for v, r in zip(values, recorded))
             percentiles = [float(np.mean(chance < v) * 100) for v in values]
+            table.extend({"cutoff": cutoff, "method": method, "seed": seed, "TA": round(v, 4),
+                          "minus_chance": round(float(v - chance.mean()), 4), "percentile": p,
+                          "sd_over_sets": "", "sets": ""} for seed, v, p in zip(seeds, values, percentiles))
             print(f"  {method}: TA {' '.join(f'{v:.1f}' for v in values)}; minus chance "
                   f"{deltas.mean():+.2f} +- {deltas.std():.2f} over seeds; percentile "
                   f"{' '.join(f'{p:.0f}' for p in percentiles)}; equals results.csv: {same}")
+    if args.csv:
+        from egis.toolkit.io import atomic_open
+
+        with atomic_open(args.csv) as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(table[0]))
+            writer.writeheader()
+            writer.writerows(table)
 
 
 if __name__ == "__main__":

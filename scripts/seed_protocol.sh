@@ -16,7 +16,7 @@
 # which chips are exact. Each step is skipped when its output exists (resume after a stop).
 # Knobs: CHIPS (1000), N (2048), K (2,4,8,16), SEEDS (3), TRIALS (3), METHODS, SIGMA (the seed's:
 # 0.3 VGG16, 0.15 MobileNet), OUT (runs/seed_<model>), EGIS_WORKERS (2), FIRST (500), VA_WEIGHT
-# (1), FORMAT (population format of new chips; default the newest), UNTIL (labels or sids: stop after that step), BUDGET (1: also the 1% escape budget at K = 4).
+# (1), FORMAT (population format of new chips; default the newest), UNTIL (labels or sids: stop after that step), BUDGET (1: also the 1% escape budget at K = 4), CHANCE (100: random K-sets for the chance level; 0 skips it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=.venv/bin/python
@@ -91,6 +91,16 @@ $egis evaluate "$model" --sid "$out/sid" "${va[@]}" --populations "$out/pops" --
     --real "$zip" --real-subdir test --images "$n" --seed-count "${SEEDS:-3}" -k "${K:-2,4,8,16}" \
     --baseline-k 4 --trials "${TRIALS:-3}" --cutoffs A50,A60,A70 --methods "$methods" \
     --name "$name" -q -o "$out/eval_$variability"
+# the chance level of the EGIS choices at K = 4 (bench/bench_chance_level.py): CHANCE (100) random
+# K-sets of the same images scored on the evaluation chips, so "annealing beats chance" is read
+# against the mean of many random sets, not the one random set per seed of the egis-random row;
+# CHANCE=0 skips it
+chance=$out/eval_$variability/chance_level.csv
+if [ "${CHANCE:-100}" != 0 ] && [ ! -f "$chance" ]; then
+  echo "$(stamp) the chance level of the K = 4 choices (${CHANCE:-100} random sets)"
+  $py bench/bench_chance_level.py "$out" --model "$model" --variability "$variability" \
+      --sets "${CHANCE:-100}" --csv "$chance" > "$out/logs/chance_$variability.txt"
+fi
 # the 1% escape budget at K = 4 on the same choices: the budget only moves the detectors'
 # threshold, so the annealing (choices.json) and the labelled chips' responses (cache, hard
 # links) are reused and only the scoring runs again; BUDGET=0 skips it
