@@ -11,6 +11,8 @@ of one stimulus set, each cutoff:
   the A and B scores over the sets estimates its variance, so ``sd_true`` says how far apart
   image sets really are and ``r_AB`` how much of one quarter's spread is that (the rest is
   which chips happened to land in the quarter);
+* ``disagree%``: how often two random sets' detectors disagree on a held-out chip, the chips
+  on which two sets' TAs can differ at all;
 * the seed's reward (mean accuracy over 3 stratified 80/20 splits of the training half) is
   computed for each set, and its correlation with the held-out score says how well the reward
   can rank sets; ``top-1`` / ``top-10`` are the held-out scores of the sets it ranks best;
@@ -107,7 +109,7 @@ def main() -> None:
     print(f"{args.run} {args.variability}: {d} labelled chips ({len(train)} training, "
           f"{len(quarter_a)} + {len(quarter_b)} held out), {args.stimulus} N = {n}, K = {args.k}, "
           f"{args.sets} random sets")
-    print("cutoff | random: mean sd | sd_true r_AB | corr(reward, held) top-1 top-10 | the same for "
+    print("cutoff | random: mean sd disagree% | sd_true r_AB | corr(reward, held) top-1 top-10 | the same for "
           "the log-likelihood reward | oracle A->B "
           "| annealing: reward held-out (per seed) | seconds")
     for cutoff in args.cutoffs.split(","):
@@ -116,13 +118,14 @@ def main() -> None:
         splits = stratified_splits(y[train], 3, np.random.default_rng([args.seed, 1]))
         folds = stratified_folds(y[train], 5, np.random.default_rng([args.seed, 2]), repeats=1)
         sets = [rng.choice(n, args.k, replace=False) for _ in range(args.sets)]
-        reward, smooth, score_a, score_b = [], [], [], []
+        reward, smooth, score_a, score_b, predictions = [], [], [], [], []
         for chosen in sets:
             x = signatures(logits, chosen)
             xt, yt = x[train], y[train]
             reward.append(np.mean([np.mean(fit_predict(config, xt, yt, tr, va) == yt[va]) for tr, va in splits]))
             smooth.append(smooth_reward(config, xt, yt, folds))
             predicted = fit_predict(config, x, y, train, held)
+            predictions.append(predicted)
             score_a.append(np.mean(predicted[: len(quarter_a)] == y[quarter_a]))
             score_b.append(np.mean(predicted[len(quarter_a):] == y[quarter_b]))
         reward, score_a, score_b = (np.asarray(v) * 100 for v in (reward, score_a, score_b))
@@ -130,13 +133,16 @@ def main() -> None:
         cov_ab = float(np.cov(score_a, score_b)[0, 1])
         sd_true = float(np.sqrt(max(cov_ab, 0.0)))
         ranked = np.argsort(-reward, kind="stable")
+        # how often two random sets' detectors disagree on a held-out chip (consecutive pairs):
+        # the chips on which two sets' TAs can differ at all
+        disagree = np.mean([np.mean(a != b) for a, b in zip(predictions[::2], predictions[1::2])]) * 100
         ranked_smooth = np.argsort(-np.asarray(smooth), kind="stable")
         annealed = []
         for seed in range(args.anneal_seeds):
             result = compact(logits[train], y[train], args.k, seed=seed, trials=3, n_jobs=1)
             predicted = fit_predict(config, signatures(logits, result.indices), y, train, held)
             annealed.append((result.reward * 100, float(np.mean(predicted == y[held])) * 100))
-        print(f"{cutoff} | {held_out.mean():.1f} {held_out.std():.2f} | {sd_true:.2f} "
+        print(f"{cutoff} | {held_out.mean():.1f} {held_out.std():.2f} {disagree:.1f} | {sd_true:.2f} "
               f"{np.corrcoef(score_a, score_b)[0, 1]:.2f} | {np.corrcoef(reward, held_out)[0, 1]:.2f} "
               f"{held_out[ranked[0]]:.1f} {held_out[ranked[:10]].mean():.1f} | "
               f"{np.corrcoef(smooth, held_out)[0, 1]:.2f} {held_out[ranked_smooth[0]]:.1f} "
