@@ -85,9 +85,12 @@ def main() -> None:
     results = args.run / f"eval_{args.variability}" / "results.csv"
     with open(results, newline="") as handle:
         for row in csv.DictReader(handle):
+            if row["variability"] != args.variability:
+                continue
             rows[(row["cutoff"], int(row["k"]), int(row["seed"]), row["method"])] = float(row["TA"])
     config = BoosterConfig()
     table: list[dict[str, object]] = []
+    mismatches = 0
     print(f"{args.run} {args.variability}, {args.stimulus} N = {n}, K = {args.k}: {args.sets} random sets, "
           f"{len(evaluation.accuracy)} evaluation chips ({measured} images measured)")
     for cutoff in sorted({key.split("|")[1] for key in chosen}):
@@ -113,6 +116,7 @@ def main() -> None:
             deltas = np.array(values) - chance.mean()
             recorded = [rows.get((cutoff, args.k, s, method), float("nan")) for s in seeds]
             same = all(abs(v - r) < 1e-6 for v, r in zip(values, recorded))
+            mismatches += not same
             percentiles = [float(np.mean(chance < v) * 100) for v in values]
             table.extend({"cutoff": cutoff, "method": method, "seed": seed, "TA": round(v, 4),
                           "minus_chance": round(float(v - chance.mean()), 4), "percentile": p,
@@ -127,6 +131,9 @@ def main() -> None:
             writer = csv.DictWriter(handle, fieldnames=list(table[0]))
             writer.writeheader()
             writer.writerows(table)
+    if mismatches:
+        raise SystemExit(f"{mismatches} recomputed TA(s) differ from {results}: the chance level is not "
+                         f"comparable with that run (other chips, labels or code)")
 
 
 if __name__ == "__main__":
