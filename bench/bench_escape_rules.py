@@ -1,0 +1,144 @@
+"""Escape-budget threshold rules compared on a finished run's evaluation chips (issue #18: an
+escape budget the operator sets).
+
+`egis compact --max-escape P` (egis.escape) passes a chip when the detector's P(pass) >= t, with
+t the smallest threshold whose out-of-fold *test-escape* rate on the labelled chips is <= P.
+This bench asks whether another rule would serve a fab better, by rescoring the K = 4 choices a
+seed-protocol run made (choices.json) with each rule on the same evaluation chips:
+
+* ``escape``: the shipped rule (it reproduces results_budget1.csv);
+* ``critical``: the same, counting only critical escapes (accuracy more than 1 point below the
+  cutoff). The fab cannot do this from pass/fail labels; it shows what the customer's
+  accuracies (or a third label) would buy;
+* ``ucb75`` / ``ucb90``: the smallest t whose one-sided Clopper-Pearson upper bound (75% / 90%)
+  on the out-of-fold escape rate is <= P -- a budget held with stated confidence instead of
+  on average.
+
+Reads the run's caches only (labelled responses, and the evaluation chips' responses to the
+chosen images); nothing is simulated.
+
+    python bench/bench_escape_rules.py runs/seed_vgg16_f3 [--variability typical] [--budget 0.01]
+        [--methods egis,da-classifier]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import beta
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from egis.compaction import BoosterConfig, one_native_thread  # noqa: E402
+from egis.escape import out_of_fold_pass_probability  # noqa: E402
+from egis.metrics import CRITICAL_MARGIN, test_metrics  # noqa: E402
+from egis.toolkit.labels import pass_fail, read_labels  # noqa: E402
+from egis.toolkit.signatures import signatures  # noqa: E402
+
+RULES = ("escape", "critical", "ucb75", "ucb90")
+
+
+def upper_bound(escapes: int, n: int, confidence: float) -> float:
+    """One-sided Clopper-Pearson upper bound on a rate observed as ``escapes`` of ``n``."""
+    return 1.0 if escapes >= n else float(beta.ppf(confidence, escapes + 1, n - escapes))
+
+
+def threshold(rule: str, p: np.ndarray, labels: np.ndarray, accuracy: np.ndarray, cutoff: float,
+              budget: float) -> float:
+    """The smallest candidate t (most chips passed) that ``rule`` accepts; above 1 when none does."""
+    bad = accuracy < cutoff - CRITICAL_MARGIN if rule == "critical" else labels == 0
+    for t in np.unique(np.concatenate([p, [0.5, np.nextafter(1.0, 2.0)]])):
+        escapes = int(np.sum((p >= t) & bad))
+        if rule.startswith("ucb"):
+            ok = upper_bound(escapes, len(p), int(rule[3:]) / 100) <= budget
+        else:
+            ok = escapes / len(p) <= budget + 1e-12
+        if ok:
+            return float(t)
+    return float(np.nextafter(1.0, 2.0))
+
+
+class RunCaches:
+    """The labelled chips' responses to every image and the evaluation chips' to the chosen ones."""
+
+    def __init__(self, run: Path, variability: str) -> None:
+        cache = run / f"eval_{variability}" / "cache"
+        self.labelled_meta, self.labelled = self._open(cache, "labelled")
+        self.evaluation_meta, self.evaluation = self._open(cache, "evaluation")
+        self.choices = json.loads((run / f"eval_{variability}" / "choices.json").read_text())["choices"]
+        held: dict[str, set[int]] = {}
+        for key, choice in self.choices.items():
+            if key.startswith(f"{variability}|"):
+                held.setdefault(choice["stimulus"], set()).update(choice["indices"])
+        self.columns = {name: np.array(sorted(ix)) for name, ix in held.items()}
+        if [len(self.columns.get(n, ())) for n in self.evaluation_meta["names"]] != self.evaluation_meta["counts"]:
+            raise SystemExit("the evaluation cache does not hold exactly the chosen images of choices.json")
+
+    @staticmethod
+    def _open(cache: Path, stem: str) -> tuple[dict, np.ndarray]:
+        sidecars = sorted(cache.glob(f"{stem}-*.json"))
+        if not sidecars:
+            raise SystemExit(f"no {stem} response cache in {cache}")
+        return json.loads(sidecars[0].read_text()), np.load(sidecars[0].with_suffix(".npy"), mmap_mode="r")
+
+    @staticmethod
+    def _block(meta: dict, logits: np.ndarray, name: str) -> np.ndarray:
+        at = meta["names"].index(name)
+        start = int(sum(meta["counts"][:at]))
+        return logits[:, start:start + meta["counts"][at]]
+
+    def labelled_logits(self, name: str) -> np.ndarray:
+        return np.asarray(self._block(self.labelled_meta, self.labelled, name))
+
+    def evaluation_signatures(self, name: str, indices: list[int]) -> np.ndarray:
+        block = self._block(self.evaluation_meta, self.evaluation, name)
+        return signatures(np.asarray(block), np.searchsorted(self.columns[name], indices))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("run", type=Path)
+    parser.add_argument("--variability", default="typical")
+    parser.add_argument("--budget", type=float, default=0.01)
+    parser.add_argument("--methods", default="egis,da-classifier")
+    parser.add_argument("-k", type=int, default=4)
+    args = parser.parse_args()
+
+    caches = RunCaches(args.run, args.variability)
+    pops = args.run / "pops" / args.variability
+    labelled_accuracy = read_labels(pops / "labelled_accuracy.csv").accuracies
+    evaluation_accuracy = read_labels(pops / "evaluation_accuracy.csv").accuracies
+    decided = json.loads((pops / "labelled_accuracy.json").read_text())["adaptive"]["decided_at"]
+    config = BoosterConfig()
+    print(f"{args.run} {args.variability}, K = {args.k}, budget {args.budget:.2%}: TA / CTE / YL on the "
+          f"evaluation chips, mean over the seeds, per threshold rule")
+    for method in args.methods.split(","):
+        for cutoff, cut in decided.items():
+            labels = pass_fail(labelled_accuracy, float(cut)).astype(np.int64)
+            scores: dict[str, list[dict[str, float]]] = {rule: [] for rule in RULES}
+            keys = sorted(k for k in caches.choices
+                          if k.split("|")[:3] == [args.variability, cutoff, str(args.k)] and k.endswith(f"|{method}"))
+            for key in keys:
+                choice = caches.choices[key]
+                logits = caches.labelled_logits(choice["stimulus"])
+                p_fold = out_of_fold_pass_probability(logits, labels, choice["indices"], config)
+                with one_native_thread():
+                    detector = config.make()
+                    detector.fit(signatures(logits, choice["indices"]), labels)
+                    p_eval = detector.predict_proba(caches.evaluation_signatures(choice["stimulus"],
+                                                                                 choice["indices"]))[:, 1]
+                for rule in RULES:
+                    t = threshold(rule, p_fold, labels, labelled_accuracy, float(cut), args.budget)
+                    scores[rule].append(test_metrics(p_eval >= t, evaluation_accuracy, float(cut)))
+            print(f"{method} {cutoff}: " + " | ".join(
+                f"{rule} " + " / ".join(f"{np.mean([s[m] for s in scores[rule]]):.1f}" for m in ("TA", "CTE", "YL"))
+                for rule in RULES), flush=True)
+
+
+if __name__ == "__main__":
+    main()
