@@ -46,6 +46,11 @@ def compact_command(
                                              help="Escape budget: choose the detector's pass threshold on "
                                                   "held-out folds so that at most P of the chips (0.01 or 1%) "
                                                   "are bad chips passed, at the least yield loss."),
+    escape_confidence: Optional[str] = typer.Option(None, "--escape-confidence", metavar="C",
+                                                    help="With --max-escape: hold the budget at confidence C "
+                                                         "(0.75 or 75%): the one-sided Clopper-Pearson bound "
+                                                         "of the held-out escape rate, not its mean, must stay "
+                                                         "under P (fewer escapes, more yield loss)."),
     escape_cost: float = typer.Option(1.0, "--escape-cost", min=0.001,
                                       help="Annealing reward: a passed bad chip costs this many failed good chips "
                                            "(1: validation accuracy, the seed's Algorithm 1)."),
@@ -108,6 +113,13 @@ def compact_command(
         budget = parse_budget(max_escape)
         if not bundle:
             raise DataError("--max-escape sets the bundle's pass threshold; it needs --bundle")
+    confidence = None
+    if escape_confidence is not None:
+        from egis.escape import parse_confidence
+
+        if max_escape is None:
+            raise DataError("--escape-confidence sets the level at which --max-escape holds; give --max-escape too")
+        confidence = parse_confidence(escape_confidence)
     if sign is not None:
         from egis.toolkit.signing import load_private_key
 
@@ -156,7 +168,7 @@ def compact_command(
         outcome = compact_to_bundle(
             model, pixels, logits, labels, k, out, chip_set=chip_record,
             labels_meta=labels_file.meta, chips=chips, seed=seed, trials=trials, bundle=bundle, jobs=jobs,
-            progress=not quiet, sign_key=sign, max_escape=budget, prefilter=prefilter, escape_cost=escape_cost,
+            progress=not quiet, sign_key=sign, max_escape=budget, escape_confidence=confidence, prefilter=prefilter, escape_cost=escape_cost,
             validation=validation, select=select,
             provenance={"images_sha256": sha, "labels_sha256": sha256_file(labels_path)})
     result = outcome.result
@@ -171,7 +183,9 @@ def compact_command(
                     f"{outcome.detector_training_accuracy:.3f})")
     if outcome.escape_budget is not None:
         b = outcome.escape_budget
-        message += (f"; escape budget {100 * b.max_escape:g}%: pass when P(pass) >= {b.threshold:.4f}, "
+        held = "" if b.confidence is None else (f" at {100 * b.confidence:g}% confidence (upper bound "
+                                                f"{100 * b.validation_escape_bound:.2f}%)")
+        message += (f"; escape budget {100 * b.max_escape:g}%{held}: pass when P(pass) >= {b.threshold:.4f}, "
                     f"held-out escapes {100 * b.validation_escape:.1f}% (0.5: {100 * b.default_escape:.1f}%), "
                     f"yield loss {100 * b.validation_yield_loss:.1f}% (0.5: {100 * b.default_yield_loss:.1f}%)")
         if not b.met:

@@ -51,7 +51,9 @@ def test_command(
     tester = Tester(bundle_dir, threads=threads, allow_unknown=allow_unknown, trust=trust)
     budget = tester.bundle.manifest.get("escape_budget")
     if isinstance(budget, dict) and not quiet:
-        typer.echo(f"escape budget {100 * float(budget.get('max_escape', 0)):g}%: pass when P(pass) >= "
+        level = budget.get("confidence")
+        held = f" at {100 * float(level):g}% confidence" if isinstance(level, (int, float)) else ""
+        typer.echo(f"escape budget {100 * float(budget.get('max_escape', 0)):g}%{held}: pass when P(pass) >= "
                    f"{tester.pass_threshold:.4f} (held-out escapes {100 * float(budget.get('validation_escape', 0)):.1f}%, "
                    f"yield loss {100 * float(budget.get('validation_yield_loss', 0)):.1f}%)", err=True)
     manifest = tester.bundle.manifest

@@ -157,6 +157,7 @@ def compact_to_bundle(model: LoadedModel, pixels: np.ndarray, logits: np.ndarray
                       trials: int = 5, bundle: bool = True, jobs: int | None = None,
                       progress: bool = True, config: BoosterConfig | None = None,
                       sign_key: Path | None = None, max_escape: float | None = None,
+                      escape_confidence: float | None = None,
                       prefilter: str = "none", escape_cost: float = 1.0,
                       validation: str = "splits", select: bool = False) -> CompactOutcome:
     """Choose K of ``pixels`` by annealing on ``logits`` (D, N, M) of the labelled chips,
@@ -210,7 +211,8 @@ def compact_to_bundle(model: LoadedModel, pixels: np.ndarray, logits: np.ndarray
     if max_escape is not None:
         from egis.escape import escape_budget_threshold
 
-        budget = escape_budget_threshold(logits, labels, result.indices, max_escape, config, seed=seed)
+        budget = escape_budget_threshold(logits, labels, result.indices, max_escape, config, seed=seed,
+                                         confidence=escape_confidence)
         info["escape_budget"] = budget.to_dict()
     write_bundle(out / BUNDLE_DIR, model.contract.normalize(chosen), onnx_bytes, info, chosen, sign_key=sign_key)
     return CompactOutcome(result, out / BUNDLE_DIR, train_acc, budget)

@@ -315,6 +315,23 @@ def test_compact_select_is_checked_and_records_its_choice(world, capsys, tmp_pat
     assert chosen["held_out_accuracy"] == max(chosen["candidates"].values())
 
 
+def test_compact_escape_confidence_is_checked_and_travels_in_the_bundle(world, capsys, tmp_path):
+    out = tmp_path / "cid"
+    code, err = run(capsys, "compact", world["model"], world["sid"], world["pop"], world["labels"],
+                    "-o", str(out), "--escape-confidence", "75%")
+    assert code == 2 and "give --max-escape too" in err and not out.exists()
+    code, err = run(capsys, "compact", world["model"], world["sid"], world["pop"], world["labels"],
+                    "-o", str(out), "--max-escape", "20%", "--escape-confidence", "1.5")
+    assert code == 2 and "--escape-confidence must lie strictly between 0 and 1" in err and not out.exists()
+    code, err = run(capsys, "compact", world["model"], world["sid"], world["pop"], world["labels"],
+                    "-o", str(out), "--max-escape", "20%", "--escape-confidence", "75%", "--trials", "2", "-q")
+    assert code == 0, err
+    budget = json.loads((out / "bundle" / "manifest.json").read_text())["escape_budget"]
+    assert budget["confidence"] == 0.75 and budget["max_escape"] == 0.2
+    assert budget["validation_escape"] <= budget["validation_escape_bound"]
+    assert budget["validation_escape_bound"] <= 0.2 or not budget["met"]
+
+
 # --------------------------------------------------------------------------------- bundles
 @pytest.fixture(scope="module")
 def bundle(world, tmp_path_factory):

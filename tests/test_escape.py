@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from test_compaction import FAST, planted
 
-from egis.escape import choose_threshold, escape_budget_threshold, parse_budget
+from egis.escape import (choose_threshold, escape_budget_threshold, escape_upper_bound, parse_budget,
+                         parse_confidence)
 from egis.selection import spread_candidates, spread_scores
 from egis.toolkit.errors import DataError
 
@@ -31,6 +32,39 @@ def test_threshold_is_the_least_that_meets_the_budget():
     strict = choose_threshold(p, y, 0.0, 5)
     loose = choose_threshold(p, y, 0.3, 5)
     assert strict.threshold > loose.threshold and strict.validation_yield_loss >= loose.validation_yield_loss
+
+
+def test_parse_confidence():
+    assert parse_confidence("75%") == pytest.approx(0.75) and parse_confidence("0.9") == 0.9
+    for bad in ("x", "0", "1", "100%", "-0.5"):
+        with pytest.raises(DataError):
+            parse_confidence(bad)
+
+
+def test_escape_upper_bound_is_clopper_pearson():
+    # no escape in 100 chips: the bound solves (1 - b)^100 = 1 - c
+    assert escape_upper_bound(0, 100, 0.95) == pytest.approx(1 - 0.05 ** (1 / 100))
+    bounds = [escape_upper_bound(k, 1000, 0.75) for k in range(0, 30, 3)]
+    assert all(b > k / 1000 for b, k in zip(bounds, range(0, 30, 3)))       # above the observed rate
+    assert bounds == sorted(bounds) and escape_upper_bound(5, 5, 0.75) == 1.0
+    assert escape_upper_bound(10, 1000, 0.9) > escape_upper_bound(10, 1000, 0.75)
+
+
+def test_confidence_holds_the_bound_at_the_least_yield_loss():
+    y = np.array([0] * 500 + [1] * 500)
+    p = np.concatenate([np.linspace(0.0, 0.7, 500), np.linspace(0.3, 1.0, 500)])
+    for budget in (0.02, 0.1):
+        mean = choose_threshold(p, y, budget, folds=5)
+        held = choose_threshold(p, y, budget, folds=5, confidence=0.75)
+        assert held.met and held.confidence == 0.75 and mean.confidence is None
+        assert held.validation_escape_bound <= budget + 1e-12
+        assert held.validation_escape < held.validation_escape_bound
+        assert held.threshold > mean.threshold and held.validation_yield_loss >= mean.validation_yield_loss
+        lower = p[p < held.threshold]   # any smaller candidate threshold would break the bound
+        assert escape_upper_bound(int(np.sum((p >= lower.max()) & (y == 0))), len(y), 0.75) > budget
+    # 100 chips cannot show a 0.1% rate at 90%: even passing no chip leaves a bound of 2.3%
+    unmet = choose_threshold(p[::10], y[::10], 0.001, folds=5, confidence=0.9)
+    assert not unmet.met and unmet.threshold > 1.0
 
 
 def test_budget_on_planted_chips_trades_yield_for_escapes():

@@ -269,6 +269,9 @@ def validate_manifest(manifest: dict[str, Any], where: str = MANIFEST_FILE) -> N
         isinstance(budget.get(key), (int, float)) and not isinstance(budget.get(key), bool)
         for key in ("max_escape", "threshold", "validation_escape", "validation_yield_loss"))),
          "null or an object of numbers")
+    level = budget.get("confidence") if isinstance(budget, dict) else None
+    need("escape_budget.confidence", level is None or (isinstance(level, (int, float)) and not isinstance(level, bool)
+                                                       and 0.0 < level < 1.0), "null or a number in (0, 1)")
     t = get("detector.pass_threshold")
     need("detector.pass_threshold", t is None or (isinstance(t, (int, float)) and not isinstance(t, bool)
                                                   and 0.0 <= t <= 1.0 + 1e-12), "null or a number in 0..1")
