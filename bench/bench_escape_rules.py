@@ -12,7 +12,7 @@ seed-protocol run made (choices.json) with each rule on the same evaluation chip
   accuracies (or a third label) would buy;
 * ``ucb75`` / ``ucb90``: the smallest t whose one-sided Clopper-Pearson upper bound (75% / 90%)
   on the out-of-fold escape rate is <= P -- a budget held with stated confidence instead of
-  on average.
+  on average (``egis compact --escape-confidence``).
 
 Reads the run's caches only (labelled responses, and the evaluation chips' responses to the
 chosen images); nothing is simulated.
@@ -30,12 +30,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import beta
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from egis.compaction import BoosterConfig, one_native_thread  # noqa: E402
-from egis.escape import out_of_fold_pass_probability  # noqa: E402
+from egis.escape import DEFAULT_FOLDS, choose_threshold, out_of_fold_pass_probability  # noqa: E402
 from egis.metrics import CRITICAL_MARGIN, test_metrics  # noqa: E402
 from egis.toolkit.labels import pass_fail, read_labels  # noqa: E402
 from egis.toolkit.signatures import signatures  # noqa: E402
@@ -43,22 +42,17 @@ from egis.toolkit.signatures import signatures  # noqa: E402
 RULES = ("escape", "critical", "ucb75", "ucb90")
 
 
-def upper_bound(escapes: int, n: int, confidence: float) -> float:
-    """One-sided Clopper-Pearson upper bound on a rate observed as ``escapes`` of ``n``."""
-    return 1.0 if escapes >= n else float(beta.ppf(confidence, escapes + 1, n - escapes))
-
-
 def threshold(rule: str, p: np.ndarray, labels: np.ndarray, accuracy: np.ndarray, cutoff: float,
               budget: float) -> float:
-    """The smallest candidate t (most chips passed) that ``rule`` accepts; above 1 when none does."""
-    bad = accuracy < cutoff - CRITICAL_MARGIN if rule == "critical" else labels == 0
+    """The threshold ``rule`` picks: the shipped rule and its confidence bounds are egis.escape's
+    own; ``critical`` is the smallest candidate whose out-of-fold critical-escape rate is within
+    the budget (above 1 when none is)."""
+    if rule != "critical":
+        confidence = None if rule == "escape" else int(rule[3:]) / 100
+        return choose_threshold(p, labels, budget, DEFAULT_FOLDS, confidence).threshold
+    critical = accuracy < cutoff - CRITICAL_MARGIN
     for t in np.unique(np.concatenate([p, [0.5, np.nextafter(1.0, 2.0)]])):
-        escapes = int(np.sum((p >= t) & bad))
-        if rule.startswith("ucb"):
-            ok = upper_bound(escapes, len(p), int(rule[3:]) / 100) <= budget
-        else:
-            ok = escapes / len(p) <= budget + 1e-12
-        if ok:
+        if np.mean((p >= t) & critical) <= budget + 1e-12:
             return float(t)
     return float(np.nextafter(1.0, 2.0))
 
