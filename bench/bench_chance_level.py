@@ -35,7 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from egis.compaction import BoosterConfig  # noqa: E402
 from egis.evaluate import predict_with, setting_labels  # noqa: E402
 from egis.metrics import test_metrics  # noqa: E402
-from egis.responses import ChipResponses, chip_responses_on  # noqa: E402
+from egis.responses import ChipResponses, cached_responses, chip_responses_on  # noqa: E402
 from egis.synthesis.sid import read_sid_images  # noqa: E402
 from egis.toolkit.labels import read_labels  # noqa: E402
 from egis.toolkit.model import load_model  # noqa: E402
@@ -43,15 +43,9 @@ from egis.toolkit.model import load_model  # noqa: E402
 
 def cached_labelled(run: Path, variability: str, stimulus: str) -> ChipResponses:
     """The labelled chips' responses to one stimulus set (the run's cache) and accuracies."""
-    sidecars = sorted((run / f"eval_{variability}" / "cache").glob("labelled-*.json"))
-    if not sidecars:
-        raise SystemExit(f"no labelled response cache in {run}/eval_{variability}/cache")
-    meta = json.loads(sidecars[0].read_text())
-    at = meta["names"].index(stimulus)
-    start = int(sum(meta["counts"][:at]))
-    logits = np.load(sidecars[0].with_suffix(".npy"), mmap_mode="r")
+    cached = cached_responses(run / f"eval_{variability}" / "cache", "labelled")
     accuracy = read_labels(run / "pops" / variability / "labelled_accuracy.csv").accuracies
-    return ChipResponses({stimulus: np.ascontiguousarray(logits[:, start:start + meta["counts"][at]])}, accuracy)
+    return ChipResponses({stimulus: np.ascontiguousarray(cached[stimulus])}, accuracy)
 
 
 def main() -> None:

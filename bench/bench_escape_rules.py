@@ -36,7 +36,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from egis.compaction import BoosterConfig, one_native_thread  # noqa: E402
 from egis.escape import DEFAULT_FOLDS, choose_threshold, out_of_fold_pass_probability  # noqa: E402
 from egis.metrics import CRITICAL_MARGIN, test_metrics  # noqa: E402
-from egis.toolkit.labels import pass_fail, read_labels  # noqa: E402
+from egis.responses import cached_responses  # noqa: E402
+from egis.toolkit.labels import Cutoff, pass_fail, read_labels  # noqa: E402
 from egis.toolkit.signatures import signatures  # noqa: E402
 
 RULES = ("escape", "critical", "ucb75", "ucb90")
@@ -62,36 +63,23 @@ class RunCaches:
 
     def __init__(self, run: Path, variability: str) -> None:
         cache = run / f"eval_{variability}" / "cache"
-        self.labelled_meta, self.labelled = self._open(cache, "labelled")
-        self.evaluation_meta, self.evaluation = self._open(cache, "evaluation")
+        self.labelled = cached_responses(cache, "labelled")
+        self.evaluation = cached_responses(cache, "evaluation")
         self.choices = json.loads((run / f"eval_{variability}" / "choices.json").read_text())["choices"]
         held: dict[str, set[int]] = {}
         for key, choice in self.choices.items():
             if key.startswith(f"{variability}|"):
                 held.setdefault(choice["stimulus"], set()).update(choice["indices"])
         self.columns = {name: np.array(sorted(ix)) for name, ix in held.items()}
-        if [len(self.columns.get(n, ())) for n in self.evaluation_meta["names"]] != self.evaluation_meta["counts"]:
+        if {name: len(ix) for name, ix in self.columns.items()} != \
+                {name: block.shape[1] for name, block in self.evaluation.items()}:
             raise SystemExit("the evaluation cache does not hold exactly the chosen images of choices.json")
 
-    @staticmethod
-    def _open(cache: Path, stem: str) -> tuple[dict, np.ndarray]:
-        sidecars = sorted(cache.glob(f"{stem}-*.json"))
-        if not sidecars:
-            raise SystemExit(f"no {stem} response cache in {cache}")
-        return json.loads(sidecars[0].read_text()), np.load(sidecars[0].with_suffix(".npy"), mmap_mode="r")
-
-    @staticmethod
-    def _block(meta: dict, logits: np.ndarray, name: str) -> np.ndarray:
-        at = meta["names"].index(name)
-        start = int(sum(meta["counts"][:at]))
-        return logits[:, start:start + meta["counts"][at]]
-
     def labelled_logits(self, name: str) -> np.ndarray:
-        return np.asarray(self._block(self.labelled_meta, self.labelled, name))
+        return np.asarray(self.labelled[name])
 
     def evaluation_signatures(self, name: str, indices: list[int]) -> np.ndarray:
-        block = self._block(self.evaluation_meta, self.evaluation, name)
-        return signatures(np.asarray(block), np.searchsorted(self.columns[name], indices))
+        return signatures(np.asarray(self.evaluation[name]), np.searchsorted(self.columns[name], indices))
 
 
 def main() -> None:
@@ -101,19 +89,20 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=0.01)
     parser.add_argument("--methods", default="egis,da-classifier")
     parser.add_argument("-k", type=int, default=4)
+    parser.add_argument("--cutoffs", default="A50,A60,A70")
     args = parser.parse_args()
 
     caches = RunCaches(args.run, args.variability)
     pops = args.run / "pops" / args.variability
     labelled_accuracy = read_labels(pops / "labelled_accuracy.csv").accuracies
     evaluation_accuracy = read_labels(pops / "evaluation_accuracy.csv").accuracies
-    decided = json.loads((pops / "labelled_accuracy.json").read_text())["adaptive"]["decided_at"]
     config = BoosterConfig()
     print(f"{args.run} {args.variability}, K = {args.k}, budget {args.budget:.2%}: TA / CTE / YL on the "
           f"evaluation chips, mean over the seeds, per threshold rule")
     for method in args.methods.split(","):
-        for cutoff, cut in decided.items():
-            labels = pass_fail(labelled_accuracy, float(cut)).astype(np.int64)
+        for cutoff in args.cutoffs.split(","):
+            cut = Cutoff.parse(cutoff).threshold(labelled_accuracy)
+            labels = pass_fail(labelled_accuracy, cut).astype(np.int64)
             scores: dict[str, list[dict[str, float]]] = {rule: [] for rule in RULES}
             keys = sorted(k for k in caches.choices
                           if k.split("|")[:3] == [args.variability, cutoff, str(args.k)] and k.endswith(f"|{method}"))
@@ -127,8 +116,8 @@ def main() -> None:
                     p_eval = detector.predict_proba(caches.evaluation_signatures(choice["stimulus"],
                                                                                  choice["indices"]))[:, 1]
                 for rule in RULES:
-                    t = threshold(rule, p_fold, labels, labelled_accuracy, float(cut), args.budget)
-                    scores[rule].append(test_metrics(p_eval >= t, evaluation_accuracy, float(cut)))
+                    t = threshold(rule, p_fold, labels, labelled_accuracy, cut, args.budget)
+                    scores[rule].append(test_metrics(p_eval >= t, evaluation_accuracy, cut))
             print(f"{method} {cutoff}: " + " | ".join(
                 f"{rule} " + " / ".join(f"{np.mean([s[m] for s in scores[rule]]):.1f}" for m in ("TA", "CTE", "YL"))
                 for rule in RULES), flush=True)

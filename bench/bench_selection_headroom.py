@@ -32,7 +32,6 @@ All held-out figures are the mean of the A and B accuracies (the held-out half).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -43,23 +42,17 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from egis.compaction import BoosterConfig, compact, one_native_thread, stratified_folds, stratified_splits  # noqa: E402
-from egis.toolkit.labels import pass_fail, read_labels  # noqa: E402
+from egis.responses import cached_responses  # noqa: E402
+from egis.toolkit.labels import Cutoff, pass_fail, read_labels  # noqa: E402
 from egis.toolkit.signatures import signatures  # noqa: E402
 
 
 def labelled_responses(run: Path, variability: str, stimulus: str) -> np.ndarray:
     """(chips, N, M) responses of the labelled chips to one stimulus set, from the run's cache."""
-    cache = run / f"eval_{variability}" / "cache"
-    sidecars = sorted(cache.glob("labelled-*.json"))
-    if not sidecars:
-        raise SystemExit(f"no labelled response cache under {cache} (run scripts/seed_protocol.sh first)")
-    meta = json.loads(sidecars[0].read_text())
-    if stimulus not in meta["names"]:
-        raise SystemExit(f"{stimulus!r} not cached; the cache holds {meta['names']}")
-    at = meta["names"].index(stimulus)
-    start = int(sum(meta["counts"][:at]))
-    logits = np.load(sidecars[0].with_suffix(".npy"), mmap_mode="r")
-    return np.ascontiguousarray(logits[:, start:start + meta["counts"][at]])
+    cached = cached_responses(run / f"eval_{variability}" / "cache", "labelled")
+    if stimulus not in cached:
+        raise SystemExit(f"{stimulus!r} not cached; the cache holds {sorted(cached)}")
+    return np.ascontiguousarray(cached[stimulus])
 
 
 def fit_predict(config: BoosterConfig, x: np.ndarray, y: np.ndarray, train: np.ndarray,
@@ -96,9 +89,7 @@ def main() -> None:
     args = parser.parse_args()
 
     logits = labelled_responses(args.run, args.variability, args.stimulus)
-    side = args.run / "pops" / args.variability / "labelled_accuracy"
-    accuracies = read_labels(side.with_suffix(".csv")).accuracies
-    decided = json.loads(side.with_suffix(".json").read_text())["adaptive"]["decided_at"]
+    accuracies = read_labels(args.run / "pops" / args.variability / "labelled_accuracy.csv").accuracies
     d, n, _ = logits.shape
     rng = np.random.default_rng(args.seed)
     order = rng.permutation(d)
@@ -114,7 +105,7 @@ def main() -> None:
           "| annealing: reward held-out (per seed) | seconds")
     for cutoff in args.cutoffs.split(","):
         started = time.perf_counter()
-        y = pass_fail(accuracies, float(decided[cutoff])).astype(np.int64)
+        y = pass_fail(accuracies, Cutoff.parse(cutoff).threshold(accuracies)).astype(np.int64)
         splits = stratified_splits(y[train], 3, np.random.default_rng([args.seed, 1]))
         folds = stratified_folds(y[train], 5, np.random.default_rng([args.seed, 2]), repeats=1)
         sets = [rng.choice(n, args.k, replace=False) for _ in range(args.sets)]

@@ -168,8 +168,8 @@ def compact_command(
         outcome = compact_to_bundle(
             model, pixels, logits, labels, k, out, chip_set=chip_record,
             labels_meta=labels_file.meta, chips=chips, seed=seed, trials=trials, bundle=bundle, jobs=jobs,
-            progress=not quiet, sign_key=sign, max_escape=budget, escape_confidence=confidence, prefilter=prefilter, escape_cost=escape_cost,
-            validation=validation, select=select,
+            progress=not quiet, sign_key=sign, max_escape=budget, escape_confidence=confidence,
+            prefilter=prefilter, escape_cost=escape_cost, validation=validation, select=select,
             provenance={"images_sha256": sha, "labels_sha256": sha256_file(labels_path)})
     result = outcome.result
     message = (f"{out}: K={k} images {result.indices}, reward {result.initial_reward:.3f} -> "

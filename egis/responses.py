@@ -95,11 +95,32 @@ def chip_responses(model: LoadedModel, pop_path: Path, accuracy_csv: Path,
     population = Population(spec, model)
     logits = cache.get(lambda out: population_logits(population, stacked, chips=chips,
                                                      progress=progress, out=out))
-    split, start = {}, 0
-    for name in sorted(stimuli):
-        split[name] = np.asarray(logits[:, start:start + len(stimuli[name])])
-        start += len(stimuli[name])
+    names = sorted(stimuli)
+    split = {name: np.asarray(block) for name, block in
+             _split_columns(logits, names, [len(stimuli[name]) for name in names]).items()}
     return ChipResponses(split, labels.accuracies)
+
+
+def _split_columns(logits: np.ndarray, names: Sequence[str], counts: Sequence[int]) -> dict[str, np.ndarray]:
+    """The stacked responses' columns, one block per stimulus set, in ``names`` order (views)."""
+    blocks, start = {}, 0
+    for name, count in zip(names, counts):
+        blocks[name] = logits[:, start:start + int(count)]
+        start += int(count)
+    return blocks
+
+
+def cached_responses(cache_dir: Path, chip_set: str) -> dict[str, np.ndarray]:
+    """What a finished evaluation cached for one chip set ("labelled" or "evaluation"), per
+    stimulus set, as read-only memory-mapped views, so a benchmark can rescore a run without
+    simulating it. The evaluation chips' blocks hold only the images some method chose, in
+    sorted index order (:attr:`ChipResponses.columns`); the labelled chips' hold every image."""
+    sidecars = sorted(Path(cache_dir).glob(f"{chip_set}-*.json"))
+    if not sidecars:
+        raise DataError(f"no {chip_set} response cache in {cache_dir} (run the evaluation first)")
+    meta = json.loads(sidecars[0].read_text())
+    logits = np.load(sidecars[0].with_suffix(".npy"), mmap_mode="r", allow_pickle=False)
+    return _split_columns(logits, meta["names"], meta["counts"])
 
 
 def chip_responses_on(model: LoadedModel, pop_path: Path, accuracy_csv: Path, stimuli: dict[str, np.ndarray],
