@@ -30,7 +30,7 @@ from egis.toolkit.io import atomic_open
 from egis.toolkit.labels import Cutoff
 
 ROW_FIELDS = ("variability", "cutoff", "threshold", "k", "seed", "method", *METRICS,
-              "reward", "seconds", "max_escape", "choice")
+              "reward", "seconds", "max_escape", "choice", "escape_confidence")
 
 
 def _regressor(config: BoosterConfig) -> Any:
@@ -42,10 +42,12 @@ def _regressor(config: BoosterConfig) -> Any:
 
 def predict_with(method: str, labelled: ChipResponses, evaluation: ChipResponses, indices: Sequence[int],
                  labels: np.ndarray, threshold: float, config: BoosterConfig,
-                 max_escape: float | None = None, stimulus: str | None = None) -> np.ndarray:
+                 max_escape: float | None = None, stimulus: str | None = None,
+                 escape_confidence: float | None = None) -> np.ndarray:
     """Pass/fail of the evaluation chips by the final detector of ``method`` on ``indices``
     of ``stimulus`` (default: the method's own); with ``max_escape`` the pass threshold is
-    chosen on held-out folds (egis.escape), as ``egis compact --max-escape`` does for a bundle."""
+    chosen on held-out folds (egis.escape), as ``egis compact --max-escape`` does for a bundle,
+    held at ``escape_confidence`` when given (as ``--escape-confidence``)."""
     spec = get_method(method)
     stimulus = stimulus or spec.stimulus
     x_eval = evaluation.signatures(stimulus, indices)
@@ -60,7 +62,8 @@ def predict_with(method: str, labelled: ChipResponses, evaluation: ChipResponses
     if max_escape is not None:
         from egis.escape import escape_budget_threshold
 
-        choice = escape_budget_threshold(labelled.logits[stimulus], labels, indices, max_escape, config)
+        choice = escape_budget_threshold(labelled.logits[stimulus], labels, indices, max_escape, config,
+                                         confidence=escape_confidence)
         return p_pass >= choice.threshold
     return predicted.astype(bool)
 
@@ -153,7 +156,8 @@ def choose_sets(labelled: ChipResponses, cutoff: str, k: int, seed: int, methods
 
 def score_choices(labelled: ChipResponses, evaluation: ChipResponses, cutoff: str, k: int, seed: int,
                   choices: Sequence[Choice], config: BoosterConfig,
-                  max_escape: float | None = None) -> list[dict[str, Any]]:
+                  max_escape: float | None = None,
+                  escape_confidence: float | None = None) -> list[dict[str, Any]]:
     """Rows of metrics on the evaluation chips for each method's chosen images (``evaluation``
     may hold only the chosen images; ``labelled`` must hold every image)."""
     _require_every_image(labelled)
@@ -163,11 +167,13 @@ def score_choices(labelled: ChipResponses, evaluation: ChipResponses, cutoff: st
         started = time.perf_counter()
         spec = get_method(chosen.method)
         predicted = predict_with(chosen.method, labelled, evaluation, chosen.indices, labels, threshold, config,
-                                 max_escape if spec.detector == "classifier" else None, stimulus=chosen.stimulus)
+                                 max_escape if spec.detector == "classifier" else None, stimulus=chosen.stimulus,
+                                 escape_confidence=escape_confidence)
         rows.append({"cutoff": cutoff, "threshold": threshold, "k": k, "seed": seed, "method": chosen.method,
                      **test_metrics(predicted, evaluation.accuracy, threshold),
                      "reward": chosen.reward, "seconds": chosen.seconds + time.perf_counter() - started,
-                     "max_escape": float("nan") if max_escape is None else max_escape, "choice": chosen.choice})
+                     "max_escape": float("nan") if max_escape is None else max_escape, "choice": chosen.choice,
+                     "escape_confidence": float("nan") if escape_confidence is None else escape_confidence})
     return rows
 
 
@@ -175,10 +181,11 @@ def evaluate_setting(labelled: ChipResponses, evaluation: ChipResponses, cutoff:
                      methods: Sequence[str], trials: int, config: BoosterConfig,
                      on_compaction: Callable[[str, CompactionResult], None] | None = None,
                      schedule: dict[str, float] | None = None,
-                     max_escape: float | None = None) -> list[dict[str, Any]]:
+                     max_escape: float | None = None,
+                     escape_confidence: float | None = None) -> list[dict[str, Any]]:
     """Rows of metrics for each method at one (cutoff, K, seed): choose, then score."""
     choices = choose_sets(labelled, cutoff, k, seed, methods, trials, config, on_compaction, schedule)
-    return score_choices(labelled, evaluation, cutoff, k, seed, choices, config, max_escape)
+    return score_choices(labelled, evaluation, cutoff, k, seed, choices, config, max_escape, escape_confidence)
 
 
 def row_key(row: dict[str, Any]) -> tuple:
@@ -194,6 +201,7 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
         for name in (*METRICS, "reward", "seconds", "threshold"):
             row[name] = float(row[name])
         row["max_escape"] = float(row.get("max_escape") or "nan")   # absent before escape budgets
+        row["escape_confidence"] = float(row.get("escape_confidence") or "nan")  # absent before the option
         row["choice"] = row.get("choice") or ""                      # absent before egis-select
         row["k"], row["seed"] = int(row["k"]), int(row["seed"])
     return rows

@@ -58,12 +58,14 @@ class SweepConfig:
     # schedule; only tests shorten it.
     schedule: dict[str, float] = field(default_factory=dict)
     max_escape: float | None = None          # escape budget for the classifier detectors (egis.escape)
+    escape_confidence: float | None = None   # level at which max_escape holds (None: its mean)
 
     def to_dict(self) -> dict[str, Any]:
         return {"ks": list(self.ks), "cutoffs": list(self.cutoffs), "seeds": list(self.seeds),
                 "methods": list(self.methods), "baseline_ks": list(self.baseline_ks),
                 "trials": self.trials, "images": self.images, "booster": self.booster.to_dict(),
-                "schedule": dict(self.schedule), "max_escape": self.max_escape}
+                "schedule": dict(self.schedule), "max_escape": self.max_escape,
+                "escape_confidence": self.escape_confidence}
 
 
 def headline_k(config: SweepConfig) -> int:
@@ -100,6 +102,7 @@ def run_sweep(model: LoadedModel, pops_dir: Path, variabilities: Sequence[str],
     rows = read_rows(results)
     provenance = sweep_provenance(model, pops_dir, variabilities, stimuli)
     provenance["max_escape"] = config.max_escape
+    provenance["escape_confidence"] = config.escape_confidence
     _check_resume(out_dir, rows, provenance)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / "sweep.json", {"config": config.to_dict(), "variabilities": list(variabilities),
@@ -164,7 +167,8 @@ def run_sweep(model: LoadedModel, pops_dir: Path, variabilities: Sequence[str],
         for _, cutoff, k, seed, todo in steps:
             new = score_choices(labelled[variability], evaluation, cutoff, k, seed,
                                 [choices[_choice_key(variability, cutoff, k, seed, m)] for m in todo],
-                                config.booster, max_escape=config.max_escape)
+                                config.booster, max_escape=config.max_escape,
+                                escape_confidence=config.escape_confidence)
             for row in new:
                 row["variability"] = variability
             rows.extend(new)
@@ -213,7 +217,7 @@ def _choice_basis(provenance: dict[str, Any], config: SweepConfig) -> dict[str, 
     """What a choice depends on: the labelled chips, stimuli and model, and the annealing's
     settings (not the escape budget, which only moves the detectors' threshold)."""
     return {"version": CHOICES_VERSION, "select_candidates": SELECT_CANDIDATES,
-            "provenance": {k: v for k, v in provenance.items() if k != "max_escape"},
+            "provenance": {k: v for k, v in provenance.items() if k not in ("max_escape", "escape_confidence")},
             "booster": config.booster.to_dict(), "trials": config.trials, "schedule": dict(config.schedule)}
 
 
@@ -261,11 +265,12 @@ def _check_resume(out_dir: Path, rows: list[dict[str, Any]], provenance: dict[st
     recorded = read_json(sweep).get("provenance")
     if recorded is None:  # written before provenance was recorded: cannot tell, trust it
         return
-    for part in ("model_sha256", "populations", "stimuli", "max_escape"):
+    for part in ("model_sha256", "populations", "stimuli", "max_escape", "escape_confidence"):
         if recorded.get(part) != provenance.get(part):
             what = {"model_sha256": "another model", "populations": "other populations or labels",
                     "stimuli": "other stimuli (SID, --images or real images)",
-                    "max_escape": "another --max-escape"}[part]
+                    "max_escape": "another --max-escape",
+                    "escape_confidence": "another --escape-confidence"}[part]
             raise DataError(f"{out_dir / 'results.csv'} holds results for {what}; "
                             f"write to a new folder or delete results.csv to start again")
 

@@ -16,7 +16,7 @@
 # which chips are exact. Each step is skipped when its output exists (resume after a stop).
 # Knobs: CHIPS (1000), N (2048), K (2,4,8,16), SEEDS (3), TRIALS (3), METHODS, SIGMA (the seed's:
 # 0.3 VGG16, 0.15 MobileNet), OUT (runs/seed_<model>), EGIS_WORKERS (2), FIRST (500), VA_WEIGHT
-# (1), FORMAT (population format of new chips; default the newest), UNTIL (labels or sids: stop after that step), BUDGET (1: also the 1% escape budget at K = 4), CHANCE (100: random K-sets for the chance level; 0 skips it).
+# (1), FORMAT (population format of new chips; default the newest), UNTIL (labels or sids: stop after that step), BUDGET (1: also the 1% escape budget at K = 4), BUDGET_CONFIDENCE (e.g. 75%: that budget also held at this confidence), CHANCE (100: random K-sets for the chance level; 0 skips it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=.venv/bin/python
@@ -104,15 +104,20 @@ fi
 # the 1% escape budget at K = 4 on the same choices: the budget only moves the detectors'
 # threshold, so the annealing (choices.json) and the labelled chips' responses (cache, hard
 # links) are reused and only the scoring runs again; BUDGET=0 skips it
-budget=$out/eval_${variability}_budget1
-if [ "${BUDGET:-1}" = 1 ] && [ ! -f "$budget/report.md" ]; then
-  echo "$(stamp) scoring the K = 4 choices with --max-escape 1%"
+# BUDGET_CONFIDENCE=75% also scores the budget held at that confidence (egis evaluate
+# --escape-confidence) into eval_<variability>_budget1_c<level>
+levels=("")
+[ -n "${BUDGET_CONFIDENCE:-}" ] && levels+=("$BUDGET_CONFIDENCE")
+for level in "${levels[@]}"; do
+  budget=$out/eval_${variability}_budget1${level:+_c${level%\%}}
+  [ "${BUDGET:-1}" = 1 ] && [ ! -f "$budget/report.md" ] || continue
+  echo "$(stamp) scoring the K = 4 choices with --max-escape 1%${level:+ at confidence $level}"
   mkdir -p "$budget"
   [ -d "$budget/cache" ] || cp -al "$out/eval_$variability/cache" "$budget/cache"
   [ -f "$budget/choices.json" ] || cp "$out/eval_$variability/choices.json" "$budget/choices.json"
   $egis evaluate "$model" --sid "$out/sid" "${va[@]}" --populations "$out/pops" \
       --variability "$variability" --real "$zip" --real-subdir test --images "$n" --seed-count "${SEEDS:-3}" \
       -k 4 --baseline-k 4 --trials "${TRIALS:-3}" --cutoffs A50,A60,A70 --methods "$methods" \
-      --max-escape 1% --name "$name" -q -o "$budget"
-fi
+      --max-escape 1% ${level:+--escape-confidence "$level"} --name "$name" -q -o "$budget"
+done
 echo "$(stamp) done"

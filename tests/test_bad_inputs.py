@@ -332,6 +332,20 @@ def test_compact_escape_confidence_is_checked_and_travels_in_the_bundle(world, c
     assert budget["validation_escape_bound"] <= 0.2 or not budget["met"]
 
 
+def test_evaluate_checks_its_escape_confidence_before_any_work(world, capsys, tmp_path):
+    pops = tmp_path / "pops" / "typical"
+    pops.mkdir(parents=True)
+    (pops / "labelled.json").write_text(Path(world["pop"]).read_text())
+    out = tmp_path / "eval"
+    base = ["evaluate", world["model"], "--sid", world["sid"], "--populations", str(tmp_path / "pops"),
+            "--variability", "typical", "--methods", "egis,uniform", "-o", str(out)]
+    for extra, expected in ((["--escape-confidence", "75%"], "give --max-escape too"),
+                            (["--max-escape", "1%", "--escape-confidence", "100%"], "strictly between 0 and 1")):
+        code, err = run(capsys, *base, *extra)
+        assert code == 2 and expected in err, (extra, err)
+        assert not out.exists()
+
+
 # --------------------------------------------------------------------------------- bundles
 @pytest.fixture(scope="module")
 def bundle(world, tmp_path_factory):

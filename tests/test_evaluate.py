@@ -99,6 +99,19 @@ def test_small_sweep_end_to_end(tmp_path, monkeypatch):
     by_method = {r["method"]: r for r in rows}
     for row in again_rows:
         assert {m: row[m] for m in metrics} == {m: by_method[row["method"]][m] for m in metrics}
+    # An escape budget held at a confidence level only moves each classifier's threshold up:
+    # its chips pass a subset of the mean rule's, so no more escapes and no less yield loss.
+    from egis.methods import get_method
+
+    at_mean = score_choices(full["labelled"], full["evaluation"], "A50", 2, 0, choices, config.booster,
+                            max_escape=0.2)
+    held = score_choices(full["labelled"], full["evaluation"], "A50", 2, 0, choices, config.booster,
+                         max_escape=0.2, escape_confidence=0.9)
+    for mean_row, held_row in zip(at_mean, held):
+        assert held_row["escape_confidence"] == 0.9 and np.isnan(mean_row["escape_confidence"])
+        if get_method(held_row["method"]).detector == "classifier":
+            assert held_row["TE"] <= mean_row["TE"] and held_row["YL"] >= mean_row["YL"]
+    assert any(h["YL"] > m["YL"] for m, h in zip(at_mean, held)), "the level changed no threshold"
     # An interrupted sweep (rows lost, choices kept) scores the recorded choices, annealing nothing.
     (tmp_path / "out" / "results.csv").unlink()
 
@@ -134,6 +147,12 @@ def test_small_sweep_end_to_end(tmp_path, monkeypatch):
     changed = dict(stimuli, egis=stimuli["egis"][::-1].copy())
     with pytest.raises(DataError, match="other stimuli"):
         run_sweep(model, tmp_path / "pops", ["extreme"], changed, tmp_path / "out", config,
+                  progress=False, log=lambda line: None)
+    import dataclasses
+
+    with pytest.raises(DataError, match="another --max-escape"):
+        run_sweep(model, tmp_path / "pops", ["extreme"], stimuli, tmp_path / "out",
+                  dataclasses.replace(config, max_escape=0.2, escape_confidence=0.9),
                   progress=False, log=lambda line: None)
     report = build_report(model, "digits", sid, tmp_path / "pops", ["extreme"], rows, timings, showcase,
                           stimuli, tmp_path / "out", config, "egis evaluate ...")
@@ -259,3 +278,16 @@ def test_the_report_says_when_accuracies_come_from_adaptive_labelling():
     assert "412 of 1000 chips measured on all 10000 images" in note
     assert "0.4900, 0.5500, 0.6071 and each minus 0.01" in note and "53.2%" in note
     assert adaptive_note("Labelled", {"count": 10, "images": 100}) == ""
+
+
+def test_a_sweep_resumes_only_at_the_same_escape_confidence(tmp_path):
+    from egis.sweep import _check_resume
+    from egis.toolkit.errors import DataError
+    from egis.toolkit.io import write_json
+
+    recorded = {"model_sha256": "m", "populations": "p", "stimuli": "s", "max_escape": 0.01}
+    write_json(tmp_path / "sweep.json", {"provenance": recorded})   # written before the option: no level
+    rows = [{"method": "egis"}]
+    _check_resume(tmp_path, rows, {**recorded, "escape_confidence": None})
+    with pytest.raises(DataError, match="another --escape-confidence"):
+        _check_resume(tmp_path, rows, {**recorded, "escape_confidence": 0.75})
