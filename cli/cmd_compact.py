@@ -106,20 +106,11 @@ def compact_command(
         raise DataError("--select chooses the annealing reward itself; drop --validation, --escape-cost "
                         "and --prefilter")
     check_output_dir(out)
-    budget = None
-    if max_escape is not None:
-        from egis.escape import parse_budget
+    from egis.escape import parse_escape_options
 
-        budget = parse_budget(max_escape)
-        if not bundle:
-            raise DataError("--max-escape sets the bundle's pass threshold; it needs --bundle")
-    confidence = None
-    if escape_confidence is not None:
-        from egis.escape import parse_confidence
-
-        if max_escape is None:
-            raise DataError("--escape-confidence sets the level at which --max-escape holds; give --max-escape too")
-        confidence = parse_confidence(escape_confidence)
+    budget, confidence = parse_escape_options(max_escape, escape_confidence)
+    if budget is not None and not bundle:
+        raise DataError("--max-escape sets the bundle's pass threshold; it needs --bundle")
     if sign is not None:
         from egis.toolkit.signing import load_private_key
 

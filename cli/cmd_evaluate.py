@@ -55,7 +55,7 @@ def evaluate(
     mean: Optional[str] = mean_option(), std: Optional[str] = std_option(),
 ) -> None:
     """Sweep K, cutoffs, variability and seeds; write results.csv, report.md and report.html."""
-    from egis.escape import parse_budget, parse_confidence
+    from egis.escape import parse_escape_options
     from egis.report import build_report
     from egis.stimuli import load_real_images, load_stimuli
     from egis.sweep import SweepConfig, run_sweep
@@ -75,13 +75,11 @@ def evaluate(
         raise DataError(f"unknown method '{unknown[0]}'; choose from {', '.join(METHODS)}")
     if "egis-va" in chosen and sid_va is None:
         raise DataError("method egis-va needs --sid-va (a set made by egis synthesize --variation)")
-    if escape_confidence is not None and max_escape is None:
-        raise DataError("--escape-confidence sets the level at which --max-escape holds; give --max-escape too")
+    budget, confidence = parse_escape_options(max_escape, escape_confidence)
     config = SweepConfig(ks=_ints(k, "--k"), cutoffs=[c for c in cutoffs.split(",") if c],
                          seeds=list(range(seeds)), baseline_ks=_ints(baseline_k, "--baseline-k"),
                          trials=trials, images=images, methods=chosen,
-                         max_escape=None if max_escape is None else parse_budget(max_escape),
-                         escape_confidence=None if escape_confidence is None else parse_confidence(escape_confidence))
+                         max_escape=budget, escape_confidence=confidence)
     output.mkdir(parents=True, exist_ok=True)
     real_pixels = load_real_images(real, loaded, real_subdir) if real else None
     stimuli = load_stimuli(loaded, sid, real_pixels, images, seed=0, work_dir=output, methods=chosen,

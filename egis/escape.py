@@ -77,6 +77,16 @@ def parse_confidence(text: str) -> float:
     return value
 
 
+def parse_escape_options(max_escape: str | None, escape_confidence: str | None) -> tuple[float | None, float | None]:
+    """The budget and its confidence level from ``--max-escape`` and ``--escape-confidence``
+    (either may be absent; a level without a budget is a DataError), for every command that
+    takes them."""
+    if escape_confidence is not None and max_escape is None:
+        raise DataError("--escape-confidence sets the level at which --max-escape holds; give --max-escape too")
+    return (None if max_escape is None else parse_budget(max_escape),
+            None if escape_confidence is None else parse_confidence(escape_confidence))
+
+
 def escape_upper_bound(escapes: int, chips: int, confidence: float) -> float:
     """One-sided Clopper-Pearson upper bound, at level ``confidence``, of a rate seen as
     ``escapes`` of ``chips`` (exact for a binomial count; 1 when every chip escaped)."""

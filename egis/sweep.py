@@ -42,6 +42,9 @@ CHOICES_NAME = "choices.json"   # every setting's chosen images, so an interrupt
 # bumped whenever a method chooses differently from the same inputs (a new prefilter, reward or
 # selection rule), so a resumed sweep never keeps choices the current code would not make
 CHOICES_VERSION = 2
+# SweepConfig fields that only move the detectors' pass threshold: recorded in the provenance
+# (a resume must score the same way) but not in what the choices depend on
+SCORING_ONLY = ("max_escape", "escape_confidence")
 
 
 @dataclass
@@ -101,8 +104,7 @@ def run_sweep(model: LoadedModel, pops_dir: Path, variabilities: Sequence[str],
     results = out_dir / "results.csv"
     rows = read_rows(results)
     provenance = sweep_provenance(model, pops_dir, variabilities, stimuli)
-    provenance["max_escape"] = config.max_escape
-    provenance["escape_confidence"] = config.escape_confidence
+    provenance.update({name: getattr(config, name) for name in SCORING_ONLY})
     _check_resume(out_dir, rows, provenance)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / "sweep.json", {"config": config.to_dict(), "variabilities": list(variabilities),
@@ -217,7 +219,7 @@ def _choice_basis(provenance: dict[str, Any], config: SweepConfig) -> dict[str, 
     """What a choice depends on: the labelled chips, stimuli and model, and the annealing's
     settings (not the escape budget, which only moves the detectors' threshold)."""
     return {"version": CHOICES_VERSION, "select_candidates": SELECT_CANDIDATES,
-            "provenance": {k: v for k, v in provenance.items() if k not in ("max_escape", "escape_confidence")},
+            "provenance": {k: v for k, v in provenance.items() if k not in SCORING_ONLY},
             "booster": config.booster.to_dict(), "trials": config.trials, "schedule": dict(config.schedule)}
 
 
@@ -265,7 +267,7 @@ def _check_resume(out_dir: Path, rows: list[dict[str, Any]], provenance: dict[st
     recorded = read_json(sweep).get("provenance")
     if recorded is None:  # written before provenance was recorded: cannot tell, trust it
         return
-    for part in ("model_sha256", "populations", "stimuli", "max_escape", "escape_confidence"):
+    for part in ("model_sha256", "populations", "stimuli", *SCORING_ONLY):
         if recorded.get(part) != provenance.get(part):
             what = {"model_sha256": "another model", "populations": "other populations or labels",
                     "stimuli": "other stimuli (SID, --images or real images)",
