@@ -8,7 +8,10 @@ itself: R random K-sets of the stimulus set (default 100), each scored exactly a
 evaluation scores a choice (the ONNX detector fitted on the labelled chips, egis.evaluate.
 predict_with), on the same evaluation chips. It then places every choice the run made on
 that stimulus set (choices.json, e.g. egis, egis-random, egis-cv) against that distribution:
-TA minus the chance mean, per seed, and the percentile among the random sets.
+TA minus the chance mean, per seed, and the percentile among the random sets. ``--stimulus``
+picks the set: the SID (default) or one of the noise baselines, whose candidates differ far
+more from image to image, to see whether annealing beats chance where there is something to
+choose.
 
 Reads a finished seed-protocol run (scripts/seed_protocol.sh): the labelled chips' responses
 from its cache (no simulation); the evaluation chips are measured on the random sets' images
@@ -48,12 +51,30 @@ def cached_labelled(run: Path, variability: str, stimulus: str) -> ChipResponses
     return ChipResponses({stimulus: np.ascontiguousarray(cached[stimulus])}, accuracy)
 
 
+STIMULI = ("egis", "uniform", "gaussian", "untrained")
+
+
+def stimulus_images(run: Path, variability: str, stimulus: str, model, n: int) -> np.ndarray:
+    """The first ``n`` images of a stimulus set exactly as the run's evaluation built them
+    (egis.stimuli.load_stimuli: ``egis evaluate`` draws noise with seed 0). The TA check
+    against results.csv below fails if they are not the same images."""
+    if stimulus == "egis":
+        return read_sid_images(run / "sid", model.sha256)[:n]
+    if stimulus == "untrained":
+        return read_sid_images(run / f"eval_{variability}" / "stimuli" / "untrained", model.sha256)[:n]
+    from egis.baselines import noise_images
+
+    return noise_images(model.contract, stimulus, n, seed=0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("run", type=Path)
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--variability", default="typical")
-    parser.add_argument("--stimulus", default="egis", help="egis (the run's sid/) is the one supported")
+    parser.add_argument("--stimulus", default="egis", choices=STIMULI,
+                        help="egis: the run's sid/; uniform, gaussian: the evaluation's noise images "
+                             "(seed 0); untrained: the evaluation's stimuli/untrained")
     parser.add_argument("-k", type=int, default=4)
     parser.add_argument("--sets", type=int, default=100)
     parser.add_argument("--seed", type=int, default=12345)
@@ -63,7 +84,7 @@ def main() -> None:
     model = load_model(args.model)
     labelled = cached_labelled(args.run, args.variability, args.stimulus)
     n = labelled.logits[args.stimulus].shape[1]
-    images = read_sid_images(args.run / "sid", model.sha256)[:n]
+    images = stimulus_images(args.run, args.variability, args.stimulus, model, n)
     choices = json.loads((args.run / f"eval_{args.variability}" / "choices.json").read_text())["choices"]
     chosen = {key: c for key, c in choices.items()
               if c["stimulus"] == args.stimulus and key.split("|")[0] == args.variability
