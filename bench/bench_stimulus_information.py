@@ -18,7 +18,9 @@ on the same labelled chips are simulated once and kept in ``--cache``:
   the same sets with other detectors too (more boosting rounds, logistic regression, the
   booster on PCA-rotated features), to tell a weak stimulus set from a weak detector; and
   ``--diverse`` also scores, per set, the K-sets whose images' margins are least correlated
-  over the chips (:func:`diverse_sets`), a data-free choice rule that needs no labels.
+  over the chips (:func:`diverse_sets`), and ``--low-shared`` random sets of the images least
+  tied to the factor all responses share (:func:`low_shared_sets`): choice rules that need no
+  labels.
 * **what its responses vary with:** each image's margin (nominal-majority logit minus the
   runner-up) over the chips, for the first 400 images. ``PC1%`` is the share of the
   standardised margins' variance in their first principal component, ``R2 PC1`` / ``R2 PC1-10``
@@ -179,6 +181,18 @@ def diverse_sets(logits: np.ndarray, k: int, sets: int, seed: int, candidates: i
     return [pool[i] for i in np.argsort(redundancy, kind="stable")[:sets]]
 
 
+def low_shared_sets(logits: np.ndarray, k: int, sets: int, seed: int, fraction: float = 0.1) -> list[np.ndarray]:
+    """``sets`` random K-sets of the ``fraction`` of images whose margins correlate least with
+    the first principal component of all the images' margins: the images least dominated by
+    the factor every response shares (see margin_structure), which says little about accuracy."""
+    margin = image_margins(logits)
+    scaled = (margin - margin.mean(axis=0)) / (margin.std(axis=0) + 1e-12)
+    _, s, vt = np.linalg.svd(scaled, full_matrices=False)
+    loading = np.abs(vt[0]) * s[0] / np.sqrt(len(scaled))      # |corr| of each image with PC1's score
+    pool = np.sort(np.argsort(loading, kind="stable")[: max(k + 1, int(fraction * len(loading)))])
+    return [pool[chosen] for chosen in random_sets(len(pool), k, sets, seed)]
+
+
 def set_scores(logits: np.ndarray, y: np.ndarray, chosen_sets: list[np.ndarray], folds: list,
                make_detector: Callable[[], Any]) -> tuple[np.ndarray, np.ndarray]:
     """Out-of-fold TA and YL@TE1% (each in %) of each K-set."""
@@ -224,6 +238,8 @@ def main() -> None:
     parser.add_argument("--detectors", default="booster", help="comma-separated: " + ", ".join(_detectors()))
     parser.add_argument("--diverse", action="store_true",
                         help="also the most diverse K-sets of each stimulus set (diverse_sets)")
+    parser.add_argument("--low-shared", action="store_true",
+                        help="also random K-sets of the images least tied to the shared factor (low_shared_sets)")
     parser.add_argument("-k", type=int, default=4)
     parser.add_argument("--sets", type=int, default=30)
     parser.add_argument("--cutoffs", default="A50,A60,A70")
@@ -271,6 +287,8 @@ def main() -> None:
             kinds = {"": random_sets(logits.shape[1], args.k, args.sets, args.seed)}
             if args.diverse:
                 kinds[" (diverse)"] = diverse_sets(logits, args.k, args.sets, args.seed)
+            if args.low_shared:
+                kinds[" (low shared)"] = low_shared_sets(logits, args.k, args.sets, args.seed)
             for kind, chosen_sets in kinds.items():
                 for detector in args.detectors.split(","):
                     started = time.perf_counter()
