@@ -90,6 +90,9 @@ def synthesize_command(
     variation_chips: int = typer.Option(4, "--variation-chips", help="Chips of --variation in the torch graph."),
     variation_batch: int = typer.Option(64, "--variation-batch",
                                         help="Images of each batch the chips see (cost grows with chips x this)."),
+    tv_weight: float = typer.Option(0.0, "--tv-weight", min=0.0,
+                                    help="Weight of a smoothness prior: the images' total variation "
+                                         "(egis.synthesis.prior). 0: the seed's loss alone."),
     baseline: Baseline = typer.Option(Baseline.none, "--baseline",
                                       help="Write a baseline set instead of training."),
     layout: Optional[str] = layout_option(), pixel_range: Optional[str] = pixel_range_option(),
@@ -107,6 +110,7 @@ def synthesize_command(
                              variation=None if variation is None else str(variation),
                              variation_weight=variation_weight if variation is not None else 0.0,
                              variation_chips=variation_chips, variation_batch=variation_batch,
+                             tv_weight=tv_weight,
                              **({} if hc_warmup is None else {"hc_warmup": hc_warmup}))
     from egis.synthesis.sid import check_output_dir  # noqa: PLC0415
 

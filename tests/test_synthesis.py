@@ -244,6 +244,53 @@ def test_the_cli_variation_defaults_match_the_config() -> None:
     assert params["variation_batch"].default.default == DEFAULT_VARIATION_BATCH
 
 
+# ------------------------------------------------------------------------------ image prior
+def test_total_variation_reads_both_layouts_and_is_zero_on_flat_images() -> None:
+    from egis.synthesis.prior import total_variation
+
+    images = torch.rand(3, 2, 5, 7, generator=torch.Generator().manual_seed(0))
+    nchw = total_variation(images, "NCHW")
+    assert torch.allclose(nchw, total_variation(images.permute(0, 2, 3, 1), "NHWC"))
+    assert float(total_variation(torch.full((2, 3, 4, 4), 0.7), "NCHW")) == 0.0
+    stripes = torch.zeros(1, 1, 4, 4)
+    stripes[..., ::2] = 1.0                       # columns alternate: every horizontal step is 1
+    assert float(total_variation(stripes, "NCHW")) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="layout"):
+        total_variation(images, "CHWN")
+
+
+def test_tv_weight_makes_smoother_images_and_is_part_of_the_resume_key(digits_cnn_path: Path,
+                                                                         tmp_path: Path) -> None:
+    from egis.synthesis.prior import total_variation
+
+    model = load_model(digits_cnn_path)
+    config = replace(TINY, iterations=12)
+    plain = train_generator(model, config)
+    smooth = train_generator(model, replace(config, tv_weight=50.0))
+    assert plain.history[0].h_c == smooth.history[0].h_c          # same first batch and generator
+
+    def tv(result) -> float:
+        _, images = sample(result.pixel_generator, 64, seed=0)
+        return float(total_variation(torch.from_numpy(images), result.pixel_generator.layout))
+
+    assert tv(smooth) < 0.8 * tv(plain)
+    ckpt = tmp_path / "ckpt"
+    train_generator(model, replace(TINY, iterations=2, tv_weight=5.0), checkpoint_dir=ckpt)
+    with pytest.raises(EgisError, match="used"):
+        train_generator(model, TINY, checkpoint_dir=ckpt, resume=True)
+    with pytest.raises(EgisError, match="tv-weight"):
+        replace(TINY, tv_weight=-1.0).validate()
+
+
+def test_the_cli_tv_default_is_the_seed_loss() -> None:
+    import inspect
+
+    from egis.cli.cmd_synthesize import synthesize_command
+
+    option = inspect.signature(synthesize_command).parameters["tv_weight"].default
+    assert option.default == SynthesisConfig().tv_weight == 0.0
+
+
 def test_cli_warns_when_the_targets_are_missed() -> None:
     from egis.cli.cmd_synthesize import target_warnings
 

@@ -61,6 +61,8 @@ class SynthesisConfig:
     variation: str | None = None
     variation_chips: int = DEFAULT_VARIATION_CHIPS
     variation_batch: int = DEFAULT_VARIATION_BATCH
+    # image prior (egis.synthesis.prior): weight of the images' total variation in the loss
+    tv_weight: float = 0.0
 
     def validate(self) -> None:
         for name in ("iterations", "batch", "images", "patience", "checkpoint_every", "threads"):
@@ -82,6 +84,8 @@ class SynthesisConfig:
         if self.variation_weight > 0 and not 1 <= self.variation_batch <= self.batch:
             raise SynthesisError(f"--variation-batch must be between 1 and --batch ({self.batch}), "
                                  f"got {self.variation_batch}")
+        if not (self.tv_weight >= 0 and math.isfinite(self.tv_weight)):
+            raise SynthesisError(f"--tv-weight must be 0 or more, got {self.tv_weight}")
         if self.seed < 0:  # numpy's SeedSequence (all noise streams) rejects negative seeds
             raise SynthesisError(f"--seed must be 0 or more, got {self.seed}")
 
@@ -93,6 +97,8 @@ class SynthesisConfig:
         keys = ["batch", "lr", "seed", "hc_warmup"]
         if self.variation_weight > 0:   # only then: checkpoints of the seed's loss still resume
             keys += ["variation_weight", "variation", "variation_chips", "variation_batch"]
+        if self.tv_weight > 0:
+            keys += ["tv_weight"]
         return {k: v for k, v in self.to_dict().items() if k in keys}
 
 

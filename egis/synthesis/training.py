@@ -19,6 +19,7 @@ from egis.synthesis.config import (BN_RECALIBRATION_BATCHES, PLATEAU_MIN_GAIN, P
                                    _BN_STREAM, _SAMPLE_STREAM, _TRAIN_STREAM)
 from egis.synthesis.frozen import (FrozenClassifier, build_classifier, build_generator,
                                    deterministic, noise, warnings_quiet)
+from egis.synthesis.prior import total_variation
 from egis.synthesis.variation import chip_classifiers, top_class_spread
 from egis.toolkit.io import atomic_path
 from egis.toolkit.model import LoadedModel
@@ -128,7 +129,9 @@ def _step(generator: PixelGenerator, classifier: FrozenClassifier, optimizer: to
 
     With ``chips`` (the variation-aware loss) the objective is the seed's loss minus
     ``variation_weight * M * spread`` over the batch's first ``variation_batch`` images, and
-    the recorded loss is that objective (so the plateau stop watches what is minimised)."""
+    the recorded loss is that objective (so the plateau stop watches what is minimised). With
+    ``tv_weight`` the images' total variation (egis.synthesis.prior), times that weight, is
+    added to both."""
     z = noise(config.seed, _TRAIN_STREAM, iteration, config.batch)
     images = generator(z)
     logits = classifier(images)
@@ -141,6 +144,10 @@ def _step(generator: PixelGenerator, classifier: FrozenClassifier, optimizer: to
         bonus = config.variation_weight * logits.shape[1] * spread_t
         loss = loss - bonus
         recorded, spread = (terms.loss - bonus).detach(), float(spread_t.detach())
+    if config.tv_weight > 0:
+        prior = config.tv_weight * total_variation(images, generator.layout)
+        loss = loss + prior
+        recorded = recorded + prior.detach()
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
