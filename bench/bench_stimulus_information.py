@@ -51,7 +51,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from egis.synthesis.sid import read_sid_images  # noqa: E402
-from egis.toolkit.model import load_model  # noqa: E402
+from egis.toolkit.model import LoadedModel, load_model  # noqa: E402
 from egis.compaction import BoosterConfig, one_native_thread, stratified_folds  # noqa: E402
 from egis.responses import cached_responses  # noqa: E402
 from egis.toolkit.labels import Cutoff, pass_fail, read_labels  # noqa: E402
@@ -81,14 +81,13 @@ ESCAPE_BUDGET = 0.01     # the YL@TE1% column: escapes allowed, as a fraction of
 PC_IMAGES = 400          # images per set in the margin analysis
 
 
-def labelled_chip_responses(run: Path, variability: str, model_path: Path, name: str,
+def labelled_chip_responses(run: Path, variability: str, model: LoadedModel, name: str,
                             images: np.ndarray, cache: Path) -> np.ndarray:
     """(chips, N, M) responses of the run's labelled chips to ``images``, simulated once and
     cached under a name that carries the population's and the images' hashes."""
     from egis.toolkit.engine import population_logits
     from egis.toolkit.population import Population, PopulationSpec
 
-    model = load_model(model_path)
     spec = PopulationSpec.load(run / "pops" / variability / "labelled.json")
     chips = read_labels(run / "pops" / variability / "labelled_accuracy.csv").chips.tolist()
     target = cache / f"{variability}-{name}-{spec.sha256()[:8]}-{images_sha256(images)[:8]}-{len(chips)}.npy"
@@ -104,7 +103,7 @@ def labelled_chip_responses(run: Path, variability: str, model_path: Path, name:
     return np.load(target, mmap_mode="r")
 
 
-def boundary_mixes(model_path: Path, sid_dir: Path, seed: int = 0, steps: int = 14) -> np.ndarray:
+def boundary_mixes(model: LoadedModel, sid_dir: Path, seed: int = 0, steps: int = 14) -> np.ndarray:
     """Images on the nominal model's decision boundaries, built from a SID alone (data-free).
 
     Each SID image x_i is blended with a random SID image x_j of another predicted class,
@@ -115,7 +114,6 @@ def boundary_mixes(model_path: Path, sid_dir: Path, seed: int = 0, steps: int = 
     better."""
     from egis.toolkit.engine import ChipSimulator
 
-    model = load_model(model_path)
     sid = read_sid_images(sid_dir, model.sha256).astype(np.float32)
     simulator = ChipSimulator(model, threads=2)
     weights = simulator.nominal_weights()
@@ -247,6 +245,11 @@ def main() -> None:
     args = parser.parse_args()
     if (args.sid or args.boundary) and args.model is None:
         parser.error("--sid and --boundary need --model")
+    detectors = _detectors()
+    for name in args.detectors.split(","):
+        if name not in detectors:
+            parser.error(f"unknown detector {name!r}; choose from {', '.join(detectors)}")
+    model = load_model(args.model) if args.model else None
 
     cached = cached_responses(args.run / f"eval_{args.variability}" / "cache", "labelled")
     cache = args.cache or args.run / "bench_cache"
@@ -259,19 +262,15 @@ def main() -> None:
         name, _, folder = entry.partition("=")
         if not name or not folder:
             parser.error(f"--sid takes NAME=DIR, got {entry!r}")
-        images = read_sid_images(Path(folder), load_model(args.model).sha256)
-        sets[name] = labelled_chip_responses(args.run, args.variability, args.model, name, images, cache)
+        images = read_sid_images(Path(folder), model.sha256)
+        sets[name] = labelled_chip_responses(args.run, args.variability, model, name, images, cache)
     if args.boundary:
         started = time.perf_counter()
-        images = boundary_mixes(args.model, args.run / "sid", seed=args.seed)
+        images = boundary_mixes(model, args.run / "sid", seed=args.seed)
         print(f"{args.boundary}: {len(images)} boundary blends of the run's SID in {time.perf_counter() - started:.0f} s")
-        sets[args.boundary] = labelled_chip_responses(args.run, args.variability, args.model, args.boundary,
+        sets[args.boundary] = labelled_chip_responses(args.run, args.variability, model, args.boundary,
                                                       images, cache)
     accuracy = read_labels(args.run / "pops" / args.variability / "labelled_accuracy.csv").accuracies
-    detectors = _detectors()
-    for name in args.detectors.split(","):
-        if name not in detectors:
-            parser.error(f"unknown detector {name!r}; choose from {', '.join(detectors)}")
     print(f"{args.run} {args.variability}: {len(accuracy)} labelled chips, K = {args.k}, {args.sets} random "
           f"sets per stimulus set, 5-fold cross-validation")
     print("stimulus | PC1% | R2 PC1, PC1-10, PC1-30 (of accuracy, on the margins of each set's first "
@@ -280,16 +279,18 @@ def main() -> None:
         share, r2 = margin_structure(logits, accuracy)
         print(f"{name} | {share * 100:.0f} | " + " ".join(f"{v:.2f}" for v in r2))
     print("cutoff | stimulus | detector | TA mean sd (max) | YL@TE1% mean sd | seconds")
+    kinds_of: dict[str, dict[str, list[np.ndarray]]] = {}   # the label-free choices: the same at every cutoff
+    for name, logits in sets.items():
+        kinds_of[name] = {"": random_sets(logits.shape[1], args.k, args.sets, args.seed)}
+        if args.diverse:
+            kinds_of[name][" (diverse)"] = diverse_sets(logits, args.k, args.sets, args.seed)
+        if args.low_shared:
+            kinds_of[name][" (low shared)"] = low_shared_sets(logits, args.k, args.sets, args.seed)
     for cutoff in args.cutoffs.split(","):
         y = pass_fail(accuracy, Cutoff.parse(cutoff).threshold(accuracy)).astype(np.int64)
         folds = stratified_folds(y, 5, np.random.default_rng([args.seed, 1]), repeats=1)
         for name, logits in sets.items():
-            kinds = {"": random_sets(logits.shape[1], args.k, args.sets, args.seed)}
-            if args.diverse:
-                kinds[" (diverse)"] = diverse_sets(logits, args.k, args.sets, args.seed)
-            if args.low_shared:
-                kinds[" (low shared)"] = low_shared_sets(logits, args.k, args.sets, args.seed)
-            for kind, chosen_sets in kinds.items():
+            for kind, chosen_sets in kinds_of[name].items():
                 for detector in args.detectors.split(","):
                     started = time.perf_counter()
                     tas, yls = set_scores(logits, y, chosen_sets, folds, detectors[detector])
