@@ -53,6 +53,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from egis.synthesis.sid import read_sid_images  # noqa: E402
 from egis.toolkit.model import LoadedModel, load_model  # noqa: E402
 from egis.compaction import BoosterConfig, one_native_thread, stratified_folds  # noqa: E402
+from egis.escape import choose_threshold  # noqa: E402
 from egis.responses import cached_responses  # noqa: E402
 from egis.toolkit.labels import Cutoff, pass_fail, read_labels  # noqa: E402
 from egis.toolkit.signatures import images_sha256, signatures  # noqa: E402
@@ -78,6 +79,7 @@ def _detectors() -> dict[str, Callable[[], Any]]:
 
 
 ESCAPE_BUDGET = 0.01     # the YL@TE1% column: escapes allowed, as a fraction of all chips
+FOLDS = 5                # out-of-fold probabilities come from this many stratified folds
 PC_IMAGES = 400          # images per set in the margin analysis
 
 
@@ -145,13 +147,10 @@ def boundary_mixes(model: LoadedModel, sid_dir: Path, seed: int = 0, steps: int 
 
 
 def escape_budget_yield_loss(p_pass: np.ndarray, y: np.ndarray, budget: float = ESCAPE_BUDGET) -> float:
-    """Yield loss (% of chips) at the lowest pass threshold whose escapes stay within ``budget``."""
-    order = np.argsort(-p_pass, kind="stable")
-    escapes = np.cumsum(y[order] == 0)
-    passed_good = np.cumsum(y[order] == 1)
-    within = np.nonzero(escapes <= budget * len(y))[0]
-    kept = passed_good[within[-1]] if len(within) else 0
-    return float(y.sum() - kept) / len(y) * 100
+    """Yield loss (% of chips) at the threshold the shipped escape-budget rule picks on these
+    out-of-fold probabilities (egis.escape.choose_threshold): the lowest whose escapes stay
+    within ``budget``; chips tied at one probability pass or fail together, as on a tester."""
+    return choose_threshold(p_pass, y, budget, folds=FOLDS).validation_yield_loss * 100
 
 
 def image_margins(logits: np.ndarray, images: int | None = None) -> np.ndarray:
@@ -288,7 +287,7 @@ def main() -> None:
             kinds_of[name][" (low shared)"] = low_shared_sets(logits, args.k, args.sets, args.seed)
     for cutoff in args.cutoffs.split(","):
         y = pass_fail(accuracy, Cutoff.parse(cutoff).threshold(accuracy)).astype(np.int64)
-        folds = stratified_folds(y, 5, np.random.default_rng([args.seed, 1]), repeats=1)
+        folds = stratified_folds(y, FOLDS, np.random.default_rng([args.seed, 1]), repeats=1)
         for name, logits in sets.items():
             for kind, chosen_sets in kinds_of[name].items():
                 for detector in args.detectors.split(","):

@@ -30,6 +30,9 @@ def evaluate(
     sid: Path = typer.Option(..., "--sid", help="Synthetic image set (egis synthesize)."),
     sid_va: Optional[Path] = typer.Option(None, "--sid-va",
                                           help="Variation-aware set (egis synthesize --variation) for method egis-va."),
+    sid_tv: Optional[Path] = typer.Option(None, "--sid-tv",
+                                          help="Set made with the total-variation prior (egis synthesize --tv-weight) "
+                                               "for method egis-tv."),
     populations: Path = typer.Option(..., "--populations", help="Folder with <variability>/{labelled,evaluation}{.json,_accuracy.csv}."),
     output: Path = typer.Option(..., "-o", "--output", help="Report folder."),
     real: Optional[str] = typer.Option(None, "--real", help="Real images for the dataset-aware baseline: DATA or builtin:digits."),
@@ -57,7 +60,7 @@ def evaluate(
     """Sweep K, cutoffs, variability and seeds; write results.csv, report.md and report.html."""
     from egis.escape import parse_escape_options
     from egis.report import build_report
-    from egis.stimuli import load_real_images, load_stimuli
+    from egis.stimuli import check_sid_variant, load_real_images, load_stimuli
     from egis.sweep import SweepConfig, run_sweep
     from egis.toolkit.model import load_model
 
@@ -73,8 +76,12 @@ def evaluate(
     unknown = sorted(set(chosen) - set(METHODS))
     if unknown:
         raise DataError(f"unknown method '{unknown[0]}'; choose from {', '.join(METHODS)}")
-    if "egis-va" in chosen and sid_va is None:
-        raise DataError("method egis-va needs --sid-va (a set made by egis synthesize --variation)")
+    variant_sids = {name: path for name, path in (("egis-va", sid_va), ("egis-tv", sid_tv)) if path is not None}
+    for method, option, how in (("egis-va", "--sid-va", "--variation"), ("egis-tv", "--sid-tv", "--tv-weight")):
+        if method in chosen and method not in variant_sids:
+            raise DataError(f"method {method} needs {option} (a set made by egis synthesize {how})")
+    for stimulus, path in variant_sids.items():
+        check_sid_variant(stimulus, path)
     budget, confidence = parse_escape_options(max_escape, escape_confidence)
     config = SweepConfig(ks=_ints(k, "--k"), cutoffs=[c for c in cutoffs.split(",") if c],
                          seeds=list(range(seeds)), baseline_ks=_ints(baseline_k, "--baseline-k"),
@@ -83,7 +90,7 @@ def evaluate(
     output.mkdir(parents=True, exist_ok=True)
     real_pixels = load_real_images(real, loaded, real_subdir) if real else None
     stimuli = load_stimuli(loaded, sid, real_pixels, images, seed=0, work_dir=output, methods=chosen,
-                           sid_va_dir=sid_va)
+                           variant_sids=variant_sids)
     if report_only:
         from egis.evaluate import read_rows
 

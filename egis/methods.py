@@ -22,6 +22,10 @@ Methods:
 * ``egis-va`` -- images of the variation-aware generator loss (egis.synthesis.variation: the
   seed's loss plus the spread of a few simulated chips' predictions; ``egis synthesize
   --variation``, ``egis evaluate --sid-va``), the seed's annealing;
+* ``egis-tv`` -- images of the seed's loss plus a total-variation image prior
+  (egis.synthesis.prior; ``egis synthesize --tv-weight``, ``egis evaluate --sid-tv``): smoother
+  images, nearer natural ones, whose logits carry more of the chips' differences; the seed's
+  annealing;
 * ``egis-select`` -- per model and cutoff, the data-free candidate (SELECT_CANDIDATES: the
   SID under each annealing reward, the variation-aware SID and uniform noise where they are
   evaluated too) whose chosen K images score best in a cross-validation over the labelled
@@ -52,6 +56,9 @@ class StimulusKind:
     name: str
     title: str
     needs_real_images: bool = False
+    # a synthetic set made by a variant of the seed's loss: the SynthesisConfig weight that
+    # must be above 0 in its meta.json (egis.stimuli.check_sid_variant); None for the others
+    synthesis_weight: str | None = None
 
 
 @dataclass(frozen=True)
@@ -66,7 +73,10 @@ class Method:
 
 STIMULUS_REGISTRY: dict[str, StimulusKind] = {s.name: s for s in (
     StimulusKind("egis", "EGIS synthetic images (the SID)"),
-    StimulusKind("egis-va", "variation-aware synthetic images (egis synthesize --variation)"),
+    StimulusKind("egis-va", "variation-aware synthetic images (egis synthesize --variation)",
+                 synthesis_weight="variation_weight"),
+    StimulusKind("egis-tv", "synthetic images with a total-variation prior (egis synthesize --tv-weight)",
+                 synthesis_weight="tv_weight"),
     StimulusKind("gaussian", "Gaussian noise images"),
     StimulusKind("uniform", "uniform noise images"),
     StimulusKind("untrained", "images of the untrained generator"),
@@ -85,6 +95,7 @@ METHOD_REGISTRY: dict[str, Method] = {m.name: m for m in (
     Method("egis-cost", "EGIS, annealing on a cost-weighted reward (an escape costs 5 yield losses)",
            "egis", selection="cost"),
     Method("egis-va", "EGIS, variation-aware generator loss", "egis-va"),
+    Method("egis-tv", "EGIS, total-variation image prior", "egis-tv"),
     Method("egis-select", "EGIS, the data-free set and reward chosen by held-out labelled chips",
            "egis", selection="select"),
     Method("gaussian", "Gaussian noise + annealing", "gaussian"),
@@ -95,10 +106,10 @@ METHOD_REGISTRY: dict[str, Method] = {m.name: m for m in (
 )}
 METHODS = tuple(METHOD_REGISTRY)
 # egis-select's candidates, (stimulus, selection), in the order that wins ties; a candidate
-# whose stimulus the evaluation does not measure (no --sid-va, no uniform method) is skipped.
+# whose stimulus the evaluation does not measure (no --sid-va / --sid-tv, no uniform method) is skipped.
 SELECT_CANDIDATES: tuple[tuple[str, Selection], ...] = (
     ("egis", "anneal"), ("egis", "folds"), ("egis", "cost"), ("egis", "spread"), ("egis", "relevance"),
-    ("egis-va", "anneal"), ("uniform", "anneal"))
+    ("egis-va", "anneal"), ("egis-tv", "anneal"), ("uniform", "anneal"))
 
 
 PREFILTERS = ("none", "spread", "relevance")   # candidate pools an annealing can start from (RewardSettings.prefilter)

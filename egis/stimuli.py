@@ -7,7 +7,7 @@ Only the stimulus sets the requested methods need are built (egis.methods.stimul
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -53,23 +53,47 @@ def _sid_images(model: LoadedModel, sid_dir: Path, count: int) -> np.ndarray:
     return sid[:count]
 
 
+def check_sid_variant(stimulus: str, sid_dir: Path) -> None:
+    """Refuse a synthetic set given for a loss variant it was not made with (an ``--sid-tv``
+    set synthesized without the prior would silently measure the seed's loss under the
+    variant's name). Reads the SynthesisConfig weight recorded in the set's meta.json."""
+    from egis.toolkit.io import read_json
+
+    weight = STIMULUS_REGISTRY[stimulus].synthesis_weight
+    if weight is None:
+        raise DataError(f"stimulus '{stimulus}' is not a variant of the seed's synthesis")
+    meta_path = sid_dir / "meta.json"
+    try:
+        meta = read_json(meta_path)
+    except FileNotFoundError:
+        raise DataError(f"{sid_dir} is not an SID directory (no meta.json)") from None
+    except (OSError, ValueError):
+        raise DataError(f"{meta_path} is damaged (not valid JSON)") from None
+    value = (meta.get("hyperparameters") or {}).get(weight) if isinstance(meta, dict) else None
+    if not isinstance(value, (int, float)) or not value > 0:
+        raise DataError(f"{sid_dir} was not made for '{stimulus}' ({weight} is {value!r} in its meta.json; "
+                        f"{STIMULUS_REGISTRY[stimulus].title})")
+
+
 def load_stimuli(model: LoadedModel, sid_dir: Path, real_pixels: np.ndarray | None, count: int,
                  seed: int, work_dir: Path, methods: Sequence[str] = METHODS,
-                 sid_va_dir: Path | None = None) -> dict[str, np.ndarray]:
+                 variant_sids: Mapping[str, Path] | None = None) -> dict[str, np.ndarray]:
     """The stimulus sets ``methods`` need, ``count`` images each, in the pixel domain.
 
-    The real-image set is left out when no real images are given, and the variation-aware set
-    when no ``sid_va_dir`` is (their methods are then skipped by the sweep)."""
+    ``variant_sids`` maps a synthesis variant's stimulus (``egis-va``, ``egis-tv``) to its SID
+    directory. The real-image set is left out when no real images are given, and a variant's
+    set when ``variant_sids`` does not name it (their methods are then skipped by the sweep)."""
     from egis.baselines import noise_images
 
+    variant_sids = variant_sids or {}
     stimuli: dict[str, np.ndarray] = {}
     for name in stimuli_for(methods):
         if name == "egis":
             stimuli[name] = _sid_images(model, sid_dir, count)
-        elif name == "egis-va":
-            if sid_va_dir is None:
+        elif STIMULUS_REGISTRY[name].synthesis_weight is not None:
+            if name not in variant_sids:
                 continue
-            stimuli[name] = _sid_images(model, sid_va_dir, count)
+            stimuli[name] = _sid_images(model, variant_sids[name], count)
         elif name in ("gaussian", "uniform"):
             stimuli[name] = noise_images(model.contract, name, count, seed)
         elif name == "untrained":

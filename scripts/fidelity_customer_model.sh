@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The fidelity experiment on a customer-style model nobody tuned for EGIS (issue: test
 # fidelity on any customer's model): one variability setting, K = 4, 3 seeds, every data-free
-# method (the seed's EGIS, the variation-aware egis-va, spread preselection, the cost-weighted
+# method (the seed's EGIS, the variation-aware egis-va, the total-variation prior egis-tv,
+# spread preselection, the cost-weighted
 # and the cross-validated rewards, random K, noise) against the dataset-aware classifier, with and without a 1% escape
 # budget. The same chips for every method.
 #
@@ -12,7 +13,7 @@
 #   STYLE=mobilenet bash scripts/fidelity_customer_model.sh  # the shipped cifar10_mobilenet
 # Knobs: CHIPS (labelled = evaluation count, default 250), IMAGES (labelling images, 1000),
 # VARIABILITY (typical | extreme), SIGMA (sigma_tot; default the seed's: 0.15 mobilenet, else 0.3),
-# METHODS, OUT, EGIS_WORKERS (2).
+# METHODS, OUT, EGIS_WORKERS (2), TV_WEIGHT (10: egis-tv's prior weight).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=.venv/bin/python
@@ -58,8 +59,12 @@ done
     --count 4 --seed 7 "${contract[@]}"
 [ -d "$out/sid_va_$variability" ] || $egis synthesize "$model" -o "$out/sid_va_$variability" --images 512 \
     --threads 2 -q --variation "$pops/synthesis_chips.json" --variation-weight "${VA_WEIGHT:-1}" "${contract[@]}"
-methods=${METHODS:-egis,egis-va,egis-random,egis-spread,egis-cost,egis-cv,egis-select,uniform,da-classifier}
-common=(--sid "$out/sid" --sid-va "$out/sid_va_$variability" --populations "$out/pops" --variability "$variability"
+# the total-variation prior's set (egis-tv): the seed's loss plus the prior, no chips involved
+tv=${TV_WEIGHT:-10}
+[ -d "$out/sid_tv$tv" ] || $egis synthesize "$model" -o "$out/sid_tv$tv" --images 512 --threads 2 -q \
+    --tv-weight "$tv" "${contract[@]}"
+methods=${METHODS:-egis,egis-va,egis-tv,egis-random,egis-spread,egis-cost,egis-cv,egis-select,uniform,da-classifier}
+common=(--sid "$out/sid" --sid-va "$out/sid_va_$variability" --sid-tv "$out/sid_tv$tv" --populations "$out/pops" --variability "$variability"
         --real "$zip" --real-subdir test --images 256 --seed-count 3 -k 4 --baseline-k 4 --trials 3
         --name "customer_$style" -q "${contract[@]}")
 $egis evaluate "$model" "${common[@]}" -o "$out/eval_$variability" --cutoffs A50,A60,A70 --methods "$methods"
@@ -70,5 +75,5 @@ if [ ! -d "$budget_dir/cache" ] && [ -d "$out/eval_$variability/cache" ]; then
   mkdir -p "$budget_dir" && cp -a "$out/eval_$variability/cache" "$budget_dir/"
 fi
 $egis evaluate "$model" "${common[@]}" -o "$budget_dir" --cutoffs A50,A70 \
-    --methods "${BUDGET_METHODS:-egis,egis-va,egis-cost,egis-select,uniform,da-classifier}" --max-escape 1%
+    --methods "${BUDGET_METHODS:-egis,egis-va,egis-tv,egis-cost,egis-select,uniform,da-classifier}" --max-escape 1%
 echo done

@@ -16,7 +16,7 @@
 # which chips are exact. Each step is skipped when its output exists (resume after a stop).
 # Knobs: CHIPS (1000), N (2048), K (2,4,8,16), SEEDS (3), TRIALS (3), METHODS, SIGMA (the seed's:
 # 0.3 VGG16, 0.15 MobileNet), OUT (runs/seed_<model>), EGIS_WORKERS (2), FIRST (500), VA_WEIGHT
-# (1), FORMAT (population format of new chips; default the newest), UNTIL (labels or sids: stop after that step), BUDGET (1: also the 1% escape budget at K = 4), BUDGET_CONFIDENCE (e.g. 75%: that budget also held at this confidence), CHANCE (100: random K-sets for the chance level; 0 skips it).
+# (1), TV_WEIGHT (10: egis-tv's prior), FORMAT (population format of new chips; default the newest), UNTIL (labels or sids: stop after that step), BUDGET (1: also the 1% escape budget at K = 4), BUDGET_CONFIDENCE (e.g. 75%: that budget also held at this confidence), CHANCE (100: random K-sets for the chance level; 0 skips it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=.venv/bin/python
@@ -71,7 +71,7 @@ fi
 # adaptive labelling only estimates away from the decision points. The seed's own methods
 # alone: METHODS=egis,egis-random,gaussian,uniform,untrained,da-classifier (no variation-aware
 # set is then synthesised or measured).
-methods=${METHODS:-egis,egis-va,egis-random,egis-cv,egis-spread,egis-relevance,egis-cost,egis-select,gaussian,uniform,untrained,da-classifier}
+methods=${METHODS:-egis,egis-va,egis-tv,egis-random,egis-cv,egis-spread,egis-relevance,egis-cost,egis-select,gaussian,uniform,untrained,da-classifier}
 va=()
 case ",$methods," in *,egis-va,*|*,egis-select,*) va=(--sid-va "$out/sid_va_$variability") ;; esac
 # the variation-aware set (egis-va): 4 chips of the fab's variability model, a population of
@@ -85,6 +85,16 @@ if [ ${#va[@]} -gt 0 ]; then
         --variation "$pops/synthesis_chips.json" --variation-weight "${VA_WEIGHT:-1}"
   fi
 fi
+# the total-variation prior's set (egis-tv): the seed's loss plus the prior at TV_WEIGHT (10)
+tv_sid=$out/sid_tv${TV_WEIGHT:-10}
+case ",$methods," in
+  *,egis-tv,*|*,egis-select,*)
+    va+=(--sid-tv "$tv_sid")
+    if [ ! -d "$tv_sid" ]; then
+      echo "$(stamp) synthesising $n images with the total-variation prior"
+      $egis synthesize "$model" -o "$tv_sid" --images "$n" --threads 2 -q --tv-weight "${TV_WEIGHT:-10}"
+    fi ;;
+esac
 [ "${UNTIL:-}" = sids ] && { echo "$(stamp) stimulus sets done (UNTIL=sids)"; exit 0; }
 echo "$(stamp) evaluating $methods"
 $egis evaluate "$model" --sid "$out/sid" "${va[@]}" --populations "$out/pops" --variability "$variability" \

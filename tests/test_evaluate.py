@@ -67,10 +67,11 @@ def test_small_sweep_end_to_end(tmp_path, monkeypatch):
     make_baseline(model, "untrained", sid, SynthesisConfig(images=64, seed=3, batch=32))
     config = SweepConfig(ks=(2,), cutoffs=("A50",), seeds=(0,), baseline_ks=(2,), trials=2, images=48,
                          schedule={"t_end": 1.5})
-    # the same set stands in for the variation-aware one (the sweep only reads its images)
-    stimuli = load_stimuli(model, sid, x, 48, seed=0, work_dir=tmp_path / "out", sid_va_dir=sid)
-    assert set(stimuli) == {"egis", "egis-va", "gaussian", "uniform", "untrained", "real"}
-    assert "egis-va" not in load_stimuli(model, sid, x, 48, seed=0, work_dir=tmp_path / "out2")
+    # the same set stands in for the variants' (the sweep only reads their images)
+    stimuli = load_stimuli(model, sid, x, 48, seed=0, work_dir=tmp_path / "out",
+                           variant_sids={"egis-va": sid, "egis-tv": sid})
+    assert set(stimuli) == {"egis", "egis-va", "egis-tv", "gaussian", "uniform", "untrained", "real"}
+    assert not {"egis-va", "egis-tv"} & set(load_stimuli(model, sid, x, 48, seed=0, work_dir=tmp_path / "out2"))
     rows, timings, showcase = run_sweep(model, tmp_path / "pops", ["extreme"], stimuli, tmp_path / "out",
                                         config, progress=False, log=lambda line: None)
     assert sorted(r["method"] for r in rows) == sorted(METHODS)

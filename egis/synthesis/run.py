@@ -24,6 +24,14 @@ def variation_record(population_path: str) -> dict[str, Any]:
             "spec_sha256": PopulationSpec.load(population_path).sha256()}
 
 
+def sid_kind(config: SynthesisConfig) -> str:
+    """The stimulus kind (egis.methods.STIMULUS_REGISTRY) a set of this loss is measured as:
+    the variation-aware term takes precedence over the prior, which may come with it."""
+    if config.variation_weight > 0:
+        return "egis-va"
+    return "egis-tv" if config.tv_weight > 0 else "egis"
+
+
 def synthesize(model: LoadedModel, out_dir: str | Path, config: SynthesisConfig = SynthesisConfig(), *,
                resume: bool = False, on_step: ProgressCallback | None = None,
                keep_checkpoint: bool = False) -> dict[str, Any]:
@@ -41,7 +49,7 @@ def synthesize(model: LoadedModel, out_dir: str | Path, config: SynthesisConfig 
         noise_vectors, images = sample(generator, config.images, config.seed)
     predictions = predict(model, images)
     last = result.history[-1] if result.history else None
-    meta = {"kind": "egis-va" if config.variation_weight > 0 else "egis", "seed": config.seed,
+    meta = {"kind": sid_kind(config), "seed": config.seed,
             "hyperparameters": config.to_dict(),
             "training": {"iterations": len(result.history), "resumed_from": result.resumed_from,
                          "stopped_early": result.stopped_early, "stop_reason": result.stop_reason,
