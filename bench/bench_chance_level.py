@@ -20,6 +20,8 @@ The chosen sets' TA is recomputed here and must equal results.csv's (printed as 
 
     python bench/bench_chance_level.py runs/seed_vgg16_f3 --model models/cifar10_vgg16/model.onnx
         [--variability typical] [--stimulus egis] [-k 4] [--sets 100]
+    python bench/bench_chance_level.py runs/seed_vgg16_f3 --model ... --stimulus egis-tv --sid-tv SID \
+        --eval runs/seed_vgg16_f3_tv/eval_tv_typical
 """
 
 from __future__ import annotations
@@ -39,32 +41,29 @@ from egis.compaction import BoosterConfig  # noqa: E402
 from egis.evaluate import predict_with, setting_labels  # noqa: E402
 from egis.metrics import test_metrics  # noqa: E402
 from egis.responses import ChipResponses, cached_responses, chip_responses_on  # noqa: E402
-from egis.synthesis.sid import read_sid_images  # noqa: E402
+from egis.stimuli import EVALUATION_SEED, load_stimuli  # noqa: E402
 from egis.toolkit.labels import read_labels  # noqa: E402
 from egis.toolkit.model import load_model  # noqa: E402
 
 
-def cached_labelled(run: Path, variability: str, stimulus: str) -> ChipResponses:
-    """The labelled chips' responses to one stimulus set (the run's cache) and accuracies."""
-    cached = cached_responses(run / f"eval_{variability}" / "cache", "labelled")
+def cached_labelled(eval_dir: Path, run: Path, variability: str, stimulus: str) -> ChipResponses:
+    """The labelled chips' responses to one stimulus set (the evaluation's cache) and accuracies."""
+    cached = cached_responses(eval_dir / "cache", "labelled")
     accuracy = read_labels(run / "pops" / variability / "labelled_accuracy.csv").accuracies
     return ChipResponses({stimulus: np.ascontiguousarray(cached[stimulus])}, accuracy)
 
 
-STIMULI = ("egis", "uniform", "gaussian", "untrained")
+STIMULI = ("egis", "egis-tv", "uniform", "gaussian", "untrained")
 
 
-def stimulus_images(run: Path, variability: str, stimulus: str, model, n: int) -> np.ndarray:
-    """The first ``n`` images of a stimulus set exactly as the run's evaluation built them
-    (egis.stimuli.load_stimuli: ``egis evaluate`` draws noise with seed 0). The TA check
+def stimulus_images(run: Path, eval_dir: Path, stimulus: str, model, n: int,
+                    sid_tv: Path | None) -> np.ndarray:
+    """The first ``n`` images of a stimulus set exactly as the evaluation built them (the same
+    call, egis.stimuli.load_stimuli, with the evaluation's seed and folder). The TA check
     against results.csv below fails if they are not the same images."""
-    if stimulus == "egis":
-        return read_sid_images(run / "sid", model.sha256)[:n]
-    if stimulus == "untrained":
-        return read_sid_images(run / f"eval_{variability}" / "stimuli" / "untrained", model.sha256)[:n]
-    from egis.baselines import noise_images
-
-    return noise_images(model.contract, stimulus, n, seed=0)
+    variants = {"egis-tv": sid_tv} if sid_tv is not None else {}
+    return load_stimuli(model, run / "sid", None, n, seed=EVALUATION_SEED, work_dir=eval_dir,
+                        methods=(stimulus,), variant_sids=variants)[stimulus]
 
 
 def main() -> None:
@@ -73,19 +72,25 @@ def main() -> None:
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--variability", default="typical")
     parser.add_argument("--stimulus", default="egis", choices=STIMULI,
-                        help="egis: the run's sid/; uniform, gaussian: the evaluation's noise images "
-                             "(seed 0); untrained: the evaluation's stimuli/untrained")
+                        help="egis: the run's sid/; egis-tv: --sid-tv; uniform, gaussian: the evaluation's "
+                             "noise images; untrained: the evaluation's stimuli/untrained")
+    parser.add_argument("--sid-tv", type=Path, help="the prior's set, for --stimulus egis-tv")
+    parser.add_argument("--eval", type=Path, dest="eval_dir",
+                        help="the evaluation folder that chose the images (default RUN/eval_<variability>)")
     parser.add_argument("-k", type=int, default=4)
     parser.add_argument("--sets", type=int, default=100)
     parser.add_argument("--seed", type=int, default=12345)
     parser.add_argument("--csv", type=Path, help="also write every figure as CSV rows here")
     args = parser.parse_args()
 
+    if args.stimulus == "egis-tv" and args.sid_tv is None:
+        parser.error("--stimulus egis-tv needs --sid-tv")
+    eval_dir = args.eval_dir or args.run / f"eval_{args.variability}"
     model = load_model(args.model)
-    labelled = cached_labelled(args.run, args.variability, args.stimulus)
+    labelled = cached_labelled(eval_dir, args.run, args.variability, args.stimulus)
     n = labelled.logits[args.stimulus].shape[1]
-    images = stimulus_images(args.run, args.variability, args.stimulus, model, n)
-    choices = json.loads((args.run / f"eval_{args.variability}" / "choices.json").read_text())["choices"]
+    images = stimulus_images(args.run, eval_dir, args.stimulus, model, n, args.sid_tv)
+    choices = json.loads((eval_dir / "choices.json").read_text())["choices"]
     chosen = {key: c for key, c in choices.items()
               if c["stimulus"] == args.stimulus and key.split("|")[0] == args.variability
               and int(key.split("|")[2]) == args.k}
@@ -97,7 +102,7 @@ def main() -> None:
                                              {args.stimulus: images}, {args.stimulus: wanted},
                                              args.run / "chance_cache", progress=True)
     rows = {}
-    results = args.run / f"eval_{args.variability}" / "results.csv"
+    results = eval_dir / "results.csv"
     with open(results, newline="") as handle:
         for row in csv.DictReader(handle):
             if row["variability"] != args.variability:

@@ -60,7 +60,7 @@ def evaluate(
     """Sweep K, cutoffs, variability and seeds; write results.csv, report.md and report.html."""
     from egis.escape import parse_escape_options
     from egis.report import build_report
-    from egis.stimuli import check_sid_variant, load_real_images, load_stimuli
+    from egis.stimuli import EVALUATION_SEED, check_sid_variant, load_real_images, load_stimuli
     from egis.sweep import SweepConfig, run_sweep
     from egis.toolkit.model import load_model
 
@@ -89,7 +89,7 @@ def evaluate(
                          max_escape=budget, escape_confidence=confidence)
     output.mkdir(parents=True, exist_ok=True)
     real_pixels = load_real_images(real, loaded, real_subdir) if real else None
-    stimuli = load_stimuli(loaded, sid, real_pixels, images, seed=0, work_dir=output, methods=chosen,
+    stimuli = load_stimuli(loaded, sid, real_pixels, images, seed=EVALUATION_SEED, work_dir=output, methods=chosen,
                            variant_sids=variant_sids)
     if report_only:
         from egis.evaluate import read_rows

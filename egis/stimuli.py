@@ -17,6 +17,11 @@ from egis.toolkit.errors import DataError
 from egis.toolkit.model import LoadedModel
 
 
+# The seed of an evaluation's noise images and of its draw of real images: ``egis evaluate``
+# uses it, and the benches that rescore a finished evaluation rebuild the same sets with it.
+EVALUATION_SEED = 0
+
+
 def load_real_images(source: str, model: LoadedModel, subdir: str | None) -> np.ndarray:
     """Real images for the dataset-aware baseline: DATA path, or builtin:digits (test split)."""
     from egis.toolkit.data import BUILTIN_DIGITS, digits_split, load_labelled_images
