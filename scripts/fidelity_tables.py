@@ -5,6 +5,9 @@ over seeds: per cutoff, the seed-by-seed TA difference of each annealing method 
 
     python scripts/fidelity_tables.py runs/eval18_digits/summary.json A50,A70
     python scripts/fidelity_tables.py runs/fidelity_smoothed/eval_typical/summary.json A50,A60,A70 --paired
+    # methods evaluated separately on the same chips (e.g. egis-tv), in one table:
+    python scripts/fidelity_tables.py runs/seed_vgg16_f3/eval_typical/summary.json A50,A60,A70 \
+        --also runs/seed_vgg16_f3_tv/eval_tv_typical/summary.json
 """
 
 from __future__ import annotations
@@ -15,18 +18,33 @@ import sys
 from egis.methods import METHOD_TITLES
 
 
-def tables(path: str, cutoffs: list[str]) -> str:
-    summary = json.load(open(path))
+def merged_summary(paths: list[str]) -> list[dict]:
+    """The entries of several evaluations' summary.json files; a (variability, cutoff, K,
+    method) measured in two of them is refused rather than shown twice."""
+    entries, seen = [], {}
+    for path in paths:
+        for e in json.load(open(path)):
+            key = (e["variability"], e["cutoff"], e["k"], e["method"])
+            if key in seen:
+                raise SystemExit(f"{key} is in both {seen[key]} and {path}")
+            seen[key] = path
+            entries.append(e)
+    return entries
+
+
+def tables(path: str | list[str], cutoffs: list[str]) -> str:
+    summary = merged_summary([path] if isinstance(path, str) else path)
     out = []
     for variability in sorted({e["variability"] for e in summary}, key=lambda v: (v != "typical", v)):
         rows = [e for e in summary if e["variability"] == variability]
-        k = sorted({e["k"] for e in rows})
-        out += [f"\n{variability} variation, K = {k[0]} (TA ± std over seeds / CTE / YL, % of evaluation chips):\n",
+        ks = sorted({e["k"] for e in rows})
+        k = 4 if 4 in ks else ks[0]   # the headline K (egis.sweep.headline_k) where swept
+        out += [f"\n{variability} variation, K = {k} (TA ± std over seeds / CTE / YL, % of evaluation chips):\n",
                 "| method | " + " | ".join(cutoffs) + " |", "|---|" + "---|" * len(cutoffs)]
         for method, title in METHOD_TITLES.items():
             cells = []
             for cutoff in cutoffs:
-                e = next((e for e in rows if e["method"] == method and e["cutoff"] == cutoff and e["k"] == k[0]), None)
+                e = next((e for e in rows if e["method"] == method and e["cutoff"] == cutoff and e["k"] == k), None)
                 cells.append("n/a" if e is None else f"{e['TA']:.1f} ± {e['TA_std']:.1f} / {e['CTE']:.1f} / {e['YL']:.1f}")
             if any(cell != "n/a" for cell in cells):
                 out.append(f"| {title} | " + " | ".join(cells) + " |")
@@ -80,7 +98,8 @@ def choices(results_csv: str, cutoffs: list[str]) -> str:
 
 if __name__ == "__main__":
     cut = sys.argv[2].split(",")
-    print(tables(sys.argv[1], cut))
+    also = [sys.argv[i + 1] for i, arg in enumerate(sys.argv) if arg == "--also"]
+    print(tables([sys.argv[1], *also], cut))
     results = str(__import__("pathlib").Path(sys.argv[1]).with_name("results.csv"))
     if "--paired" in sys.argv[3:]:
         print(paired(results, cut))
