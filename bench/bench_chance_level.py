@@ -9,14 +9,16 @@ evaluation scores a choice (the ONNX detector fitted on the labelled chips, egis
 predict_with), on the same evaluation chips. It then places every choice the run made on
 that stimulus set (choices.json, e.g. egis, egis-random, egis-cv) against that distribution:
 TA minus the chance mean, per seed, and the percentile among the random sets. ``--stimulus``
-picks the set: the SID (default) or one of the noise baselines, whose candidates differ far
+picks the set: the SID (default), the prior's SID, real images, or one of the noise baselines, whose candidates differ far
 more from image to image, to see whether annealing beats chance where there is something to
-choose.
+choose. With ``--max-escape 1%`` every set is scored as ``egis evaluate --max-escape`` scores
+it, and the chance level's mean CTE and YL say what the budget costs with a stimulus set
+without the luck of one annealed choice.
 
 Reads a finished seed-protocol run (scripts/seed_protocol.sh): the labelled chips' responses
 from its cache (no simulation); the evaluation chips are measured on the random sets' images
 and cached under RUN/chance_cache (about R x K images x 1000 chips; ~1 min on VGG16 at R = 100).
-The chosen sets' TA is recomputed here and must equal results.csv's (printed as a check).
+The chosen sets' TA, CTE and YL are recomputed here and must equal results.csv's (printed as a check).
 
     python bench/bench_chance_level.py runs/seed_vgg16_f3 --model models/cifar10_vgg16/model.onnx
         [--variability typical] [--stimulus egis] [-k 4] [--sets 100]
@@ -41,9 +43,13 @@ from egis.compaction import BoosterConfig  # noqa: E402
 from egis.evaluate import predict_with, setting_labels  # noqa: E402
 from egis.metrics import test_metrics  # noqa: E402
 from egis.responses import ChipResponses, cached_responses, chip_responses_on  # noqa: E402
-from egis.stimuli import EVALUATION_SEED, load_stimuli  # noqa: E402
+from egis.escape import parse_escape_options  # noqa: E402
+from egis.stimuli import EVALUATION_SEED, load_real_images, load_stimuli  # noqa: E402
 from egis.toolkit.labels import read_labels  # noqa: E402
 from egis.toolkit.model import load_model  # noqa: E402
+
+
+SCORES = ("TA", "CTE", "YL")   # what each set is scored by, and checked against results.csv
 
 
 def cached_labelled(eval_dir: Path, run: Path, variability: str, stimulus: str) -> ChipResponses:
@@ -53,17 +59,19 @@ def cached_labelled(eval_dir: Path, run: Path, variability: str, stimulus: str) 
     return ChipResponses({stimulus: np.ascontiguousarray(cached[stimulus])}, accuracy)
 
 
-STIMULI = ("egis", "egis-tv", "uniform", "gaussian", "untrained")
+STIMULI = ("egis", "egis-tv", "uniform", "gaussian", "untrained", "real")
+METHOD_OF = {"real": "da-classifier"}   # the method that builds a stimulus set of another name
 
 
 def stimulus_images(run: Path, eval_dir: Path, stimulus: str, model, n: int,
-                    sid_tv: Path | None) -> np.ndarray:
+                    sid_tv: Path | None, real: str | None, real_subdir: str | None) -> np.ndarray:
     """The first ``n`` images of a stimulus set exactly as the evaluation built them (the same
-    call, egis.stimuli.load_stimuli, with the evaluation's seed and folder). The TA check
-    against results.csv below fails if they are not the same images."""
+    call, egis.stimuli.load_stimuli, with the evaluation's seed and folder). The check against
+    results.csv below fails if they are not the same images."""
     variants = {"egis-tv": sid_tv} if sid_tv is not None else {}
-    return load_stimuli(model, run / "sid", None, n, seed=EVALUATION_SEED, work_dir=eval_dir,
-                        methods=(stimulus,), variant_sids=variants)[stimulus]
+    real_pixels = load_real_images(real, model, real_subdir) if real else None
+    return load_stimuli(model, run / "sid", real_pixels, n, seed=EVALUATION_SEED, work_dir=eval_dir,
+                        methods=(METHOD_OF.get(stimulus, stimulus),), variant_sids=variants)[stimulus]
 
 
 def main() -> None:
@@ -75,6 +83,11 @@ def main() -> None:
                         help="egis: the run's sid/; egis-tv: --sid-tv; uniform, gaussian: the evaluation's "
                              "noise images; untrained: the evaluation's stimuli/untrained")
     parser.add_argument("--sid-tv", type=Path, help="the prior's set, for --stimulus egis-tv")
+    parser.add_argument("--real", help="the evaluation's --real, for --stimulus real")
+    parser.add_argument("--real-subdir", help="the evaluation's --real-subdir")
+    parser.add_argument("--max-escape", metavar="P",
+                        help="score every set with this escape budget (as egis evaluate --max-escape; --eval "
+                             "then names the budget evaluation) and report CTE and YL next to TA")
     parser.add_argument("--eval", type=Path, dest="eval_dir",
                         help="the evaluation folder that chose the images (default RUN/eval_<variability>)")
     parser.add_argument("-k", type=int, default=4)
@@ -85,11 +98,14 @@ def main() -> None:
 
     if args.stimulus == "egis-tv" and args.sid_tv is None:
         parser.error("--stimulus egis-tv needs --sid-tv")
+    if args.stimulus == "real" and args.real is None:
+        parser.error("--stimulus real needs --real")
+    budget, _ = parse_escape_options(args.max_escape, None)
     eval_dir = args.eval_dir or args.run / f"eval_{args.variability}"
     model = load_model(args.model)
     labelled = cached_labelled(eval_dir, args.run, args.variability, args.stimulus)
     n = labelled.logits[args.stimulus].shape[1]
-    images = stimulus_images(args.run, eval_dir, args.stimulus, model, n, args.sid_tv)
+    images = stimulus_images(args.run, eval_dir, args.stimulus, model, n, args.sid_tv, args.real, args.real_subdir)
     choices = json.loads((eval_dir / "choices.json").read_text())["choices"]
     chosen = {key: c for key, c in choices.items()
               if c["stimulus"] == args.stimulus and key.split("|")[0] == args.variability
@@ -107,43 +123,54 @@ def main() -> None:
         for row in csv.DictReader(handle):
             if row["variability"] != args.variability:
                 continue
-            rows[(row["cutoff"], int(row["k"]), int(row["seed"]), row["method"])] = float(row["TA"])
+            rows[(row["cutoff"], int(row["k"]), int(row["seed"]), row["method"])] = {
+                name: float(row[name]) for name in SCORES}
     config = BoosterConfig()
     table: list[dict[str, object]] = []
     mismatches = 0
     print(f"{args.run} {args.variability}, {args.stimulus} N = {n}, K = {args.k}: {args.sets} random sets, "
+          + (f"escape budget {budget:.1%}, " if budget is not None else "") +
           f"{len(evaluation.accuracy)} evaluation chips ({measured} images measured)")
     for cutoff in sorted({key.split("|")[1] for key in chosen}):
         threshold, labels = setting_labels(labelled, cutoff)
 
-        def ta(indices: list[int]) -> float:
-            predicted = predict_with("egis", labelled, evaluation, indices, labels, threshold, config,
-                                     stimulus=args.stimulus)
-            return test_metrics(predicted, evaluation.accuracy, threshold)["TA"]
+        def scores(indices: list[int], method: str) -> dict[str, float]:
+            predicted = predict_with(method, labelled, evaluation, indices, labels, threshold, config,
+                                     max_escape=budget, stimulus=args.stimulus)
+            measured = test_metrics(predicted, evaluation.accuracy, threshold)
+            return {name: measured[name] for name in SCORES}
 
-        chance = np.array([ta(list(s)) for s in random_sets])
+        # random sets are scored by the classifier, as every data-free method and da-classifier is
+        at_random = [scores(list(s), "egis") for s in random_sets]
+        chance = np.array([r["TA"] for r in at_random])
+        chance_of = {name: float(np.mean([r[name] for r in at_random])) for name in SCORES}
         table.append({"cutoff": cutoff, "method": "chance", "seed": "", "TA": round(float(chance.mean()), 4),
                       "minus_chance": 0.0, "percentile": "", "sd_over_sets": round(float(chance.std(ddof=1)), 4),
-                      "sets": len(chance)})
+                      "sets": len(chance), "CTE": round(chance_of["CTE"], 4), "YL": round(chance_of["YL"], 4)})
         print(f"{cutoff}: chance TA {chance.mean():.2f} +- {chance.std(ddof=1) / np.sqrt(len(chance)):.2f} "
               f"(sd over sets {chance.std(ddof=1):.2f}, 5-95% {np.percentile(chance, 5):.1f}-"
-              f"{np.percentile(chance, 95):.1f})")
+              f"{np.percentile(chance, 95):.1f}); CTE {chance_of['CTE']:.2f}, YL {chance_of['YL']:.2f}")
         methods = sorted({key.split("|")[4] for key in chosen if key.split("|")[1] == cutoff})
         for method in methods:
             seeds = sorted(int(key.split("|")[3]) for key in chosen
                            if key.split("|")[1] == cutoff and key.split("|")[4] == method)
-            values = [ta(chosen[f"{args.variability}|{cutoff}|{args.k}|{s}|{method}"]["indices"]) for s in seeds]
+            measured = [scores(chosen[f"{args.variability}|{cutoff}|{args.k}|{s}|{method}"]["indices"], method)
+                        for s in seeds]
+            values = [m["TA"] for m in measured]
             deltas = np.array(values) - chance.mean()
-            recorded = [rows.get((cutoff, args.k, s, method), float("nan")) for s in seeds]
-            same = all(abs(v - r) < 1e-6 for v, r in zip(values, recorded))
+            recorded = [rows.get((cutoff, args.k, s, method)) for s in seeds]
+            same = all(r is not None and all(abs(m[name] - r[name]) < 1e-6 for name in SCORES)
+                       for m, r in zip(measured, recorded))
             mismatches += not same
             percentiles = [float(np.mean(chance < v) * 100) for v in values]
-            table.extend({"cutoff": cutoff, "method": method, "seed": seed, "TA": round(v, 4),
-                          "minus_chance": round(float(v - chance.mean()), 4), "percentile": p,
-                          "sd_over_sets": "", "sets": ""} for seed, v, p in zip(seeds, values, percentiles))
+            table.extend({"cutoff": cutoff, "method": method, "seed": seed, "TA": round(m["TA"], 4),
+                          "minus_chance": round(float(m["TA"] - chance.mean()), 4), "percentile": p,
+                          "sd_over_sets": "", "sets": "", "CTE": round(m["CTE"], 4), "YL": round(m["YL"], 4)}
+                         for seed, m, p in zip(seeds, measured, percentiles))
             print(f"  {method}: TA {' '.join(f'{v:.1f}' for v in values)}; minus chance "
                   f"{deltas.mean():+.2f} +- {deltas.std():.2f} over seeds; percentile "
-                  f"{' '.join(f'{p:.0f}' for p in percentiles)}; equals results.csv: {same}")
+                  f"{' '.join(f'{p:.0f}' for p in percentiles)}; CTE {np.mean([m['CTE'] for m in measured]):.2f}, "
+                  f"YL {np.mean([m['YL'] for m in measured]):.2f}; equals results.csv: {same}")
     if args.csv:
         from egis.toolkit.io import atomic_open
 
