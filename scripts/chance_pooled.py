@@ -11,6 +11,9 @@ luck alone passes these tests.
 
     python scripts/chance_pooled.py docs/results/*seed_f3*/chance_level.csv \
         docs/results/stimulus_information/chance_*.csv
+    # the chance levels themselves (TA, and CTE / YL where the CSV has them: --max-escape runs),
+    # one row per CSV and cutoff
+    python scripts/chance_pooled.py --levels docs/results/egis_tv/chance_budget/*.csv
 """
 
 from __future__ import annotations
@@ -42,7 +45,21 @@ def main(paths: list[str]) -> None:
               f"{beyond} of {len(cells[method])}")
 
 
+def levels(paths: list[str]) -> None:
+    """The chance rows: mean TA (sd over sets) and, under a budget, mean CTE and YL."""
+    print("file | cutoff | chance TA (sd over sets) | CTE | YL")
+    for path in paths:
+        with open(path, newline="") as handle:
+            for row in csv.DictReader(handle):
+                if row["method"] == "chance":
+                    print(f"{path.rsplit('/', 1)[-1]} | {row['cutoff']} | {float(row['TA']):.2f} "
+                          f"({float(row['sd_over_sets']):.2f}) | {row.get('CTE') or '-'} | {row.get('YL') or '-'}")
+
+
 if __name__ == "__main__":
     if len(sys.argv) < 2:
         raise SystemExit(__doc__)
-    main(sys.argv[1:])
+    if sys.argv[1] == "--levels":
+        levels(sys.argv[2:])
+    else:
+        main(sys.argv[1:])
