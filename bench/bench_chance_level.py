@@ -11,9 +11,10 @@ that stimulus set (choices.json, e.g. egis, egis-random, egis-cv) against that d
 TA minus the chance mean, per seed, and the percentile among the random sets. ``--stimulus``
 picks the set: the SID (default), the prior's SID, real images, or one of the noise baselines, whose candidates differ far
 more from image to image, to see whether annealing beats chance where there is something to
-choose. With ``--max-escape 1%`` every set is scored as ``egis evaluate --max-escape`` scores
-it, and the chance level's mean CTE and YL say what the budget costs with a stimulus set
-without the luck of one annealed choice.
+choose. Pointed (``--eval``) at an evaluation scored with an escape budget (``egis evaluate
+--max-escape``), every set is scored under that budget as the evaluation scored it, and the
+chance level's mean CTE and YL say what the budget costs with a stimulus set without the luck
+of one annealed choice.
 
 Reads a finished seed-protocol run (scripts/seed_protocol.sh): the labelled chips' responses
 from its cache (no simulation); the evaluation chips are measured on the random sets' images
@@ -86,8 +87,8 @@ def main() -> None:
     parser.add_argument("--real", help="the evaluation's --real, for --stimulus real")
     parser.add_argument("--real-subdir", help="the evaluation's --real-subdir")
     parser.add_argument("--max-escape", metavar="P",
-                        help="score every set with this escape budget (as egis evaluate --max-escape; --eval "
-                             "then names the budget evaluation) and report CTE and YL next to TA")
+                        help="check that the --eval evaluation was scored with this escape budget (its "
+                             "sweep.json's budget and confidence are what every set is scored with)")
     parser.add_argument("--eval", type=Path, dest="eval_dir",
                         help="the evaluation folder that chose the images (default RUN/eval_<variability>)")
     parser.add_argument("-k", type=int, default=4)
@@ -100,7 +101,11 @@ def main() -> None:
         parser.error("--stimulus egis-tv needs --sid-tv")
     if args.stimulus == "real" and args.real is None:
         parser.error("--stimulus real needs --real")
-    budget, _ = parse_escape_options(args.max_escape, None)
+    eval_config = json.loads(((args.eval_dir or args.run / f"eval_{args.variability}") / "sweep.json")
+                             .read_text())["config"]
+    budget, confidence = eval_config.get("max_escape"), eval_config.get("escape_confidence")
+    if args.max_escape is not None and parse_escape_options(args.max_escape, None)[0] != budget:
+        parser.error(f"--max-escape {args.max_escape}, but the evaluation was scored with max_escape {budget}")
     eval_dir = args.eval_dir or args.run / f"eval_{args.variability}"
     model = load_model(args.model)
     labelled = cached_labelled(eval_dir, args.run, args.variability, args.stimulus)
@@ -114,7 +119,7 @@ def main() -> None:
     random_sets = [np.sort(rng.choice(n, args.k, replace=False)) for _ in range(args.sets)]
     wanted = sorted({int(i) for s in random_sets for i in s} | {i for c in chosen.values() for i in c["indices"]})
     base = args.run / "pops" / args.variability
-    evaluation, measured = chip_responses_on(model, base / "evaluation.json", base / "evaluation_accuracy.csv",
+    evaluation, images_measured = chip_responses_on(model, base / "evaluation.json", base / "evaluation_accuracy.csv",
                                              {args.stimulus: images}, {args.stimulus: wanted},
                                              args.run / "chance_cache", progress=True)
     rows = {}
@@ -129,16 +134,17 @@ def main() -> None:
     table: list[dict[str, object]] = []
     mismatches = 0
     print(f"{args.run} {args.variability}, {args.stimulus} N = {n}, K = {args.k}: {args.sets} random sets, "
-          + (f"escape budget {budget:.1%}, " if budget is not None else "") +
-          f"{len(evaluation.accuracy)} evaluation chips ({measured} images measured)")
+          + (f"escape budget {budget:.1%}, " if budget is not None else "")
+          + (f"held at confidence {confidence:.0%}, " if confidence is not None else "")
+          + f"{len(evaluation.accuracy)} evaluation chips ({images_measured} images measured)")
     for cutoff in sorted({key.split("|")[1] for key in chosen}):
         threshold, labels = setting_labels(labelled, cutoff)
 
         def scores(indices: list[int], method: str) -> dict[str, float]:
             predicted = predict_with(method, labelled, evaluation, indices, labels, threshold, config,
-                                     max_escape=budget, stimulus=args.stimulus)
-            measured = test_metrics(predicted, evaluation.accuracy, threshold)
-            return {name: measured[name] for name in SCORES}
+                                     max_escape=budget, stimulus=args.stimulus, escape_confidence=confidence)
+            metrics = test_metrics(predicted, evaluation.accuracy, threshold)
+            return {name: metrics[name] for name in SCORES}
 
         # random sets are scored by the classifier, as every data-free method and da-classifier is
         at_random = [scores(list(s), "egis") for s in random_sets]
@@ -146,7 +152,8 @@ def main() -> None:
         chance_of = {name: float(np.mean([r[name] for r in at_random])) for name in SCORES}
         table.append({"cutoff": cutoff, "method": "chance", "seed": "", "TA": round(float(chance.mean()), 4),
                       "minus_chance": 0.0, "percentile": "", "sd_over_sets": round(float(chance.std(ddof=1)), 4),
-                      "sets": len(chance), "CTE": round(chance_of["CTE"], 4), "YL": round(chance_of["YL"], 4)})
+                      "sets": len(chance), "CTE": round(chance_of["CTE"], 4), "YL": round(chance_of["YL"], 4),
+                      "max_escape": "" if budget is None else budget})
         print(f"{cutoff}: chance TA {chance.mean():.2f} +- {chance.std(ddof=1) / np.sqrt(len(chance)):.2f} "
               f"(sd over sets {chance.std(ddof=1):.2f}, 5-95% {np.percentile(chance, 5):.1f}-"
               f"{np.percentile(chance, 95):.1f}); CTE {chance_of['CTE']:.2f}, YL {chance_of['YL']:.2f}")
@@ -154,23 +161,26 @@ def main() -> None:
         for method in methods:
             seeds = sorted(int(key.split("|")[3]) for key in chosen
                            if key.split("|")[1] == cutoff and key.split("|")[4] == method)
-            measured = [scores(chosen[f"{args.variability}|{cutoff}|{args.k}|{s}|{method}"]["indices"], method)
+            per_seed = [scores(chosen[f"{args.variability}|{cutoff}|{args.k}|{s}|{method}"]["indices"], method)
                         for s in seeds]
-            values = [m["TA"] for m in measured]
+            values = [m["TA"] for m in per_seed]
             deltas = np.array(values) - chance.mean()
             recorded = [rows.get((cutoff, args.k, s, method)) for s in seeds]
-            same = all(r is not None and all(abs(m[name] - r[name]) < 1e-6 for name in SCORES)
-                       for m, r in zip(measured, recorded))
+            # results.csv keeps 6 significant digits
+            same = all(r is not None and all(abs(m[name] - r[name]) <= 1e-5 * max(1.0, abs(r[name]))
+                                             for name in SCORES)
+                       for m, r in zip(per_seed, recorded))
             mismatches += not same
             percentiles = [float(np.mean(chance < v) * 100) for v in values]
             table.extend({"cutoff": cutoff, "method": method, "seed": seed, "TA": round(m["TA"], 4),
                           "minus_chance": round(float(m["TA"] - chance.mean()), 4), "percentile": p,
-                          "sd_over_sets": "", "sets": "", "CTE": round(m["CTE"], 4), "YL": round(m["YL"], 4)}
-                         for seed, m, p in zip(seeds, measured, percentiles))
+                          "sd_over_sets": "", "sets": "", "CTE": round(m["CTE"], 4), "YL": round(m["YL"], 4),
+                          "max_escape": "" if budget is None else budget}
+                         for seed, m, p in zip(seeds, per_seed, percentiles))
             print(f"  {method}: TA {' '.join(f'{v:.1f}' for v in values)}; minus chance "
                   f"{deltas.mean():+.2f} +- {deltas.std():.2f} over seeds; percentile "
-                  f"{' '.join(f'{p:.0f}' for p in percentiles)}; CTE {np.mean([m['CTE'] for m in measured]):.2f}, "
-                  f"YL {np.mean([m['YL'] for m in measured]):.2f}; equals results.csv: {same}")
+                  f"{' '.join(f'{p:.0f}' for p in percentiles)}; CTE {np.mean([m['CTE'] for m in per_seed]):.2f}, "
+                  f"YL {np.mean([m['YL'] for m in per_seed]):.2f}; equals results.csv: {same}")
     if args.csv:
         from egis.toolkit.io import atomic_open
 
@@ -179,7 +189,7 @@ def main() -> None:
             writer.writeheader()
             writer.writerows(table)
     if mismatches:
-        raise SystemExit(f"{mismatches} recomputed TA(s) differ from {results}: the chance level is not "
+        raise SystemExit(f"{mismatches} recomputed TA / CTE / YL differ from {results}: the chance level is not "
                          f"comparable with that run (other chips, labels or code)")
 
 

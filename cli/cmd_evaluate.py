@@ -60,7 +60,7 @@ def evaluate(
     """Sweep K, cutoffs, variability and seeds; write results.csv, report.md and report.html."""
     from egis.escape import parse_escape_options
     from egis.report import build_report
-    from egis.stimuli import EVALUATION_SEED, check_sid_variant, load_real_images, load_stimuli
+    from egis.stimuli import EVALUATION_SEED, check_sid_variant, load_real_images, load_stimuli, variants_used
     from egis.sweep import SweepConfig, run_sweep
     from egis.toolkit.model import load_model
 
@@ -82,6 +82,9 @@ def evaluate(
             raise DataError(f"method {method} needs {option} (a set made by egis synthesize {how})")
     for stimulus, path in variant_sids.items():
         check_sid_variant(stimulus, path)
+    for stimulus in sorted(set(variant_sids) - set(variants_used(chosen, variant_sids))):
+        typer.echo(f"note: the {stimulus} set ({variant_sids[stimulus]}) is not used: no {stimulus} or "
+                   f"egis-select method is evaluated", err=True)
     budget, confidence = parse_escape_options(max_escape, escape_confidence)
     config = SweepConfig(ks=_ints(k, "--k"), cutoffs=[c for c in cutoffs.split(",") if c],
                          seeds=list(range(seeds)), baseline_ks=_ints(baseline_k, "--baseline-k"),

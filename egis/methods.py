@@ -27,8 +27,8 @@ Methods:
   images, nearer natural ones, whose logits carry more of the chips' differences; the seed's
   annealing;
 * ``egis-select`` -- per model and cutoff, the data-free candidate (SELECT_CANDIDATES: the
-  SID under each annealing reward, the variation-aware SID and uniform noise where they are
-  evaluated too) whose chosen K images score best in a cross-validation over the labelled
+  SID under each annealing reward, the variation-aware and the prior's SIDs where given
+  (``--sid-va``, ``--sid-tv``), and uniform noise where it is evaluated too) whose chosen K images score best in a cross-validation over the labelled
   chips on folds none of them was annealed on (egis.compaction.held_out_accuracy). Still
   data-free: it sees only what the fab has, the labelled chips' pass/fail;
 * ``gaussian`` / ``uniform`` -- i.i.d. noise images, annealing, classifier;
@@ -40,9 +40,9 @@ Methods:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from egis.toolkit.errors import EgisError
 
@@ -106,7 +106,7 @@ METHOD_REGISTRY: dict[str, Method] = {m.name: m for m in (
 )}
 METHODS = tuple(METHOD_REGISTRY)
 # egis-select's candidates, (stimulus, selection), in the order that wins ties; a candidate
-# whose stimulus the evaluation does not measure (no --sid-va / --sid-tv, no uniform method) is skipped.
+# whose stimulus the evaluation does not measure (no --sid-va / --sid-tv set, no uniform method) is skipped.
 SELECT_CANDIDATES: tuple[tuple[str, Selection], ...] = (
     ("egis", "anneal"), ("egis", "folds"), ("egis", "cost"), ("egis", "spread"), ("egis", "relevance"),
     ("egis-va", "anneal"), ("egis-tv", "anneal"), ("uniform", "anneal"))
@@ -139,6 +139,17 @@ def reward_settings(selection: str) -> RewardSettings:
     if selection not in REWARD_SETTINGS:
         raise EgisError(f"selection '{selection}' does not anneal; choose from {', '.join(REWARD_SETTINGS)}")
     return REWARD_SETTINGS[selection]
+
+
+def synthesis_kind(hyperparameters: Mapping[str, Any]) -> str:
+    """The stimulus kind a synthetic set of these SynthesisConfig settings is measured as: the
+    first loss variant in registry order whose weight is on (so the variation-aware term takes
+    precedence over the prior, which may come with it), else the seed's ``egis``."""
+    for kind in STIMULUS_REGISTRY.values():
+        weight = hyperparameters.get(kind.synthesis_weight) if kind.synthesis_weight else None
+        if isinstance(weight, (int, float)) and weight > 0:
+            return kind.name
+    return "egis"
 
 
 STIMULUS_OF = {name: method.stimulus for name, method in METHOD_REGISTRY.items()}

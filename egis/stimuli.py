@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from egis.methods import METHODS, STIMULUS_REGISTRY, stimuli_for
+from egis.methods import METHODS, SELECT_CANDIDATES, STIMULUS_REGISTRY, get_method, stimuli_for, synthesis_kind
 from egis.toolkit.errors import DataError
 from egis.toolkit.model import LoadedModel
 
@@ -61,23 +61,26 @@ def _sid_images(model: LoadedModel, sid_dir: Path, count: int) -> np.ndarray:
 def check_sid_variant(stimulus: str, sid_dir: Path) -> None:
     """Refuse a synthetic set given for a loss variant it was not made with (an ``--sid-tv``
     set synthesized without the prior would silently measure the seed's loss under the
-    variant's name). Reads the SynthesisConfig weight recorded in the set's meta.json."""
-    from egis.toolkit.io import read_json
+    variant's name). Reads the SynthesisConfig settings recorded in the set's meta.json."""
+    from egis.synthesis.sid import read_sid_meta
 
-    weight = STIMULUS_REGISTRY[stimulus].synthesis_weight
-    if weight is None:
+    if STIMULUS_REGISTRY[stimulus].synthesis_weight is None:
         raise DataError(f"stimulus '{stimulus}' is not a variant of the seed's synthesis")
-    meta_path = sid_dir / "meta.json"
-    try:
-        meta = read_json(meta_path)
-    except FileNotFoundError:
-        raise DataError(f"{sid_dir} is not an SID directory (no meta.json)") from None
-    except (OSError, ValueError):
-        raise DataError(f"{meta_path} is damaged (not valid JSON)") from None
-    value = (meta.get("hyperparameters") or {}).get(weight) if isinstance(meta, dict) else None
-    if not isinstance(value, (int, float)) or not value > 0:
-        raise DataError(f"{sid_dir} was not made for '{stimulus}' ({weight} is {value!r} in its meta.json; "
-                        f"{STIMULUS_REGISTRY[stimulus].title})")
+    hyperparameters = read_sid_meta(sid_dir).get("hyperparameters") or {}
+    kind = synthesis_kind(hyperparameters)
+    if kind != stimulus:
+        weight = STIMULUS_REGISTRY[stimulus].synthesis_weight
+        raise DataError(f"{sid_dir} was not made for '{stimulus}' but is an '{kind}' set ({weight} is "
+                        f"{hyperparameters.get(weight)!r} in its meta.json; {STIMULUS_REGISTRY[stimulus].title})")
+
+
+def variants_used(methods: Sequence[str], variant_sids: Mapping[str, Path]) -> list[str]:
+    """The loss variants' sets an evaluation of ``methods`` measures: those of its own methods,
+    and under ``egis-select`` every given set that is one of its candidates."""
+    wanted = set(stimuli_for(methods))
+    if any(get_method(m).selection == "select" for m in methods):
+        wanted |= {stimulus for stimulus, _ in SELECT_CANDIDATES}
+    return [name for name in variant_sids if name in wanted]
 
 
 def load_stimuli(model: LoadedModel, sid_dir: Path, real_pixels: np.ndarray | None, count: int,
@@ -86,13 +89,15 @@ def load_stimuli(model: LoadedModel, sid_dir: Path, real_pixels: np.ndarray | No
     """The stimulus sets ``methods`` need, ``count`` images each, in the pixel domain.
 
     ``variant_sids`` maps a synthesis variant's stimulus (``egis-va``, ``egis-tv``) to its SID
-    directory. The real-image set is left out when no real images are given, and a variant's
-    set when ``variant_sids`` does not name it (their methods are then skipped by the sweep)."""
+    directory; ``egis-select`` measures every given one among its candidates. The real-image
+    set is left out when no real images are given, and a variant's set when ``variant_sids``
+    does not name it (their methods are then skipped by the sweep)."""
     from egis.baselines import noise_images
 
     variant_sids = variant_sids or {}
+    needed = set(stimuli_for(methods)) | set(variants_used(methods, variant_sids))
     stimuli: dict[str, np.ndarray] = {}
-    for name in stimuli_for(methods):
+    for name in (name for name in STIMULUS_REGISTRY if name in needed):
         if name == "egis":
             stimuli[name] = _sid_images(model, sid_dir, count)
         elif STIMULUS_REGISTRY[name].synthesis_weight is not None:

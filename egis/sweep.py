@@ -71,9 +71,14 @@ class SweepConfig:
                 "escape_confidence": self.escape_confidence}
 
 
+def headline_of(ks: Sequence[int]) -> int:
+    """The K of the headline table among ``ks``: the seed's K = 4 when swept, else the first."""
+    return 4 if 4 in ks else ks[0]
+
+
 def headline_k(config: SweepConfig) -> int:
     """The K of the headline table: the seed's K = 4 when swept, else the first K."""
-    return 4 if 4 in config.ks else config.ks[0]
+    return headline_of(config.ks)
 
 
 def plan(config: SweepConfig, variabilities: Sequence[str]) -> list[tuple[str, str, int, int, list[str]]]:

@@ -86,10 +86,10 @@ def make(name: str, sigma: float | None, count: int, images: int | None, presets
     x, y, real = customer_data(name, model, images)
     stimuli = None
     if responses is not None:
-        from egis.stimuli import load_stimuli
+        from egis.stimuli import EVALUATION_SEED, load_stimuli
 
         results_dir, sid_dir, stimuli_count = responses
-        stimuli = load_stimuli(model, sid_dir, real, stimuli_count, seed=0, work_dir=results_dir)
+        stimuli = load_stimuli(model, sid_dir, real, stimuli_count, seed=EVALUATION_SEED, work_dir=results_dir)
     out = out if out is not None else Path(__file__).parent / name / "populations"
     stats = json.loads((out / "stats.json").read_text()) if (out / "stats.json").exists() else {}
     for preset, (plugin, params) in settings.items():

@@ -11,8 +11,8 @@ luck alone passes these tests.
 
     python scripts/chance_pooled.py docs/results/*seed_f3*/chance_level.csv \
         docs/results/stimulus_information/chance_*.csv
-    # the chance levels themselves (TA, and CTE / YL where the CSV has them: --max-escape runs),
-    # one row per CSV and cutoff
+    # the chance levels themselves (TA, CTE, YL; CSVs written before those columns show "-"),
+    # one row per CSV and cutoff, with the budget the sets were scored under
     python scripts/chance_pooled.py --levels docs/results/egis_tv/chance_budget/*.csv
 """
 
@@ -46,14 +46,17 @@ def main(paths: list[str]) -> None:
 
 
 def levels(paths: list[str]) -> None:
-    """The chance rows: mean TA (sd over sets) and, under a budget, mean CTE and YL."""
-    print("file | cutoff | chance TA (sd over sets) | CTE | YL")
+    """The chance rows: mean TA (sd over sets), mean CTE and YL, and the escape budget."""
+    def cell(row: dict[str, str], name: str) -> str:
+        return f"{float(row[name]):.2f}" if row.get(name) else "-"
+
+    print("file | cutoff | chance TA (sd over sets) | CTE | YL | escape budget")
     for path in paths:
         with open(path, newline="") as handle:
             for row in csv.DictReader(handle):
                 if row["method"] == "chance":
-                    print(f"{path.rsplit('/', 1)[-1]} | {row['cutoff']} | {float(row['TA']):.2f} "
-                          f"({float(row['sd_over_sets']):.2f}) | {row.get('CTE') or '-'} | {row.get('YL') or '-'}")
+                    print(f"{path.rsplit('/', 1)[-1]} | {row['cutoff']} | {cell(row, 'TA')} ({cell(row, 'sd_over_sets')}) "
+                          f"| {cell(row, 'CTE')} | {cell(row, 'YL')} | {row.get('max_escape') or '-'}")
 
 
 if __name__ == "__main__":

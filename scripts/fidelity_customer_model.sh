@@ -59,12 +59,19 @@ done
     --count 4 --seed 7 "${contract[@]}"
 [ -d "$out/sid_va_$variability" ] || $egis synthesize "$model" -o "$out/sid_va_$variability" --images 512 \
     --threads 2 -q --variation "$pops/synthesis_chips.json" --variation-weight "${VA_WEIGHT:-1}" "${contract[@]}"
-# the total-variation prior's set (egis-tv): the seed's loss plus the prior, no chips involved
-tv=${TV_WEIGHT:-10}
-[ -d "$out/sid_tv$tv" ] || $egis synthesize "$model" -o "$out/sid_tv$tv" --images 512 --threads 2 -q \
-    --tv-weight "$tv" "${contract[@]}"
 methods=${METHODS:-egis,egis-va,egis-tv,egis-random,egis-spread,egis-cost,egis-cv,egis-select,uniform,da-classifier}
-common=(--sid "$out/sid" --sid-va "$out/sid_va_$variability" --sid-tv "$out/sid_tv$tv" --populations "$out/pops" --variability "$variability"
+# the total-variation prior's set (egis-tv, and an egis-select candidate): the seed's loss plus
+# the prior, no chips involved. An evaluation folder made before egis-tv existed refuses to
+# resume with it: evaluate egis-tv into a folder of its own (METHODS=egis-tv OUT=...).
+tv=${TV_WEIGHT:-10}
+variants=(--sid-va "$out/sid_va_$variability")
+case ",$methods," in
+  *,egis-tv,*|*,egis-select,*)
+    variants+=(--sid-tv "$out/sid_tv$tv")
+    [ -d "$out/sid_tv$tv" ] || $egis synthesize "$model" -o "$out/sid_tv$tv" --images 512 --threads 2 -q \
+        --tv-weight "$tv" "${contract[@]}" ;;
+esac
+common=(--sid "$out/sid" "${variants[@]}" --populations "$out/pops" --variability "$variability"
         --real "$zip" --real-subdir test --images 256 --seed-count 3 -k 4 --baseline-k 4 --trials 3
         --name "customer_$style" -q "${contract[@]}")
 $egis evaluate "$model" "${common[@]}" -o "$out/eval_$variability" --cutoffs A50,A60,A70 --methods "$methods"

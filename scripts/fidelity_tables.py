@@ -5,7 +5,8 @@ over seeds: per cutoff, the seed-by-seed TA difference of each annealing method 
 
     python scripts/fidelity_tables.py runs/eval18_digits/summary.json A50,A70
     python scripts/fidelity_tables.py runs/fidelity_smoothed/eval_typical/summary.json A50,A60,A70 --paired
-    # methods evaluated separately on the same chips (e.g. egis-tv), in one table:
+    # methods evaluated separately on the same chips (e.g. egis-tv), in one table (--paired and
+    # egis-select's choices still read the first evaluation's results.csv only):
     python scripts/fidelity_tables.py runs/seed_vgg16_f3/eval_typical/summary.json A50,A60,A70 \
         --also runs/seed_vgg16_f3_tv/eval_tv_typical/summary.json
 """
@@ -16,6 +17,7 @@ import json
 import sys
 
 from egis.methods import METHOD_TITLES
+from egis.sweep import headline_of
 
 
 def merged_summary(paths: list[str]) -> list[dict]:
@@ -37,8 +39,7 @@ def tables(path: str | list[str], cutoffs: list[str]) -> str:
     out = []
     for variability in sorted({e["variability"] for e in summary}, key=lambda v: (v != "typical", v)):
         rows = [e for e in summary if e["variability"] == variability]
-        ks = sorted({e["k"] for e in rows})
-        k = 4 if 4 in ks else ks[0]   # the headline K (egis.sweep.headline_k) where swept
+        k = headline_of(sorted({e["k"] for e in rows}))
         out += [f"\n{variability} variation, K = {k} (TA ± std over seeds / CTE / YL, % of evaluation chips):\n",
                 "| method | " + " | ".join(cutoffs) + " |", "|---|" + "---|" * len(cutoffs)]
         for method, title in METHOD_TITLES.items():
@@ -98,6 +99,8 @@ def choices(results_csv: str, cutoffs: list[str]) -> str:
 
 if __name__ == "__main__":
     cut = sys.argv[2].split(",")
+    if sys.argv[-1] == "--also":
+        raise SystemExit("--also needs a summary.json")
     also = [sys.argv[i + 1] for i, arg in enumerate(sys.argv) if arg == "--also"]
     print(tables([sys.argv[1], *also], cut))
     results = str(__import__("pathlib").Path(sys.argv[1]).with_name("results.csv"))

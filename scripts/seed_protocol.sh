@@ -70,13 +70,13 @@ fi
 # da-regressor is left out by default: it trains on the labelled chips' accuracies, which
 # adaptive labelling only estimates away from the decision points. The seed's own methods
 # alone: METHODS=egis,egis-random,gaussian,uniform,untrained,da-classifier (no variation-aware
-# set is then synthesised or measured).
+# or prior's set is then synthesised or measured).
 methods=${METHODS:-egis,egis-va,egis-tv,egis-random,egis-cv,egis-spread,egis-relevance,egis-cost,egis-select,gaussian,uniform,untrained,da-classifier}
-va=()
-case ",$methods," in *,egis-va,*|*,egis-select,*) va=(--sid-va "$out/sid_va_$variability") ;; esac
+variant_args=()
+case ",$methods," in *,egis-va,*|*,egis-select,*) variant_args=(--sid-va "$out/sid_va_$variability") ;; esac
 # the variation-aware set (egis-va): 4 chips of the fab's variability model, a population of
 # their own (seed 7: neither labelled nor evaluation chips)
-if [ ${#va[@]} -gt 0 ]; then
+if [ ${#variant_args[@]} -gt 0 ]; then
   [ -f "$pops/synthesis_chips.json" ] || $egis duts make "$model" -o "$pops/synthesis_chips.json" "${preset[@]}" \
       --count 4 --seed 7 ${FORMAT:+--format-version "$FORMAT"}
   if [ ! -d "$out/sid_va_$variability" ]; then
@@ -89,7 +89,7 @@ fi
 tv_sid=$out/sid_tv${TV_WEIGHT:-10}
 case ",$methods," in
   *,egis-tv,*|*,egis-select,*)
-    va+=(--sid-tv "$tv_sid")
+    variant_args+=(--sid-tv "$tv_sid")
     if [ ! -d "$tv_sid" ]; then
       echo "$(stamp) synthesising $n images with the total-variation prior"
       $egis synthesize "$model" -o "$tv_sid" --images "$n" --threads 2 -q --tv-weight "${TV_WEIGHT:-10}"
@@ -97,7 +97,7 @@ case ",$methods," in
 esac
 [ "${UNTIL:-}" = sids ] && { echo "$(stamp) stimulus sets done (UNTIL=sids)"; exit 0; }
 echo "$(stamp) evaluating $methods"
-$egis evaluate "$model" --sid "$out/sid" "${va[@]}" --populations "$out/pops" --variability "$variability" \
+$egis evaluate "$model" --sid "$out/sid" "${variant_args[@]}" --populations "$out/pops" --variability "$variability" \
     --real "$zip" --real-subdir test --images "$n" --seed-count "${SEEDS:-3}" -k "${K:-2,4,8,16}" \
     --baseline-k 4 --trials "${TRIALS:-3}" --cutoffs A50,A60,A70 --methods "$methods" \
     --name "$name" -q -o "$out/eval_$variability"
@@ -125,7 +125,7 @@ for level in "${levels[@]}"; do
   mkdir -p "$budget"
   [ -d "$budget/cache" ] || cp -al "$out/eval_$variability/cache" "$budget/cache"
   [ -f "$budget/choices.json" ] || cp "$out/eval_$variability/choices.json" "$budget/choices.json"
-  $egis evaluate "$model" --sid "$out/sid" "${va[@]}" --populations "$out/pops" \
+  $egis evaluate "$model" --sid "$out/sid" "${variant_args[@]}" --populations "$out/pops" \
       --variability "$variability" --real "$zip" --real-subdir test --images "$n" --seed-count "${SEEDS:-3}" \
       -k 4 --baseline-k 4 --trials "${TRIALS:-3}" --cutoffs A50,A60,A70 --methods "$methods" \
       --max-escape 1% ${level:+--escape-confidence "$level"} --name "$name" -q -o "$budget"

@@ -28,7 +28,8 @@ def info(k: int = K) -> dict:
 
 
 def detector_bytes() -> bytes:
-    from test_compaction import FAST, planted
+    from planted import planted
+    from test_compaction import FAST
 
     from egis.detector import build_detector
 

@@ -10,22 +10,9 @@ from egis.compaction import (BoosterConfig, compact, propose, schedule_length,
 from egis.detector import build_detector, export_onnx, onnx_predict, train_detector
 from egis.toolkit.errors import DataError
 from egis.toolkit.signatures import signatures
+from planted import planted
 
 FAST = BoosterConfig(max_iter=10)
-
-
-def planted(d: int = 240, n: int = 150, m: int = 4, informative: int = 6, seed: int = 0):
-    """Logits where only ``informative`` images reveal whether a chip passes."""
-    rng = np.random.default_rng(seed)
-    base = rng.normal(0, 3, (n, m)).astype(np.float32)
-    sens = np.full(n, 0.02, np.float32)
-    hot = rng.choice(n, informative, replace=False)
-    sens[hot] = 2.0
-    direction = rng.normal(0, 1, (n, m)).astype(np.float32)
-    severity = rng.random(d).astype(np.float32)
-    logits = (base[None] + severity[:, None, None] * sens[None, :, None] * direction[None]
-              + rng.normal(0, 0.3, (d, n, m)).astype(np.float32)).astype(np.float32)
-    return logits, (severity < 0.5).astype(np.int64), set(int(h) for h in hot)
 
 
 def test_schedule_is_208_iterations():

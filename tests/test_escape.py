@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_compaction import FAST, planted
+from planted import planted
+from test_compaction import FAST
 
 from egis.escape import (choose_threshold, escape_budget_threshold, escape_upper_bound, parse_budget,
                          parse_confidence)

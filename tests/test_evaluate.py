@@ -238,6 +238,29 @@ def test_egis_select_takes_the_candidate_with_the_best_held_out_score():
     assert held_out != by["uniform"]["reward"]
 
 
+def test_egis_select_takes_the_prior_set_without_its_own_method_evaluated():
+    """--sid-tv with egis-select but no egis-tv method: the prior's set is still a candidate,
+    and a better one is taken; without the set egis-select falls back to the SID's candidates."""
+    from egis.compaction import BoosterConfig
+    from egis.evaluate import evaluate_setting
+    from egis.responses import ChipResponses
+
+    from planted import planted_responses
+
+    rng = np.random.default_rng(1)
+    informative, severity, _ = planted_responses(rng, d=240, n=60, m=4, informative=5)
+    blind = rng.normal(0, 3, informative.shape).astype(np.float32)
+    accuracy = 1.0 - severity
+    config = BoosterConfig(max_iter=10)
+    with_prior = [ChipResponses({"egis": blind[part], "egis-tv": informative[part]}, accuracy[part])
+                  for part in (slice(0, 160), slice(160, None))]
+    rows = evaluate_setting(*with_prior, "A50", 3, 0, ["egis", "egis-select"], 3, config, schedule={"t_end": 0.5})
+    assert {r["method"]: r["choice"] for r in rows}["egis-select"] == "egis-tv/anneal"
+    without = [ChipResponses({"egis": blind[part]}, accuracy[part]) for part in (slice(0, 160), slice(160, None))]
+    rows = evaluate_setting(*without, "A50", 3, 0, ["egis", "egis-select"], 3, config, schedule={"t_end": 0.5})
+    assert {r["method"]: r["choice"] for r in rows}["egis-select"].startswith("egis/")
+
+
 def test_responses_on_a_subset_of_images_answer_only_for_those_images():
     from egis.responses import ChipResponses
     from egis.toolkit.errors import DataError

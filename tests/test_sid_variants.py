@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from egis.methods import METHOD_REGISTRY, SELECT_CANDIDATES, STIMULUS_REGISTRY
-from egis.stimuli import check_sid_variant
+from egis.stimuli import check_sid_variant, variants_used
 from egis.synthesis.config import SynthesisConfig
 from egis.synthesis.run import sid_kind
 from egis.toolkit.errors import DataError
@@ -45,12 +45,25 @@ def test_a_set_is_refused_for_a_variant_it_was_not_made_with(tmp_path: Path) -> 
         check_sid_variant("egis-tv", seed_loss)
     with pytest.raises(DataError, match="not made for 'egis-va'"):
         check_sid_variant("egis-va", prior)
+    # a set of both terms is measured as the variation-aware one, never under the prior's name
+    both = _sid(tmp_path, "both", tv_weight=10.0, variation_weight=1.0)
+    check_sid_variant("egis-va", both)
+    with pytest.raises(DataError, match="is an 'egis-va' set"):
+        check_sid_variant("egis-tv", both)
     with pytest.raises(DataError, match="no meta.json"):
         check_sid_variant("egis-tv", tmp_path / "missing")
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "meta.json").write_text("{")
     with pytest.raises(DataError, match="damaged"):
         check_sid_variant("egis-tv", tmp_path / "broken")
+
+
+def test_egis_select_measures_every_given_variant_among_its_candidates(tmp_path: Path) -> None:
+    given = {"egis-va": tmp_path / "va", "egis-tv": tmp_path / "tv"}
+    assert variants_used(["egis", "egis-tv"], given) == ["egis-tv"]
+    assert variants_used(["egis", "egis-select"], given) == ["egis-va", "egis-tv"]
+    assert variants_used(["egis", "uniform"], given) == []
+    assert variants_used(["egis-select"], {}) == []
 
 
 def _evaluate(tmp_path: Path, model: Path, *extra: str) -> subprocess.CompletedProcess:

@@ -25,11 +25,10 @@ def variation_record(population_path: str) -> dict[str, Any]:
 
 
 def sid_kind(config: SynthesisConfig) -> str:
-    """The stimulus kind (egis.methods.STIMULUS_REGISTRY) a set of this loss is measured as:
-    the variation-aware term takes precedence over the prior, which may come with it."""
-    if config.variation_weight > 0:
-        return "egis-va"
-    return "egis-tv" if config.tv_weight > 0 else "egis"
+    """The stimulus kind (egis.methods.STIMULUS_REGISTRY) a set of this loss is measured as."""
+    from egis.methods import synthesis_kind
+
+    return synthesis_kind(config.to_dict())
 
 
 def synthesize(model: LoadedModel, out_dir: str | Path, config: SynthesisConfig = SynthesisConfig(), *,

@@ -31,6 +31,20 @@ if TYPE_CHECKING:
     from egis.generator import PixelGenerator
 
 
+def read_sid_meta(sid_dir: str | Path) -> dict[str, Any]:
+    """An SID directory's meta.json (how the set was made), refused when missing or damaged."""
+    meta_path = Path(sid_dir) / "meta.json"
+    if not meta_path.is_file():
+        raise DataError(f"{sid_dir} is not an SID directory (no meta.json)")
+    try:
+        meta = read_json(meta_path)
+    except (OSError, ValueError):
+        raise DataError(f"{meta_path} is damaged (not valid JSON)") from None
+    if not isinstance(meta, dict):
+        raise DataError(f"{meta_path} is damaged (not a JSON object)")
+    return meta
+
+
 def read_sid_images(sid_dir: str | Path, model_sha256: str) -> np.ndarray:
     """Pixel-domain images (N, *image_shape) of an SID directory, checked against the model."""
     sid_dir = Path(sid_dir)
@@ -43,13 +57,9 @@ def read_sid_images(sid_dir: str | Path, model_sha256: str) -> np.ndarray:
         raise DataError(f"{path} is damaged or not an .npz of plain arrays") from None
     if "images" not in arrays:
         raise DataError(f"{path} holds no 'images' array")
-    meta_path = sid_dir / "meta.json"
-    if meta_path.is_file():
-        try:
-            meta = read_json(meta_path)
-        except (OSError, ValueError):
-            raise DataError(f"{meta_path} is damaged (not valid JSON)") from None
-        sha = meta.get("model_sha256") if isinstance(meta, dict) else None
+    if (sid_dir / "meta.json").is_file():
+        meta = read_sid_meta(sid_dir)
+        sha = meta.get("model_sha256")
         if sha and sha != model_sha256:
             raise DataError(f"{sid_dir} was synthesized for model sha256 {sha[:12]}..., "
                             f"not this model ({model_sha256[:12]}...)")
