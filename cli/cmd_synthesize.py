@@ -91,8 +91,8 @@ def synthesize_command(
     variation_batch: int = typer.Option(64, "--variation-batch",
                                         help="Images of each batch the chips see (cost grows with chips x this)."),
     tv_weight: float = typer.Option(0.0, "--tv-weight", min=0.0,
-                                    help="Weight of a smoothness prior: the images' total variation "
-                                         "(egis.synthesis.prior). 0: the seed's loss alone."),
+                                    help="Weight of a smoothness prior: the images' total variation in units of "
+                                         "the model's pixel range (egis.synthesis.prior). 0: the seed's loss alone."),
     baseline: Baseline = typer.Option(Baseline.none, "--baseline",
                                       help="Write a baseline set instead of training."),
     layout: Optional[str] = layout_option(), pixel_range: Optional[str] = pixel_range_option(),

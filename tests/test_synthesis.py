@@ -255,8 +255,12 @@ def test_total_variation_reads_both_layouts_and_is_zero_on_flat_images() -> None
     stripes = torch.zeros(1, 1, 4, 4)
     stripes[..., ::2] = 1.0                       # columns alternate: every horizontal step is 1
     assert float(total_variation(stripes, "NCHW")) == pytest.approx(1.0)
+    # in units of the pixel range: raw 0..255 pixels weigh as 0..1 ones do
+    assert float(total_variation(255 * stripes, "NCHW", pixel_range=255.0)) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="layout"):
         total_variation(images, "CHWN")
+    with pytest.raises(ValueError, match="pixel_range"):
+        total_variation(images, "NCHW", pixel_range=0.0)
 
 
 def test_tv_weight_makes_smoother_images_and_is_part_of_the_resume_key(digits_cnn_path: Path,

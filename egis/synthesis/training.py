@@ -145,7 +145,8 @@ def _step(generator: PixelGenerator, classifier: FrozenClassifier, optimizer: to
         loss = loss - bonus
         recorded, spread = (terms.loss - bonus).detach(), float(spread_t.detach())
     if config.tv_weight > 0:
-        prior = config.tv_weight * total_variation(images, generator.layout)
+        prior = config.tv_weight * total_variation(images, generator.layout,
+                                                   generator.pixel_max - generator.pixel_min)
         loss = loss + prior
         recorded = recorded + prior.detach()
     optimizer.zero_grad(set_to_none=True)
