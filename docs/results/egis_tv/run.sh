@@ -54,3 +54,12 @@ for m in vgg16 mobilenet; do for v in typical extreme; do
   settings+=("$m-$v=$r/eval_$v+$t/eval_tv_$v@$r/eval_${v}_budget1+$t/eval_tv_${v}_budget1")
 done; done
 for method in egis-tv egis; do .venv/bin/python scripts/goal_cells.py --method $method "${settings[@]}"; done
+# customer-style models (nhwc_typical_*, smoothed_extreme_*, normout_extreme_*):
+#   STYLE=nhwc CHIPS=250 IMAGES=1000 bash scripts/fidelity_customer_model.sh   (every method, egis-tv included)
+#   smoothed / normout extreme: the existing runs plus egis-tv in folders of its own, e.g.
+#   egis synthesize runs/customer/smoothed.onnx -o runs/fidelity_smoothed/sid_tv10 --images 512 --threads 2 -q --tv-weight 10
+#   egis evaluate runs/customer/smoothed.onnx --sid runs/fidelity_smoothed/sid --sid-tv runs/fidelity_smoothed/sid_tv10 \
+#       --populations runs/fidelity_smoothed/pops --variability extreme --real "$zip" --real-subdir test --images 256 \
+#       --seed-count 3 -k 4 --baseline-k 4 --trials 3 --methods egis-tv --cutoffs A50,A60,A70 -o runs/fidelity_smoothed/eval_tv_extreme
+#   (and --cutoffs A50,A70 --max-escape 1% -o .../eval_tv_budget_extreme; normout adds
+#   --mean 0.4914,0.4822,0.4465 --std 0.2470,0.2435,0.2616)
