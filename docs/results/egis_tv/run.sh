@@ -63,3 +63,6 @@ for method in egis-tv egis; do .venv/bin/python scripts/goal_cells.py --method $
 #       --seed-count 3 -k 4 --baseline-k 4 --trials 3 --methods egis-tv --cutoffs A50,A60,A70 -o runs/fidelity_smoothed/eval_tv_extreme
 #   (and --cutoffs A50,A70 --max-escape 1% -o .../eval_tv_budget_extreme; normout adds
 #   --mean 0.4914,0.4822,0.4465 --std 0.2470,0.2435,0.2616)
+# W = 3 on MobileNet typical (mobilenet_typical_w3_*): the 512-image set of the weight sweep
+# (runs/tv_weights/sid_tv3, docs/results/stimulus_information/README.md), --images 512,
+# otherwise as above: egis evaluate ... --sid-tv runs/tv_weights/sid_tv3 --images 512 --methods egis-tv
