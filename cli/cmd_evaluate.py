@@ -76,9 +76,11 @@ def evaluate(
     unknown = sorted(set(chosen) - set(METHODS))
     if unknown:
         raise DataError(f"unknown method '{unknown[0]}'; choose from {', '.join(METHODS)}")
-    variant_sids = {name: path for name, path in (("egis-va", sid_va), ("egis-tv", sid_tv)) if path is not None}
-    for method, option, how in (("egis-va", "--sid-va", "--variation"), ("egis-tv", "--sid-tv", "--tv-weight")):
-        if method in chosen and method not in variant_sids:
+    # each loss variant's method, its set's option here, and the synthesize flag that makes it
+    variants = (("egis-va", sid_va, "--sid-va", "--variation"), ("egis-tv", sid_tv, "--sid-tv", "--tv-weight"))
+    variant_sids = {name: path for name, path, _, _ in variants if path is not None}
+    for method, path, option, how in variants:
+        if method in chosen and path is None:
             raise DataError(f"method {method} needs {option} (a set made by egis synthesize {how})")
     for stimulus, path in variant_sids.items():
         check_sid_variant(stimulus, path)
