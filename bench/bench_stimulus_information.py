@@ -56,7 +56,7 @@ from egis.compaction import BoosterConfig, one_native_thread, stratified_folds  
 from egis.escape import choose_threshold  # noqa: E402
 from egis.responses import cached_responses  # noqa: E402
 from egis.toolkit.labels import Cutoff, pass_fail, read_labels  # noqa: E402
-from egis.toolkit.signatures import images_sha256, signatures  # noqa: E402
+from egis.toolkit.signatures import signatures  # noqa: E402
 
 def _detectors() -> dict[str, Callable[[], Any]]:
     """The detectors ``--detectors`` can compare: the compaction's booster and variants of it
@@ -86,23 +86,17 @@ PC_IMAGES = 400          # images per set in the margin analysis
 def labelled_chip_responses(run: Path, variability: str, model: LoadedModel, name: str,
                             images: np.ndarray, cache: Path) -> np.ndarray:
     """(chips, N, M) responses of the run's labelled chips to ``images``, simulated once and
-    cached under a name that carries the population's and the images' hashes."""
-    from egis.toolkit.engine import population_logits
-    from egis.toolkit.population import Population, PopulationSpec
+    kept in the evaluation's per-set response cache layout (egis.responses.response_caches), so
+    ``egis evaluate --responses CACHE`` on the same populations reuses them."""
+    from egis.responses import chip_responses
 
-    spec = PopulationSpec.load(run / "pops" / variability / "labelled.json")
-    chips = read_labels(run / "pops" / variability / "labelled_accuracy.csv").chips.tolist()
-    target = cache / f"{variability}-{name}-{spec.sha256()[:8]}-{images_sha256(images)[:8]}-{len(chips)}.npy"
-    if not target.exists():
-        started = time.perf_counter()
-        logits = population_logits(Population(spec, model), images, chips=chips, progress=True)
-        cache.mkdir(parents=True, exist_ok=True)
-        partial = target.with_suffix(".partial.npy")
-        np.save(partial, logits.astype(np.float32))
-        partial.replace(target)
-        print(f"{name}: {len(chips)} chips x {len(images)} images simulated in "
-              f"{time.perf_counter() - started:.0f} s -> {target}")
-    return np.load(target, mmap_mode="r")
+    base = run / "pops" / variability
+    started = time.perf_counter()
+    logits = chip_responses(model, base / "labelled.json", base / "labelled_accuracy.csv", {name: images},
+                            cache).logits[name]
+    print(f"{name}: {logits.shape[0]} chips x {len(images)} images from {cache} "
+          f"({time.perf_counter() - started:.0f} s, simulating them if absent)")
+    return logits
 
 
 def boundary_mixes(model: LoadedModel, sid_dir: Path, seed: int = 0, steps: int = 14) -> np.ndarray:

@@ -51,6 +51,10 @@ def evaluate(
     escape_confidence: Optional[str] = typer.Option(None, "--escape-confidence", metavar="C",
                                                     help="With --max-escape: hold the budget at confidence C, "
                                                          "as egis compact --escape-confidence (e.g. 75%)."),
+    responses: Optional[Path] = typer.Option(None, "--responses", metavar="DIR",
+                                             help="Folder of the chips' simulated responses, one file per stimulus "
+                                                  "set (default: OUTPUT/cache). Evaluations of the same populations "
+                                                  "that share it simulate only the sets they add."),
     report_only: bool = typer.Option(False, "--report-only", help="Rebuild the report from results.csv; compute nothing new."),
     name: Optional[str] = typer.Option(None, help="Model name in the report (default: file's folder)."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bars."),
@@ -67,6 +71,8 @@ def evaluate(
     from egis.toolkit.io import check_output_dir
 
     check_output_dir(output)
+    if responses is not None and responses.exists() and not responses.is_dir():
+        raise DataError(f"--responses {responses} is not a folder")
     loaded = load_customer_model(model, layout, pixel_range, mean, std)
     variabilities = [v for v in variability.split(",") if v]
     for v in variabilities:
@@ -104,7 +110,8 @@ def evaluate(
             raise DataError(f"{output / 'results.csv'} holds no results to report")
     else:
         rows, timings, showcase = run_sweep(loaded, populations, variabilities, stimuli, output, config,
-                                            progress=not quiet, log=lambda line: typer.echo(line, err=True))
+                                            progress=not quiet, log=lambda line: typer.echo(line, err=True),
+                                            cache_dir=responses)
     command = "egis " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     report = build_report(loaded, name or model.parent.name, sid, populations, variabilities, rows, timings,
                           showcase, stimuli, output, config, command)

@@ -1,7 +1,8 @@
 """Chip responses for the evaluation: the logits of every chip of a population on every
-stimulus set, computed once per (population, chips, stimuli) and cached on disk through the
-core's one response cache (egis.toolkit.responses.ResponseCache), so an interrupted sweep
-resumes where it stopped and the one-pass labelling can fill the same cache.
+stimulus set, computed once per (population, chips, stimulus set) and cached on disk through
+the core's one response cache (egis.toolkit.responses.ResponseCache), one file per set, so an
+interrupted sweep resumes where it stopped, the one-pass labelling can fill the same cache,
+and evaluations of the same chips that share a cache folder simulate only the sets they add.
 
 The evaluation chips need only the images some method chose (K per method and setting, a few
 hundred of the thousands the labelled chips see), so :func:`chip_responses_on` measures a
@@ -13,10 +14,9 @@ silent zero.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 
@@ -26,10 +26,8 @@ from egis.toolkit.io import sha256_bytes
 from egis.toolkit.labels import read_labels
 from egis.toolkit.model import LoadedModel
 from egis.toolkit.population import Population, PopulationSpec
-from egis.toolkit.responses import ResponseCache
-from egis.toolkit.signatures import signatures
-
-T = TypeVar("T")
+from egis.toolkit.responses import ResponseCache, write_together
+from egis.toolkit.signatures import images_sha256, signatures
 
 
 @dataclass
@@ -57,23 +55,31 @@ class ChipResponses:
         return signatures(self.logits[stimulus], at)
 
 
-def stack_stimuli(stimuli: dict[str, np.ndarray]) -> tuple[list[str], np.ndarray]:
-    """Stimulus names in sorted order and their images stacked in that order."""
-    names = sorted(stimuli)
-    return names, np.concatenate([stimuli[name] for name in names])
+def response_caches(pop_path: Path, spec: PopulationSpec, chips: Sequence[int],
+                    stimuli: dict[str, np.ndarray], cache_dir: Path, num_classes: int) -> dict[str, ResponseCache]:
+    """One cache per stimulus set (sorted by name), shape (len(chips), len(set), M), keyed by
+    the population, the chips, the set's name and its images' hash. A set's responses do not
+    depend on which other sets an evaluation measures, so keying each on its own lets
+    evaluations of the same chips share a cache folder (``egis evaluate --responses``): adding
+    a method simulates only its new set."""
+    chip_list = [int(c) for c in chips]
+    caches = {}
+    for name in sorted(stimuli):
+        identity = {"population": spec.sha256(), "chips": chip_list, "stimulus": name,
+                    "images": images_sha256(stimuli[name])}
+        key = sha256_bytes(json.dumps(identity).encode())[:16]
+        caches[name] = ResponseCache(Path(cache_dir) / f"{Path(pop_path).stem}-{name}-{key}",
+                                     {**identity, "key": key}, (len(chip_list), len(stimuli[name]), num_classes))
+    return caches
 
 
-def response_cache(pop_path: Path, spec: PopulationSpec, chips: Sequence[int],
-                   stimuli: dict[str, np.ndarray], cache_dir: Path, num_classes: int) -> tuple[ResponseCache, np.ndarray]:
-    """The cache of the responses of ``chips`` to ``stimuli`` and the stacked stimuli (sets in
-    sorted name order) whose logits fill it, shape (len(chips), len(stacked), M)."""
-    names, stacked = stack_stimuli(stimuli)
-    identity = {"population": spec.sha256(), "chips": [int(c) for c in chips],
-                "names": names, "counts": [len(stimuli[n]) for n in names]}
-    key = sha256_bytes(json.dumps(identity).encode() + stacked.tobytes())[:16]
-    cache = ResponseCache(Path(cache_dir) / f"{Path(pop_path).stem}-{key}",
-                          {**identity, "key": key}, (len(chips), len(stacked), num_classes))
-    return cache, stacked
+def _opened(caches: dict[str, ResponseCache]) -> dict[str, np.ndarray]:
+    """Every cache's responses (all present and current: just checked or written)."""
+    opened = {name: cache.open() for name, cache in caches.items()}
+    stale = [name for name, arr in opened.items() if arr is None]
+    if stale:
+        raise DataError(f"the response cache of the {stale[0]} stimuli was changed while in use")
+    return {name: np.asarray(arr) for name, arr in opened.items()}
 
 
 def _labels_with_accuracy(accuracy_csv: Path):
@@ -87,61 +93,63 @@ def _labels_with_accuracy(accuracy_csv: Path):
 
 def chip_responses(model: LoadedModel, pop_path: Path, accuracy_csv: Path,
                    stimuli: dict[str, np.ndarray], cache_dir: Path, progress: bool = True) -> ChipResponses:
-    """Logits of one population on all stimuli (cached) and its chips' true accuracies."""
+    """Logits of one population on all stimuli and its chips' true accuracies. Sets already
+    cached are read; the others are simulated together in one pass and cached."""
     spec = PopulationSpec.load(pop_path)
     labels = _labels_with_accuracy(accuracy_csv)
     chips = labels.chips.tolist()
-    cache, stacked = response_cache(pop_path, spec, chips, stimuli, cache_dir, model.num_classes)
-    population = Population(spec, model)
-    logits = cache.get(lambda out: population_logits(population, stacked, chips=chips,
-                                                     progress=progress, out=out))
-    names = sorted(stimuli)
-    split = {name: np.asarray(block) for name, block in
-             _split_columns(logits, names, [len(stimuli[name]) for name in names]).items()}
-    return ChipResponses(split, labels.accuracies)
-
-
-def _split_columns(logits: np.ndarray, names: Sequence[str], counts: Sequence[int]) -> dict[str, np.ndarray]:
-    """The stacked responses' columns, one block per stimulus set, in ``names`` order (views)."""
-    blocks, start = {}, 0
-    for name, count in zip(names, counts):
-        blocks[name] = logits[:, start:start + int(count)]
-        start += int(count)
-    return blocks
+    caches = response_caches(pop_path, spec, chips, stimuli, cache_dir, model.num_classes)
+    missing = [name for name, cache in caches.items() if cache.open() is None]
+    if missing:
+        stacked = np.concatenate([stimuli[name] for name in missing])
+        population = Population(spec, model)
+        write_together([caches[name] for name in missing],
+                       lambda out: population_logits(population, stacked, chips=chips, progress=progress, out=out))
+    return ChipResponses(_opened(caches), labels.accuracies)
 
 
 def cached_responses(cache_dir: Path, chip_set: str) -> dict[str, np.ndarray]:
     """What a finished evaluation cached for one chip set ("labelled" or "evaluation"), per
     stimulus set, as read-only memory-mapped views, so a benchmark can rescore a run without
     simulating it. The evaluation chips' blocks hold only the images some method chose, in
-    sorted index order (:attr:`ChipResponses.columns`); the labelled chips' hold every image."""
+    sorted index order (:attr:`ChipResponses.columns`); the labelled chips' hold every image.
+    A folder holding two caches of one set for this chip set (a shared folder, or a resumed
+    evaluation that measured more images) is refused rather than guessed between."""
     sidecars = sorted(Path(cache_dir).glob(f"{chip_set}-*.json"))
     if not sidecars:
         raise DataError(f"no {chip_set} response cache in {cache_dir} (run the evaluation first)")
-    meta = json.loads(sidecars[0].read_text())
-    logits = np.load(sidecars[0].with_suffix(".npy"), mmap_mode="r", allow_pickle=False)
-    return _split_columns(logits, meta["names"], meta["counts"])
+    blocks: dict[str, np.ndarray] = {}
+    for sidecar in sidecars:
+        name = json.loads(sidecar.read_text()).get("stimulus")
+        if name is None:
+            raise DataError(f"{sidecar} is a response cache of the older layout (every set in one file); "
+                            f"rerun the evaluation to rebuild it one set per file")
+        if name in blocks:
+            raise DataError(f"{cache_dir} holds more than one {chip_set} response cache of the {name} stimuli")
+        blocks[name] = np.load(sidecar.with_suffix(".npy"), mmap_mode="r", allow_pickle=False)
+    return blocks
 
 
 def chip_responses_on(model: LoadedModel, pop_path: Path, accuracy_csv: Path, stimuli: dict[str, np.ndarray],
                       wanted: dict[str, Sequence[int]], cache_dir: Path,
                       progress: bool = True) -> tuple[ChipResponses, int]:
     """Responses of one population to the images ``wanted`` (stimulus -> indices) only, and
-    how many images that measured; a complete cache of every stimulus (e.g. the one-pass
-    labelling's) is used as it is instead."""
+    how many images that measured; a set whose complete cache exists (e.g. the one-pass
+    labelling's) is read whole instead."""
     spec = PopulationSpec.load(pop_path)
     labels = _labels_with_accuracy(accuracy_csv)
     chips = labels.chips.tolist()
-    full, _ = response_cache(pop_path, spec, chips, stimuli, cache_dir, model.num_classes)
-    if full.open() is not None:
-        return chip_responses(model, pop_path, accuracy_csv, stimuli, cache_dir, progress), 0
-    columns = {name: np.unique(np.asarray(list(ix), dtype=np.intp)) for name, ix in wanted.items() if len(ix)}
-    for name, held in columns.items():
+    asked = {name: np.unique(np.asarray(list(ix), dtype=np.intp)) for name, ix in wanted.items() if len(ix)}
+    for name, held in asked.items():
         if name not in stimuli or held[0] < 0 or held[-1] >= len(stimuli[name]):
             raise DataError(f"images asked of the {name} stimuli lie outside the set")
-    if not columns:
-        return ChipResponses({}, labels.accuracies), 0
-    subset = {name: np.ascontiguousarray(stimuli[name][held]) for name, held in columns.items()}
-    responses = chip_responses(model, pop_path, accuracy_csv, subset, cache_dir, progress)
-    responses.columns = columns
-    return responses, sum(len(held) for held in columns.values())
+    full = response_caches(pop_path, spec, chips, {name: stimuli[name] for name in asked}, cache_dir,
+                           model.num_classes)
+    whole = {name for name, cache in full.items() if cache.open() is not None}
+    columns = {name: held for name, held in asked.items() if name not in whole}
+    logits = _opened({name: full[name] for name in whole})
+    if columns:
+        subset = {name: np.ascontiguousarray(stimuli[name][held]) for name, held in columns.items()}
+        logits.update(chip_responses(model, pop_path, accuracy_csv, subset, cache_dir, progress).logits)
+    return (ChipResponses(logits, labels.accuracies, columns),
+            sum(len(held) for held in columns.values()))

@@ -99,14 +99,18 @@ def plan(config: SweepConfig, variabilities: Sequence[str]) -> list[tuple[str, s
 
 def run_sweep(model: LoadedModel, pops_dir: Path, variabilities: Sequence[str],
               stimuli: dict[str, np.ndarray], out_dir: Path, config: SweepConfig,
-              progress: bool = True, log=print) -> tuple[list[dict[str, Any]], dict[str, float],
-                                                         dict[str, CompactionResult]]:
+              progress: bool = True, log=print, cache_dir: Path | None = None,
+              ) -> tuple[list[dict[str, Any]], dict[str, float], dict[str, CompactionResult]]:
     """Run (or resume) the sweep; results.csv is rewritten atomically after each step.
+
+    Chip responses are cached in ``cache_dir`` (default ``out_dir/cache``), one file per
+    population and stimulus set (egis.responses.response_caches), so sweeps may share one.
 
     Rows already in results.csv count as done only if they were computed for the same
     model, populations and stimuli (recorded in sweep.json); otherwise this is refused.
     """
     results = out_dir / "results.csv"
+    cache_dir = out_dir / "cache" if cache_dir is None else Path(cache_dir)
     rows = read_rows(results)
     provenance = sweep_provenance(model, pops_dir, variabilities, stimuli)
     provenance.update({name: getattr(config, name) for name in SCORING_ONLY})
@@ -122,7 +126,7 @@ def run_sweep(model: LoadedModel, pops_dir: Path, variabilities: Sequence[str],
         started = time.perf_counter()
         base = pops_dir / variability
         labelled[variability] = chip_responses(model, base / "labelled.json", base / "labelled_accuracy.csv",
-                                               stimuli, out_dir / "cache", progress)
+                                               stimuli, cache_dir, progress)
         timings[f"chip responses, labelled chips ({variability})"] = time.perf_counter() - started
 
     # 1. choose every setting's images from the labelled chips alone (checkpointed); the
@@ -165,7 +169,7 @@ def run_sweep(model: LoadedModel, pops_dir: Path, variabilities: Sequence[str],
         base = pops_dir / variability
         evaluation, measured = chip_responses_on(
             model, base / "evaluation.json", base / "evaluation_accuracy.csv", stimuli,
-            {name: sorted(ix) for name, ix in wanted.items()}, out_dir / "cache", progress)
+            {name: sorted(ix) for name, ix in wanted.items()}, cache_dir, progress)
         timings[f"chip responses, evaluation chips ({variability})"] = time.perf_counter() - started
         if measured:
             log(f"{variability}: evaluation chips measured on the {measured} chosen images of "

@@ -20,12 +20,15 @@ from egis.methods import METHOD_TITLES
 from egis.sweep import headline_of
 
 
-def merged_summary(paths: list[str]) -> list[dict]:
-    """The entries of several evaluations' summary.json files; a (variability, cutoff, K,
-    method) measured in two of them is refused rather than shown twice."""
+def merged_summary(paths: list[str], only: list[set[str] | None] | None = None) -> list[dict]:
+    """The entries of several evaluations' summary.json files (of ``only[i]``'s methods alone
+    where given); a (variability, cutoff, K, method) measured in two of them is refused rather
+    than shown twice."""
     entries, seen = [], {}
-    for path in paths:
+    for path, methods in zip(paths, only or [None] * len(paths)):
         for e in json.load(open(path)):
+            if methods is not None and e["method"] not in methods:
+                continue
             key = (e["variability"], e["cutoff"], e["k"], e["method"])
             if key in seen:
                 raise SystemExit(f"{key} is in both {seen[key]} and {path}")

@@ -9,7 +9,8 @@ dataset-aware test's. Then the counts the goal is read by:
 
 A setting is ``NAME=EVAL[+EVAL...]`` with an optional ``@BUDGET[+BUDGET...]``: evaluation
 folders (their summary.json) whose rows are merged, e.g. the run's own evaluation plus a
-separate ``--methods egis-tv`` one on the same chips.
+separate ``--methods egis-tv`` one on the same chips. ``EVAL:METHOD,METHOD`` takes only those
+methods' rows from a folder (e.g. the baselines of one evaluation and EGIS from another).
 
     python scripts/goal_cells.py --method egis-tv \\
         "vgg16 typical=runs/seed_vgg16_f3/eval_typical+runs/seed_vgg16_f3_tv/eval_tv_typical@runs/seed_vgg16_f3/eval_typical_budget1+runs/seed_vgg16_f3_tv/eval_tv_typical_budget1"
@@ -37,19 +38,21 @@ def cells(folders: str, budget: float | None) -> dict[tuple[str, str, str], dict
 
     The folders must hold the same model and chips (sweep.json's provenance), and have been
     scored under ``budget`` (None: no budget) with no confidence level."""
-    entries, first = [], None
-    for folder in folders.split("+"):
+    entries, only, first = [], [], None
+    for part in folders.split("+"):
+        folder, _, methods = part.partition(":")
+        only.append({m for m in methods.split(",") if m} or None)
         sweep = json.loads((Path(folder) / "sweep.json").read_text())
         same = {key: sweep["provenance"][key] for key in ("model_sha256", "populations")}
         if first is not None and same != first:
-            raise SystemExit(f"{folder} holds other chips or another model than {folders.split('+')[0]}")
+            raise SystemExit(f"{folder} holds other chips or another model than {folders.split('+')[0].partition(':')[0]}")
         first = same
         config = sweep["config"]
         if config.get("max_escape") != budget or config.get("escape_confidence") is not None:
             raise SystemExit(f"{folder} was scored with max_escape {config.get('max_escape')}, escape_confidence "
                              f"{config.get('escape_confidence')}; expected {budget} and None")
         entries.append(str(Path(folder) / "summary.json"))
-    return {(e["variability"], e["cutoff"], e["method"]): e for e in merged_summary(entries) if e["k"] == K}
+    return {(e["variability"], e["cutoff"], e["method"]): e for e in merged_summary(entries, only) if e["k"] == K}
 
 
 def main() -> None:

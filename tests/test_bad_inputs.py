@@ -339,8 +339,11 @@ def test_evaluate_checks_its_escape_confidence_before_any_work(world, capsys, tm
     out = tmp_path / "eval"
     base = ["evaluate", world["model"], "--sid", world["sid"], "--populations", str(tmp_path / "pops"),
             "--variability", "typical", "--methods", "egis,uniform", "-o", str(out)]
+    a_file = tmp_path / "responses.npy"
+    a_file.write_bytes(b"not a folder")
     for extra, expected in ((["--escape-confidence", "75%"], "give --max-escape too"),
-                            (["--max-escape", "1%", "--escape-confidence", "100%"], "strictly between 0 and 1")):
+                            (["--max-escape", "1%", "--escape-confidence", "100%"], "strictly between 0 and 1"),
+                            (["--responses", str(a_file)], "is not a folder")):
         code, err = run(capsys, *base, *extra)
         assert code == 2 and expected in err, (extra, err)
         assert not out.exists()

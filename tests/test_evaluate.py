@@ -88,8 +88,8 @@ def test_small_sweep_end_to_end(tmp_path, monkeypatch):
     from egis.responses import chip_responses
 
     total = sum(len(images) for images in stimuli.values())
-    [eval_sidecar] = (tmp_path / "out" / "cache").glob("evaluation-*.json")
-    measured = _json.loads(eval_sidecar.read_text())["shape"][1]
+    eval_sidecars = list((tmp_path / "out" / "cache").glob("evaluation-*.json"))
+    measured = sum(_json.loads(sidecar.read_text())["shape"][1] for sidecar in eval_sidecars)
     assert 0 < measured <= 2 * len(METHODS) < total
     recorded = _json.loads((tmp_path / "out" / "choices.json").read_text())["choices"]
     choices = [Choice.from_dict(recorded[f"extreme|A50|2|0|{m}"]) for m in METHODS]

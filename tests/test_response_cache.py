@@ -1,0 +1,130 @@
+"""The response cache: one file per (population, chips, stimulus set), several filled in one
+simulation pass, and a folder shared between evaluations simulating only the sets they add."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from egis.toolkit.errors import DataError
+from egis.toolkit.responses import ResponseCache, write_together
+
+
+def _caches(folder: Path, widths=(2, 5), chips: int = 3) -> list[ResponseCache]:
+    return [ResponseCache(folder / f"set{i}", {"set": i}, (chips, width, 4)) for i, width in enumerate(widths)]
+
+
+def test_write_together_publishes_each_cache_its_own_columns(tmp_path: Path) -> None:
+    caches = _caches(tmp_path)
+
+    def fill(out: np.ndarray) -> str:
+        out[...] = np.arange(out.size, dtype=np.float32).reshape(out.shape)
+        return "filled"
+
+    assert write_together(caches, fill) == "filled"
+    whole = np.arange(3 * 7 * 4, dtype=np.float32).reshape(3, 7, 4)
+    np.testing.assert_array_equal(caches[0].open(), whole[:, :2])
+    np.testing.assert_array_equal(caches[1].open(), whole[:, 2:])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["set0.json", "set0.npy", "set1.json", "set1.npy"]
+
+
+def test_write_together_leaves_nothing_after_an_interruption(tmp_path: Path) -> None:
+    caches = _caches(tmp_path)
+
+    def interrupted(out: np.ndarray) -> None:
+        out[...] = 1.0
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_together(caches, interrupted)
+    assert not list(tmp_path.iterdir())
+    assert all(cache.open() is None for cache in caches)
+
+
+def test_write_together_refuses_caches_of_other_chips(tmp_path: Path) -> None:
+    mixed = _caches(tmp_path / "a", chips=3)[:1] + _caches(tmp_path / "b", chips=4)[1:]
+    with pytest.raises(ValueError, match="same chips"):
+        write_together(mixed, lambda out: None)
+
+
+@pytest.fixture()
+def population(tmp_path: Path):
+    """Five chips of the shipped digits model, labelled with their accuracies."""
+    from egis.models.digits.train import split
+    from egis.models.registry import reference_model_path
+    from egis.toolkit.labels import chip_accuracies, write_labels
+    from egis.toolkit.model import load_model
+    from egis.toolkit.population import Population, PopulationSpec
+
+    model = load_model(reference_model_path("digits"))
+    spec = PopulationSpec(model.sha256, "generic", {"sigma_tot": 0.3, "preset": "typical"}, 1, 5)
+    pop = tmp_path / "pops" / "labelled.json"
+    pop.parent.mkdir()
+    spec.save(pop)
+    x, y = split()[2:]
+    accuracy = chip_accuracies(Population(spec, model), x[:40], y[:40], progress=False)
+    labels = pop.parent / "labelled_accuracy.csv"
+    write_labels(labels, range(5), accuracy >= np.median(accuracy), accuracy)
+    return model, pop, labels
+
+
+def _images(seed: int, count: int) -> np.ndarray:
+    return np.random.default_rng(seed).random((count, 1, 8, 8), dtype=np.float32)
+
+
+def test_a_shared_cache_simulates_only_the_sets_an_evaluation_adds(population, tmp_path, monkeypatch) -> None:
+    import egis.responses as responses
+
+    model, pop, labels = population
+    a, b, c = _images(0, 6), _images(1, 4), _images(2, 5)
+    cache = tmp_path / "shared"
+    first = responses.chip_responses(model, pop, labels, {"a": a, "b": b}, cache, progress=False)
+    passes: list[int] = []
+    simulate = responses.population_logits
+
+    def counted(population, images, **kwargs):
+        passes.append(len(images))
+        return simulate(population, images, **kwargs)
+
+    monkeypatch.setattr(responses, "population_logits", counted)
+    second = responses.chip_responses(model, pop, labels, {"a": a, "c": c}, cache, progress=False)
+    assert passes == [len(c)]
+    np.testing.assert_array_equal(second.logits["a"], first.logits["a"])
+    alone = responses.chip_responses(model, pop, labels, {"c": c}, tmp_path / "alone", progress=False)
+    np.testing.assert_allclose(second.logits["c"], alone.logits["c"], rtol=1e-5, atol=1e-5)
+    assert sorted(responses.cached_responses(cache, "labelled")) == ["a", "b", "c"]
+    # other images under a known name are a cache of their own, and a reader that cannot tell
+    # which one it was asked for refuses instead of guessing
+    responses.chip_responses(model, pop, labels, {"a": a[:3]}, cache, progress=False)
+    with pytest.raises(DataError, match="more than one labelled response cache of the a stimuli"):
+        responses.cached_responses(cache, "labelled")
+
+
+def test_a_complete_cached_set_is_read_whole_and_the_rest_measured_on_the_wanted_images(population, tmp_path) -> None:
+    from egis.responses import chip_responses, chip_responses_on
+
+    model, pop, labels = population
+    stimuli = {"a": _images(0, 6), "b": _images(1, 4)}
+    full = chip_responses(model, pop, labels, stimuli, tmp_path / "full", progress=False)
+    cache = tmp_path / "cache"
+    chip_responses(model, pop, labels, {"a": stimuli["a"]}, cache, progress=False)
+    some, measured = chip_responses_on(model, pop, labels, stimuli, {"a": [1, 3], "b": [2, 0]}, cache,
+                                       progress=False)
+    assert measured == 2 and set(some.columns) == {"b"}
+    for name, indices in (("a", [3, 1]), ("b", [0, 2])):
+        np.testing.assert_allclose(some.signatures(name, indices), full.signatures(name, indices),
+                                   rtol=1e-5, atol=1e-5)
+    with pytest.raises(DataError, match="image 1 of the b stimuli was not measured"):
+        some.signatures("b", [1])
+
+
+def test_a_cache_of_the_older_layout_is_named_not_misread(tmp_path: Path) -> None:
+    from egis.responses import cached_responses
+
+    np.save(tmp_path / "labelled-0123.npy", np.zeros((2, 3, 4), dtype=np.float32))
+    (tmp_path / "labelled-0123.json").write_text(json.dumps({"names": ["egis"], "counts": [3]}))
+    with pytest.raises(DataError, match="older layout"):
+        cached_responses(tmp_path, "labelled")
