@@ -36,7 +36,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from egis.compaction import BoosterConfig, one_native_thread  # noqa: E402
 from egis.escape import DEFAULT_FOLDS, choose_threshold, out_of_fold_pass_probability  # noqa: E402
 from egis.metrics import CRITICAL_MARGIN, test_metrics  # noqa: E402
-from egis.responses import cached_responses  # noqa: E402
+from egis.responses import cached_responses, responses_dir  # noqa: E402
 from egis.toolkit.labels import Cutoff, pass_fail, read_labels  # noqa: E402
 from egis.toolkit.signatures import signatures  # noqa: E402
 
@@ -62,9 +62,9 @@ class RunCaches:
     """The labelled chips' responses to every image and the evaluation chips' to the chosen ones."""
 
     def __init__(self, run: Path, variability: str) -> None:
-        cache = run / f"eval_{variability}" / "cache"
-        self.labelled = cached_responses(cache, "labelled")
-        self.evaluation = cached_responses(cache, "evaluation")
+        cache = responses_dir(run / f"eval_{variability}")
+        self.labelled = cached_responses(cache, run / "pops" / variability / "labelled.json")
+        self.evaluation = cached_responses(cache, run / "pops" / variability / "evaluation.json")
         self.choices = json.loads((run / f"eval_{variability}" / "choices.json").read_text())["choices"]
         held: dict[str, set[int]] = {}
         for key, choice in self.choices.items():

@@ -108,25 +108,39 @@ def chip_responses(model: LoadedModel, pop_path: Path, accuracy_csv: Path,
     return ChipResponses(_opened(caches), labels.accuracies)
 
 
-def cached_responses(cache_dir: Path, chip_set: str) -> dict[str, np.ndarray]:
-    """What a finished evaluation cached for one chip set ("labelled" or "evaluation"), per
-    stimulus set, as read-only memory-mapped views, so a benchmark can rescore a run without
-    simulating it. The evaluation chips' blocks hold only the images some method chose, in
-    sorted index order (:attr:`ChipResponses.columns`); the labelled chips' hold every image.
-    A folder holding two caches of one set for this chip set (a shared folder, or a resumed
-    evaluation that measured more images) is refused rather than guessed between."""
-    sidecars = sorted(Path(cache_dir).glob(f"{chip_set}-*.json"))
-    if not sidecars:
-        raise DataError(f"no {chip_set} response cache in {cache_dir} (run the evaluation first)")
+def responses_dir(eval_dir: Path) -> Path:
+    """The folder an evaluation kept its chips' responses in: what its sweep.json records
+    (``egis evaluate --responses``, relative to the evaluation folder), else its own cache/."""
+    sweep = Path(eval_dir) / "sweep.json"
+    recorded = json.loads(sweep.read_text()).get("responses") if sweep.exists() else None
+    return Path(eval_dir) / (recorded or "cache")
+
+
+def cached_responses(cache_dir: Path, pop_path: Path) -> dict[str, np.ndarray]:
+    """What an evaluation cached for one population (its labelled or its evaluation chips),
+    per stimulus set, as read-only memory-mapped views, so a benchmark can rescore a run
+    without simulating it. The evaluation chips' blocks hold only the images some method
+    chose, in sorted index order (:attr:`ChipResponses.columns`); the labelled chips' hold
+    every image. A folder holding two caches of one set for this population (a resumed
+    evaluation that measured more images, or two evaluations that chose differently sharing
+    a folder) is refused rather than guessed between."""
+    pop_path = Path(pop_path)
+    population = PopulationSpec.load(pop_path).sha256()
     blocks: dict[str, np.ndarray] = {}
-    for sidecar in sidecars:
-        name = json.loads(sidecar.read_text()).get("stimulus")
+    for sidecar in sorted(Path(cache_dir).glob(f"{pop_path.stem}-*.json")):
+        meta = json.loads(sidecar.read_text())
+        name = meta.get("stimulus")
         if name is None:
             raise DataError(f"{sidecar} is a response cache of the older layout (every set in one file); "
                             f"rerun the evaluation to rebuild it one set per file")
+        if meta.get("population") != population:
+            continue
         if name in blocks:
-            raise DataError(f"{cache_dir} holds more than one {chip_set} response cache of the {name} stimuli")
+            raise DataError(f"{cache_dir} holds more than one response cache of the {name} stimuli "
+                            f"for {pop_path}")
         blocks[name] = np.load(sidecar.with_suffix(".npy"), mmap_mode="r", allow_pickle=False)
+    if not blocks:
+        raise DataError(f"no response cache of {pop_path} in {cache_dir} (run the evaluation first)")
     return blocks
 
 

@@ -20,6 +20,7 @@ egis.report.build_report.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -116,8 +117,11 @@ def run_sweep(model: LoadedModel, pops_dir: Path, variabilities: Sequence[str],
     provenance.update({name: getattr(config, name) for name in SCORING_ONLY})
     _check_resume(out_dir, rows, provenance)
     out_dir.mkdir(parents=True, exist_ok=True)
+    # where the responses are is not provenance (a resume may use another folder): recorded
+    # beside it, relative to out_dir, for readers of a finished run (egis.responses.responses_dir)
     write_json(out_dir / "sweep.json", {"config": config.to_dict(), "variabilities": list(variabilities),
-                                        "provenance": provenance})
+                                        "provenance": provenance,
+                                        "responses": os.path.relpath(cache_dir, out_dir)})
     done = {row_key(r) for r in rows}
     timings: dict[str, float] = {}
     showcase: dict[str, CompactionResult] = {}

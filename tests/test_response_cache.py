@@ -95,12 +95,12 @@ def test_a_shared_cache_simulates_only_the_sets_an_evaluation_adds(population, t
     np.testing.assert_array_equal(second.logits["a"], first.logits["a"])
     alone = responses.chip_responses(model, pop, labels, {"c": c}, tmp_path / "alone", progress=False)
     np.testing.assert_allclose(second.logits["c"], alone.logits["c"], rtol=1e-5, atol=1e-5)
-    assert sorted(responses.cached_responses(cache, "labelled")) == ["a", "b", "c"]
+    assert sorted(responses.cached_responses(cache, pop)) == ["a", "b", "c"]
     # other images under a known name are a cache of their own, and a reader that cannot tell
     # which one it was asked for refuses instead of guessing
     responses.chip_responses(model, pop, labels, {"a": a[:3]}, cache, progress=False)
-    with pytest.raises(DataError, match="more than one labelled response cache of the a stimuli"):
-        responses.cached_responses(cache, "labelled")
+    with pytest.raises(DataError, match="more than one response cache of the a stimuli"):
+        responses.cached_responses(cache, pop)
 
 
 def test_a_complete_cached_set_is_read_whole_and_the_rest_measured_on_the_wanted_images(population, tmp_path) -> None:
@@ -121,10 +121,43 @@ def test_a_complete_cached_set_is_read_whole_and_the_rest_measured_on_the_wanted
         some.signatures("b", [1])
 
 
-def test_a_cache_of_the_older_layout_is_named_not_misread(tmp_path: Path) -> None:
+def test_a_cache_of_the_older_layout_is_named_not_misread(population, tmp_path: Path) -> None:
     from egis.responses import cached_responses
 
-    np.save(tmp_path / "labelled-0123.npy", np.zeros((2, 3, 4), dtype=np.float32))
-    (tmp_path / "labelled-0123.json").write_text(json.dumps({"names": ["egis"], "counts": [3]}))
+    _, pop, _ = population
+    old = tmp_path / "old"
+    old.mkdir()
+    np.save(old / "labelled-0123.npy", np.zeros((2, 3, 4), dtype=np.float32))
+    (old / "labelled-0123.json").write_text(json.dumps({"names": ["egis"], "counts": [3]}))
     with pytest.raises(DataError, match="older layout"):
-        cached_responses(tmp_path, "labelled")
+        cached_responses(old, pop)
+
+
+def test_a_shared_folder_is_read_per_population(population, tmp_path: Path) -> None:
+    """Two populations whose files share a name (typical/ and extreme/ labelled.json) in one
+    response folder: each reader gets its own population's responses."""
+    from egis.responses import cached_responses, chip_responses, responses_dir
+    from egis.toolkit.labels import write_labels
+    from egis.toolkit.population import PopulationSpec
+
+    model, pop, labels = population
+    other = tmp_path / "other" / "labelled.json"
+    other.parent.mkdir()
+    spec = PopulationSpec.load(pop)
+    PopulationSpec(spec.model_sha256, "generic", {"sigma_tot": 0.6, "preset": "extreme"}, 2, 5).save(other)
+    write_labels(other.parent / "labelled_accuracy.csv", range(5), [True, False] * 2 + [True], [0.9] * 5)
+    shared = tmp_path / "shared"
+    images = {"a": _images(0, 6)}
+    mine = chip_responses(model, pop, labels, images, shared, progress=False).logits["a"]
+    theirs = chip_responses(model, other, other.parent / "labelled_accuracy.csv", images, shared,
+                            progress=False).logits["a"]
+    assert not np.allclose(mine, theirs)
+    np.testing.assert_array_equal(cached_responses(shared, pop)["a"], mine)
+    np.testing.assert_array_equal(cached_responses(shared, other)["a"], theirs)
+    with pytest.raises(DataError, match="no response cache"):
+        cached_responses(tmp_path / "alone", other)
+    evaluation = tmp_path / "eval"
+    evaluation.mkdir()
+    assert responses_dir(evaluation) == evaluation / "cache"
+    (evaluation / "sweep.json").write_text(json.dumps({"responses": "../shared"}))
+    assert responses_dir(evaluation).resolve() == shared.resolve()
