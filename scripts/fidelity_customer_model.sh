@@ -73,14 +73,11 @@ case ",$methods," in
 esac
 common=(--sid "$out/sid" "${variants[@]}" --populations "$out/pops" --variability "$variability"
         --real "$zip" --real-subdir test --images 256 --seed-count 3 -k 4 --baseline-k 4 --trials 3
-        --name "customer_$style" -q "${contract[@]}")
+        --name "customer_$style" --responses "$out/responses" -q "${contract[@]}")
 $egis evaluate "$model" "${common[@]}" -o "$out/eval_$variability" --cutoffs A50,A60,A70 --methods "$methods"
 # the budget evaluate measures the same stimulus sets (uniform included: an egis-select
-# candidate), so it takes the first evaluate's response cache instead of simulating again
+# candidate) on the same chips: the shared response folder holds them already
 budget_dir=$out/eval_budget_$variability
-if [ ! -d "$budget_dir/cache" ] && [ -d "$out/eval_$variability/cache" ]; then
-  mkdir -p "$budget_dir" && cp -a "$out/eval_$variability/cache" "$budget_dir/"
-fi
 $egis evaluate "$model" "${common[@]}" -o "$budget_dir" --cutoffs A50,A70 \
     --methods "${BUDGET_METHODS:-egis,egis-va,egis-tv,egis-cost,egis-select,uniform,da-classifier}" --max-escape 1%
 echo done

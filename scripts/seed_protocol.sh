@@ -100,7 +100,7 @@ echo "$(stamp) evaluating $methods"
 $egis evaluate "$model" --sid "$out/sid" "${variant_args[@]}" --populations "$out/pops" --variability "$variability" \
     --real "$zip" --real-subdir test --images "$n" --seed-count "${SEEDS:-3}" -k "${K:-2,4,8,16}" \
     --baseline-k 4 --trials "${TRIALS:-3}" --cutoffs A50,A60,A70 --methods "$methods" \
-    --name "$name" -q -o "$out/eval_$variability"
+    --name "$name" --responses "$out/responses" -q -o "$out/eval_$variability"
 # the chance level of the EGIS choices at K = 4 (bench/bench_chance_level.py): CHANCE (100) random
 # K-sets of the same images scored on the evaluation chips, so "annealing beats chance" is read
 # against the mean of many random sets, not the one random set per seed of the egis-random row;
@@ -112,8 +112,8 @@ if [ "${CHANCE:-100}" != 0 ] && [ ! -f "$chance" ]; then
       --sets "${CHANCE:-100}" --csv "$chance" > "$out/logs/chance_$variability.txt"
 fi
 # the 1% escape budget at K = 4 on the same choices: the budget only moves the detectors'
-# threshold, so the annealing (choices.json) and the labelled chips' responses (cache, hard
-# links) are reused and only the scoring runs again; BUDGET=0 skips it
+# threshold, so the annealing (choices.json) and the chips' responses (the shared response
+# folder) are reused and only the scoring runs again; BUDGET=0 skips it
 # BUDGET_CONFIDENCE=75% also scores the budget held at that confidence (egis evaluate
 # --escape-confidence) into eval_<variability>_budget1_c<level>
 levels=("")
@@ -123,11 +123,11 @@ for level in "${levels[@]}"; do
   [ "${BUDGET:-1}" = 1 ] && [ ! -f "$budget/report.md" ] || continue
   echo "$(stamp) scoring the K = 4 choices with --max-escape 1%${level:+ at confidence $level}"
   mkdir -p "$budget"
-  [ -d "$budget/cache" ] || cp -al "$out/eval_$variability/cache" "$budget/cache"
   [ -f "$budget/choices.json" ] || cp "$out/eval_$variability/choices.json" "$budget/choices.json"
   $egis evaluate "$model" --sid "$out/sid" "${variant_args[@]}" --populations "$out/pops" \
       --variability "$variability" --real "$zip" --real-subdir test --images "$n" --seed-count "${SEEDS:-3}" \
       -k 4 --baseline-k 4 --trials "${TRIALS:-3}" --cutoffs A50,A60,A70 --methods "$methods" \
-      --max-escape 1% ${level:+--escape-confidence "$level"} --name "$name" -q -o "$budget"
+      --max-escape 1% ${level:+--escape-confidence "$level"} --name "$name" --responses "$out/responses" -q \
+      -o "$budget"
 done
 echo "$(stamp) done"

@@ -122,6 +122,24 @@ def test_small_sweep_end_to_end(tmp_path, monkeypatch):
     resumed, _, _ = run_sweep(model, tmp_path / "pops", ["extreme"], stimuli, tmp_path / "out", config,
                               progress=False, log=lambda line: None)
     assert sorted((r["method"], r["TA"]) for r in resumed) == sorted((r["method"], r["TA"]) for r in rows)
+    # Another evaluation of the same chips sharing this one's response folder (egis evaluate
+    # --responses) simulates nothing, and its sweep.json says where its responses are.
+    import shutil
+
+    import egis.responses as responses_module
+    from egis.responses import responses_dir
+
+    def no_simulation(*_args, **_kwargs):
+        raise AssertionError("the shared responses were simulated again")
+    monkeypatch.setattr(responses_module, "population_logits", no_simulation)
+    sharing = tmp_path / "sharing"
+    sharing.mkdir()
+    shutil.copy(tmp_path / "out" / "choices.json", sharing / "choices.json")
+    shared_rows, _, _ = run_sweep(model, tmp_path / "pops", ["extreme"], stimuli, sharing, config,
+                                  progress=False, log=lambda line: None, cache_dir=tmp_path / "out" / "cache")
+    assert sorted((r["method"], r["TA"]) for r in shared_rows) == sorted((r["method"], r["TA"]) for r in rows)
+    assert responses_dir(sharing).resolve() == (tmp_path / "out" / "cache").resolve()
+    assert not (sharing / "cache").exists()
     monkeypatch.undo()
     # The settings' annealing on two worker processes chooses exactly what one process does.
     from egis.sweep import ChoiceTask
