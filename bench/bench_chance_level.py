@@ -43,7 +43,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from egis.compaction import BoosterConfig  # noqa: E402
 from egis.evaluate import predict_with, setting_labels  # noqa: E402
 from egis.metrics import test_metrics  # noqa: E402
-from egis.responses import ChipResponses, cached_responses, chip_responses_on, responses_dir  # noqa: E402
+from egis.responses import ChipResponses, chip_responses_on, evaluation_responses  # noqa: E402
 from egis.escape import parse_escape_options  # noqa: E402
 from egis.stimuli import EVALUATION_SEED, load_real_images, load_stimuli  # noqa: E402
 from egis.toolkit.labels import read_labels  # noqa: E402
@@ -55,7 +55,7 @@ SCORES = ("TA", "CTE", "YL")   # what each set is scored by, and checked against
 
 def cached_labelled(eval_dir: Path, run: Path, variability: str, stimulus: str) -> ChipResponses:
     """The labelled chips' responses to one stimulus set (the evaluation's cache) and accuracies."""
-    cached = cached_responses(responses_dir(eval_dir), run / "pops" / variability / "labelled.json")
+    cached = evaluation_responses(eval_dir, run / "pops" / variability / "labelled.json").logits
     accuracy = read_labels(run / "pops" / variability / "labelled_accuracy.csv").accuracies
     return ChipResponses({stimulus: np.ascontiguousarray(cached[stimulus])}, accuracy)
 

@@ -36,7 +36,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from egis.compaction import BoosterConfig, one_native_thread  # noqa: E402
 from egis.escape import DEFAULT_FOLDS, choose_threshold, out_of_fold_pass_probability  # noqa: E402
 from egis.metrics import CRITICAL_MARGIN, test_metrics  # noqa: E402
-from egis.responses import cached_responses, responses_dir  # noqa: E402
+from egis.responses import evaluation_responses  # noqa: E402
 from egis.toolkit.labels import Cutoff, pass_fail, read_labels  # noqa: E402
 from egis.toolkit.signatures import signatures  # noqa: E402
 
@@ -62,24 +62,24 @@ class RunCaches:
     """The labelled chips' responses to every image and the evaluation chips' to the chosen ones."""
 
     def __init__(self, run: Path, variability: str) -> None:
-        cache = responses_dir(run / f"eval_{variability}")
-        self.labelled = cached_responses(cache, run / "pops" / variability / "labelled.json")
-        self.evaluation = cached_responses(cache, run / "pops" / variability / "evaluation.json")
-        self.choices = json.loads((run / f"eval_{variability}" / "choices.json").read_text())["choices"]
+        evaluation = run / f"eval_{variability}"
+        self.labelled = evaluation_responses(evaluation, run / "pops" / variability / "labelled.json").logits
+        self.choices = json.loads((evaluation / "choices.json").read_text())["choices"]
         held: dict[str, set[int]] = {}
         for key, choice in self.choices.items():
             if key.startswith(f"{variability}|"):
                 held.setdefault(choice["stimulus"], set()).update(choice["indices"])
-        self.columns = {name: np.array(sorted(ix)) for name, ix in held.items()}
-        if {name: len(ix) for name, ix in self.columns.items()} != \
-                {name: block.shape[1] for name, block in self.evaluation.items()}:
-            raise SystemExit("the evaluation cache does not hold exactly the chosen images of choices.json")
+        self.evaluation = evaluation_responses(evaluation, run / "pops" / variability / "evaluation.json",
+                                               wanted={name: sorted(ix) for name, ix in held.items()})
+        missing = sorted(set(held) - set(self.evaluation.logits))
+        if missing:
+            raise SystemExit(f"the evaluation chips' responses to the chosen {missing[0]} images are not cached")
 
     def labelled_logits(self, name: str) -> np.ndarray:
         return np.asarray(self.labelled[name])
 
     def evaluation_signatures(self, name: str, indices: list[int]) -> np.ndarray:
-        return signatures(np.asarray(self.evaluation[name]), np.searchsorted(self.columns[name], indices))
+        return self.evaluation.signatures(name, indices)
 
 
 def main() -> None:

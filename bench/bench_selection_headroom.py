@@ -42,15 +42,14 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from egis.compaction import BoosterConfig, compact, one_native_thread, stratified_folds, stratified_splits  # noqa: E402
-from egis.responses import cached_responses, responses_dir  # noqa: E402
+from egis.responses import evaluation_responses  # noqa: E402
 from egis.toolkit.labels import Cutoff, pass_fail, read_labels  # noqa: E402
 from egis.toolkit.signatures import signatures  # noqa: E402
 
 
 def labelled_responses(run: Path, variability: str, stimulus: str) -> np.ndarray:
     """(chips, N, M) responses of the labelled chips to one stimulus set, from the run's cache."""
-    cached = cached_responses(responses_dir(run / f"eval_{variability}"),
-                              run / "pops" / variability / "labelled.json")
+    cached = evaluation_responses(run / f"eval_{variability}", run / "pops" / variability / "labelled.json").logits
     if stimulus not in cached:
         raise SystemExit(f"{stimulus!r} not cached; the cache holds {sorted(cached)}")
     return np.ascontiguousarray(cached[stimulus])

@@ -54,7 +54,7 @@ from egis.synthesis.sid import read_sid_images  # noqa: E402
 from egis.toolkit.model import LoadedModel, load_model  # noqa: E402
 from egis.compaction import BoosterConfig, one_native_thread, stratified_folds  # noqa: E402
 from egis.escape import choose_threshold  # noqa: E402
-from egis.responses import cached_responses, responses_dir  # noqa: E402
+from egis.responses import evaluation_responses  # noqa: E402
 from egis.toolkit.labels import Cutoff, pass_fail, read_labels  # noqa: E402
 from egis.toolkit.signatures import signatures  # noqa: E402
 
@@ -244,8 +244,8 @@ def main() -> None:
             parser.error(f"unknown detector {name!r}; choose from {', '.join(detectors)}")
     model = load_model(args.model) if args.model else None
 
-    cached = cached_responses(responses_dir(args.run / f"eval_{args.variability}"),
-                              args.run / "pops" / args.variability / "labelled.json")
+    cached = evaluation_responses(args.run / f"eval_{args.variability}",
+                                  args.run / "pops" / args.variability / "labelled.json").logits
     cache = args.cache or args.run / "bench_cache"
     sets = {}
     for name in args.stimuli.split(","):

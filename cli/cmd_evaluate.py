@@ -71,8 +71,8 @@ def evaluate(
     from egis.toolkit.io import check_output_dir
 
     check_output_dir(output)
-    if responses is not None and responses.exists() and not responses.is_dir():
-        raise DataError(f"--responses {responses} is not a folder")
+    if responses is not None:
+        check_output_dir(responses)
     loaded = load_customer_model(model, layout, pixel_range, mean, std)
     variabilities = [v for v in variability.split(",") if v]
     for v in variabilities:

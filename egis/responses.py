@@ -13,10 +13,12 @@ silent zero.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -55,26 +57,105 @@ class ChipResponses:
         return signatures(self.logits[stimulus], at)
 
 
+
+
 def response_caches(pop_path: Path, spec: PopulationSpec, chips: Sequence[int],
-                    stimuli: dict[str, np.ndarray], cache_dir: Path, num_classes: int) -> dict[str, ResponseCache]:
-    """One cache per stimulus set (sorted by name), shape (len(chips), len(set), M), keyed by
-    the population, the chips, the set's name and its images' hash. A set's responses do not
-    depend on which other sets an evaluation measures, so keying each on its own lets
-    evaluations of the same chips share a cache folder (``egis evaluate --responses``): adding
-    a method simulates only its new set."""
+                    stimuli: dict[str, np.ndarray], cache_dir: Path, num_classes: int,
+                    columns: Mapping[str, np.ndarray] | None = None) -> dict[str, ResponseCache]:
+    """One cache per stimulus set (sorted by name), keyed by the population, the chips, the
+    set's name and its images' hash. A set's responses do not depend on which other sets an
+    evaluation measures, so keying each on its own lets evaluations of the same chips share a
+    cache folder (``egis evaluate --responses``): adding a method simulates only its new set.
+
+    With ``columns`` (name -> sorted indices into that set) the set's cache holds those images
+    only, and its identity records them, so a later reader can tell which images it covers
+    (:func:`chip_responses_on`, :func:`cached_responses`)."""
     chip_list = [int(c) for c in chips]
     caches = {}
     for name in sorted(stimuli):
-        identity = {"population": spec.sha256(), "chips": chip_list, "stimulus": name,
-                    "images": images_sha256(stimuli[name])}
+        identity: dict[str, Any] = {"population": spec.sha256(), "chips": chip_list, "stimulus": name,
+                                    "images": images_sha256(stimuli[name])}
+        width = len(stimuli[name])
+        if columns is not None and name in columns:
+            identity["indices"] = [int(i) for i in columns[name]]
+            width = len(identity["indices"])
         key = sha256_bytes(json.dumps(identity).encode())[:16]
         caches[name] = ResponseCache(Path(cache_dir) / f"{Path(pop_path).stem}-{name}-{key}",
-                                     {**identity, "key": key}, (len(chip_list), len(stimuli[name]), num_classes))
+                                     {**identity, "key": key}, (len(chip_list), width, num_classes))
     return caches
 
 
-def _opened(caches: dict[str, ResponseCache]) -> dict[str, np.ndarray]:
-    """Every cache's responses (all present and current: just checked or written)."""
+SET_IDENTITY = ("population", "chips", "stimulus", "images")   # what a set's caches share
+
+
+def _found_caches(cache_dir: Path, pop_path: Path) -> list[tuple[dict[str, Any], ResponseCache]]:
+    """Every cache of ``pop_path``'s population in ``cache_dir``, with its identity (sidecar).
+    A cache of the older layout (every set in one file) is refused by name."""
+    population = PopulationSpec.load(pop_path).sha256()
+    found = []
+    for sidecar in sorted(Path(cache_dir).glob(f"{Path(pop_path).stem}-*.json")):
+        try:
+            meta = json.loads(sidecar.read_text())
+        except (OSError, ValueError):
+            continue
+        if meta.get("population") != population:
+            continue
+        if "stimulus" not in meta:
+            raise DataError(f"{sidecar} is a response cache of the older layout (every set in one file); "
+                            f"rerun the evaluation to rebuild it one set per file")
+        identity = {k: v for k, v in meta.items() if k not in ("shape", "dtype", "layout")}
+        found.append((meta, ResponseCache(sidecar.with_suffix(""), identity, tuple(meta.get("shape", (0, 0, 0))))))
+    return found
+
+
+def _covering(found: list[tuple[dict[str, Any], ResponseCache]], of_set: Mapping[str, Any],
+              wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The smallest cached subset of one set (``of_set``: its SET_IDENTITY fields) that holds
+    every ``wanted`` image: its responses and the indices its columns hold."""
+    best = None
+    for meta, cache in found:
+        indices = meta.get("indices")
+        if indices is None or any(meta.get(k) != of_set[k] for k in SET_IDENTITY):
+            continue
+        held = np.asarray(indices, dtype=np.intp)
+        if np.isin(wanted, held).all() and (best is None or len(held) < len(best[1])):
+            arr = cache.open()
+            if arr is not None:
+                best = (np.asarray(arr), held)
+    return best
+
+
+@contextlib.contextmanager
+def _locked(cache_dir: Path, pop_path: Path) -> Iterator[None]:
+    """Hold the cache folder's lock for one population while its caches are checked, simulated
+    and published, so two evaluations sharing the folder neither simulate the same set twice
+    nor unpublish each other's caches (a POSIX advisory lock; where fcntl is missing, none)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    Path(cache_dir).mkdir(parents=True, exist_ok=True)
+    with open(Path(cache_dir) / f".{Path(pop_path).stem}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _simulate_missing(model: LoadedModel, spec: PopulationSpec, chips: Sequence[int],
+                      caches: dict[str, ResponseCache], images: Mapping[str, np.ndarray],
+                      progress: bool) -> dict[str, np.ndarray]:
+    """Every cache's responses: those not cached yet are simulated together in one pass
+    (``images[name]`` fills ``caches[name]``) and published. Call under :func:`_locked`."""
+    missing = [name for name, cache in caches.items() if cache.open() is None]
+    if missing:
+        stacked = np.concatenate([images[name] for name in missing])
+        population = Population(spec, model)
+        write_together([caches[name] for name in missing],
+                       lambda out: population_logits(population, stacked, chips=list(chips), progress=progress,
+                                                     out=out))
     opened = {name: cache.open() for name, cache in caches.items()}
     stale = [name for name, arr in opened.items() if arr is None]
     if stale:
@@ -91,6 +172,8 @@ def _labels_with_accuracy(accuracy_csv: Path):
     return labels
 
 
+
+
 def chip_responses(model: LoadedModel, pop_path: Path, accuracy_csv: Path,
                    stimuli: dict[str, np.ndarray], cache_dir: Path, progress: bool = True) -> ChipResponses:
     """Logits of one population on all stimuli and its chips' true accuracies. Sets already
@@ -99,13 +182,49 @@ def chip_responses(model: LoadedModel, pop_path: Path, accuracy_csv: Path,
     labels = _labels_with_accuracy(accuracy_csv)
     chips = labels.chips.tolist()
     caches = response_caches(pop_path, spec, chips, stimuli, cache_dir, model.num_classes)
-    missing = [name for name, cache in caches.items() if cache.open() is None]
-    if missing:
-        stacked = np.concatenate([stimuli[name] for name in missing])
-        population = Population(spec, model)
-        write_together([caches[name] for name in missing],
-                       lambda out: population_logits(population, stacked, chips=chips, progress=progress, out=out))
-    return ChipResponses(_opened(caches), labels.accuracies)
+    with _locked(cache_dir, pop_path):
+        logits = _simulate_missing(model, spec, chips, caches, stimuli, progress)
+    return ChipResponses(logits, labels.accuracies)
+
+
+def chip_responses_on(model: LoadedModel, pop_path: Path, accuracy_csv: Path, stimuli: dict[str, np.ndarray],
+                      wanted: dict[str, Sequence[int]], cache_dir: Path,
+                      progress: bool = True) -> tuple[ChipResponses, int]:
+    """Responses of one population to the images ``wanted`` (stimulus -> indices) only, and
+    how many images that simulated. A set whose complete cache exists (e.g. the one-pass
+    labelling's) is read whole, and a cached subset that holds every wanted image (e.g. that
+    of the evaluation this one shares a folder with) is read as it is: only the rest is
+    simulated, in one pass."""
+    spec = PopulationSpec.load(pop_path)
+    labels = _labels_with_accuracy(accuracy_csv)
+    chips = labels.chips.tolist()
+    asked = {name: np.unique(np.asarray(list(ix), dtype=np.intp)) for name, ix in wanted.items() if len(ix)}
+    for name, held in asked.items():
+        if name not in stimuli or held[0] < 0 or held[-1] >= len(stimuli[name]):
+            raise DataError(f"images asked of the {name} stimuli lie outside the set")
+    full = response_caches(pop_path, spec, chips, {name: stimuli[name] for name in asked}, cache_dir,
+                           model.num_classes)
+    logits: dict[str, np.ndarray] = {}
+    columns: dict[str, np.ndarray] = {}
+    to_measure: dict[str, np.ndarray] = {}
+    with _locked(cache_dir, pop_path):
+        found = _found_caches(cache_dir, pop_path)
+        for name, held in asked.items():
+            whole = full[name].open()
+            covered = None if whole is not None else _covering(found, full[name].key, held)
+            if whole is not None:
+                logits[name] = np.asarray(whole)
+            elif covered is not None:
+                logits[name], columns[name] = covered
+            else:
+                to_measure[name] = held
+        if to_measure:
+            caches = response_caches(pop_path, spec, chips, {name: stimuli[name] for name in to_measure},
+                                     cache_dir, model.num_classes, columns=to_measure)
+            subsets = {name: np.ascontiguousarray(stimuli[name][held]) for name, held in to_measure.items()}
+            logits.update(_simulate_missing(model, spec, chips, caches, subsets, progress))
+            columns.update(to_measure)
+    return ChipResponses(logits, labels.accuracies, columns), sum(len(held) for held in to_measure.values())
 
 
 def responses_dir(eval_dir: Path) -> Path:
@@ -116,54 +235,49 @@ def responses_dir(eval_dir: Path) -> Path:
     return Path(eval_dir) / (recorded or "cache")
 
 
-def cached_responses(cache_dir: Path, pop_path: Path) -> dict[str, np.ndarray]:
+
+def cached_responses(cache_dir: Path, pop_path: Path, images: Mapping[str, str] | None = None,
+                     wanted: Mapping[str, Sequence[int]] | None = None) -> ChipResponses:
     """What an evaluation cached for one population (its labelled or its evaluation chips),
     per stimulus set, as read-only memory-mapped views, so a benchmark can rescore a run
-    without simulating it. The evaluation chips' blocks hold only the images some method
-    chose, in sorted index order (:attr:`ChipResponses.columns`); the labelled chips' hold
-    every image. A folder holding two caches of one set for this population (a resumed
-    evaluation that measured more images, or two evaluations that chose differently sharing
-    a folder) is refused rather than guessed between."""
-    pop_path = Path(pop_path)
-    population = PopulationSpec.load(pop_path).sha256()
-    blocks: dict[str, np.ndarray] = {}
-    for sidecar in sorted(Path(cache_dir).glob(f"{pop_path.stem}-*.json")):
-        meta = json.loads(sidecar.read_text())
-        name = meta.get("stimulus")
-        if name is None:
-            raise DataError(f"{sidecar} is a response cache of the older layout (every set in one file); "
-                            f"rerun the evaluation to rebuild it one set per file")
-        if meta.get("population") != population:
+    without simulating it (``accuracy`` is left empty: the caller has the labels).
+
+    ``images`` (name -> images_sha256, as sweep.json's "response_sets" records them) picks the
+    sets an evaluation used from a folder that holds other pools too. A set's complete cache
+    is preferred; else, for a set named in ``wanted``, the smallest cached subset that holds
+    those images (:attr:`ChipResponses.columns` says which). Two complete caches of one set
+    name that ``images`` does not tell apart are refused rather than guessed between."""
+    found = [(meta, cache) for meta, cache in _found_caches(cache_dir, pop_path)
+             if images is None or images.get(meta["stimulus"]) == meta.get("images")]
+    logits: dict[str, np.ndarray] = {}
+    columns: dict[str, np.ndarray] = {}
+    for meta, cache in found:
+        if "indices" in meta:
             continue
-        if name in blocks:
-            raise DataError(f"{cache_dir} holds more than one response cache of the {name} stimuli "
-                            f"for {pop_path}")
-        blocks[name] = np.load(sidecar.with_suffix(".npy"), mmap_mode="r", allow_pickle=False)
-    if not blocks:
+        arr = cache.open()
+        if arr is None:
+            continue
+        if meta["stimulus"] in logits:
+            raise DataError(f"{cache_dir} holds more than one response cache of the {meta['stimulus']} "
+                            f"stimuli for {pop_path} (give the evaluation's images to tell them apart)")
+        logits[meta["stimulus"]] = np.asarray(arr)
+    for name, ix in (wanted or {}).items():
+        sets = [meta for meta, _ in found if meta["stimulus"] == name]
+        if name in logits or not sets:
+            continue
+        covered = _covering(found, sets[0], np.unique(np.asarray(list(ix), dtype=np.intp)))
+        if covered is not None:
+            logits[name], columns[name] = covered
+    if not logits:
         raise DataError(f"no response cache of {pop_path} in {cache_dir} (run the evaluation first)")
-    return blocks
+    return ChipResponses(logits, np.empty(0), columns)
 
 
-def chip_responses_on(model: LoadedModel, pop_path: Path, accuracy_csv: Path, stimuli: dict[str, np.ndarray],
-                      wanted: dict[str, Sequence[int]], cache_dir: Path,
-                      progress: bool = True) -> tuple[ChipResponses, int]:
-    """Responses of one population to the images ``wanted`` (stimulus -> indices) only, and
-    how many images that measured; a set whose complete cache exists (e.g. the one-pass
-    labelling's) is read whole instead."""
-    spec = PopulationSpec.load(pop_path)
-    labels = _labels_with_accuracy(accuracy_csv)
-    chips = labels.chips.tolist()
-    asked = {name: np.unique(np.asarray(list(ix), dtype=np.intp)) for name, ix in wanted.items() if len(ix)}
-    for name, held in asked.items():
-        if name not in stimuli or held[0] < 0 or held[-1] >= len(stimuli[name]):
-            raise DataError(f"images asked of the {name} stimuli lie outside the set")
-    full = response_caches(pop_path, spec, chips, {name: stimuli[name] for name in asked}, cache_dir,
-                           model.num_classes)
-    whole = {name for name, cache in full.items() if cache.open() is not None}
-    columns = {name: held for name, held in asked.items() if name not in whole}
-    logits = _opened({name: full[name] for name in whole})
-    if columns:
-        subset = {name: np.ascontiguousarray(stimuli[name][held]) for name, held in columns.items()}
-        logits.update(chip_responses(model, pop_path, accuracy_csv, subset, cache_dir, progress).logits)
-    return (ChipResponses(logits, labels.accuracies, columns),
-            sum(len(held) for held in columns.values()))
+def evaluation_responses(eval_dir: Path, pop_path: Path,
+                         wanted: Mapping[str, Sequence[int]] | None = None) -> ChipResponses:
+    """The responses a finished evaluation measured on one population, read from wherever it
+    kept them (:func:`responses_dir`) and, where its sweep.json records them, of exactly the
+    image sets it used."""
+    sweep = Path(eval_dir) / "sweep.json"
+    recorded = json.loads(sweep.read_text()).get("response_sets") if sweep.exists() else None
+    return cached_responses(responses_dir(eval_dir), pop_path, recorded, wanted)

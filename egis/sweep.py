@@ -37,6 +37,7 @@ from egis.toolkit.errors import DataError
 from egis.toolkit.io import read_json, sha256_bytes, write_json
 from egis.toolkit.population import PopulationSpec
 from egis.toolkit.runner import get_runner
+from egis.toolkit.signatures import images_sha256
 
 CHIP_SETS = ("labelled", "evaluation")
 CHOICES_NAME = "choices.json"   # every setting's chosen images, so an interrupted sweep resumes
@@ -118,10 +119,13 @@ def run_sweep(model: LoadedModel, pops_dir: Path, variabilities: Sequence[str],
     _check_resume(out_dir, rows, provenance)
     out_dir.mkdir(parents=True, exist_ok=True)
     # where the responses are is not provenance (a resume may use another folder): recorded
-    # beside it, relative to out_dir, for readers of a finished run (egis.responses.responses_dir)
+    # beside it, relative to out_dir, with each set's images' hash, for readers of a finished run
+    # (egis.responses.evaluation_responses)
     write_json(out_dir / "sweep.json", {"config": config.to_dict(), "variabilities": list(variabilities),
                                         "provenance": provenance,
-                                        "responses": os.path.relpath(cache_dir, out_dir)})
+                                        "responses": os.path.relpath(cache_dir, out_dir),
+                                        "response_sets": {name: images_sha256(images)
+                                                          for name, images in sorted(stimuli.items())}})
     done = {row_key(r) for r in rows}
     timings: dict[str, float] = {}
     showcase: dict[str, CompactionResult] = {}

@@ -26,7 +26,11 @@ def merged_summary(paths: list[str], only: list[set[str] | None] | None = None) 
     than shown twice."""
     entries, seen = [], {}
     for path, methods in zip(paths, only or [None] * len(paths)):
-        for e in json.load(open(path)):
+        held = json.load(open(path))
+        absent = sorted((methods or set()) - {e["method"] for e in held})
+        if absent:
+            raise SystemExit(f"{path} holds no {absent[0]} rows")
+        for e in held:
             if methods is not None and e["method"] not in methods:
                 continue
             key = (e["variability"], e["cutoff"], e["k"], e["method"])

@@ -219,7 +219,7 @@ def test_one_pass_labelling_fills_the_evaluation_response_cache(tmp_path, monkey
     for name in stimuli:
         assert cached.logits[name].shape == (5, len(stimuli[name]), 10)
         np.testing.assert_allclose(cached.logits[name], fresh.logits[name], rtol=1e-5, atol=1e-5)
-    assert not list((tmp_path / "cache").glob("*.partial.npy"))
+    assert not list((tmp_path / "cache").glob("*.tmp")), "a scratch or temporary file was left behind"
 
 
 def test_egis_select_takes_the_candidate_with_the_best_held_out_score():

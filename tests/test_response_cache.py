@@ -95,16 +95,51 @@ def test_a_shared_cache_simulates_only_the_sets_an_evaluation_adds(population, t
     np.testing.assert_array_equal(second.logits["a"], first.logits["a"])
     alone = responses.chip_responses(model, pop, labels, {"c": c}, tmp_path / "alone", progress=False)
     np.testing.assert_allclose(second.logits["c"], alone.logits["c"], rtol=1e-5, atol=1e-5)
-    assert sorted(responses.cached_responses(cache, pop)) == ["a", "b", "c"]
-    # other images under a known name are a cache of their own, and a reader that cannot tell
-    # which one it was asked for refuses instead of guessing
+    assert sorted(responses.cached_responses(cache, pop).logits) == ["a", "b", "c"]
+    # other images under a known name are a cache of their own: a reader that cannot tell which
+    # one it was asked for refuses instead of guessing, and one given the images' hashes reads it
+    from egis.toolkit.signatures import images_sha256
+
     responses.chip_responses(model, pop, labels, {"a": a[:3]}, cache, progress=False)
     with pytest.raises(DataError, match="more than one response cache of the a stimuli"):
         responses.cached_responses(cache, pop)
+    picked = responses.cached_responses(cache, pop, images={"a": images_sha256(a[:3])})
+    assert sorted(picked.logits) == ["a"]
+    np.testing.assert_array_equal(picked.logits["a"], first.logits["a"][:, :3])
+
+
+def test_concurrent_evaluations_sharing_a_folder_simulate_a_set_once(population, tmp_path, monkeypatch) -> None:
+    """Two evaluations of the same chips start at once on one shared folder: the folder's lock
+    lets one simulate and the other read what it published."""
+    import threading
+    import time
+
+    import egis.responses as responses
+
+    model, pop, labels = population
+    images = {"a": _images(0, 6)}
+    passes: list[int] = []
+    simulate = responses.population_logits
+
+    def slow(population, batch, **kwargs):
+        passes.append(len(batch))
+        time.sleep(0.5)   # both would find the set missing, were the check not under the lock
+        return simulate(population, batch, **kwargs)
+
+    monkeypatch.setattr(responses, "population_logits", slow)
+    results: list[np.ndarray] = []
+    threads = [threading.Thread(target=lambda: results.append(responses.chip_responses(
+        model, pop, labels, images, tmp_path / "shared", progress=False).logits["a"])) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert passes == [6] and len(results) == 2
+    np.testing.assert_array_equal(results[0], results[1])
 
 
 def test_a_complete_cached_set_is_read_whole_and_the_rest_measured_on_the_wanted_images(population, tmp_path) -> None:
-    from egis.responses import chip_responses, chip_responses_on
+    from egis.responses import cached_responses, chip_responses, chip_responses_on
 
     model, pop, labels = population
     stimuli = {"a": _images(0, 6), "b": _images(1, 4)}
@@ -119,6 +154,18 @@ def test_a_complete_cached_set_is_read_whole_and_the_rest_measured_on_the_wanted
                                    rtol=1e-5, atol=1e-5)
     with pytest.raises(DataError, match="image 1 of the b stimuli was not measured"):
         some.signatures("b", [1])
+    # a later evaluation sharing the folder that wants some of those images (a budget run at
+    # fewer K) reads the cached subset; one that wants another image simulates its own
+    fewer, measured = chip_responses_on(model, pop, labels, stimuli, {"b": [2]}, cache, progress=False)
+    assert measured == 0 and list(fewer.columns["b"]) == [0, 2]
+    np.testing.assert_allclose(fewer.signatures("b", [2]), full.signatures("b", [2]), rtol=1e-5, atol=1e-5)
+    other, measured = chip_responses_on(model, pop, labels, stimuli, {"b": [1, 2]}, cache, progress=False)
+    assert measured == 2 and list(other.columns["b"]) == [1, 2]
+    # a reader finds the subset that covers what it is asked for, the smallest first
+    read = cached_responses(cache, pop, wanted={"b": [2]})
+    assert list(read.columns["b"]) == [0, 2] or list(read.columns["b"]) == [1, 2]
+    assert "b" not in cached_responses(cache, pop, wanted={"b": [3]}).logits
+    np.testing.assert_allclose(read.signatures("b", [2]), full.signatures("b", [2]), rtol=1e-5, atol=1e-5)
 
 
 def test_a_cache_of_the_older_layout_is_named_not_misread(population, tmp_path: Path) -> None:
@@ -128,7 +175,11 @@ def test_a_cache_of_the_older_layout_is_named_not_misread(population, tmp_path: 
     old = tmp_path / "old"
     old.mkdir()
     np.save(old / "labelled-0123.npy", np.zeros((2, 3, 4), dtype=np.float32))
-    (old / "labelled-0123.json").write_text(json.dumps({"names": ["egis"], "counts": [3]}))
+    from egis.toolkit.population import PopulationSpec
+
+    population_sha = PopulationSpec.load(pop).sha256()
+    (old / "labelled-0123.json").write_text(json.dumps({"population": population_sha, "names": ["egis"],
+                                                         "counts": [3]}))
     with pytest.raises(DataError, match="older layout"):
         cached_responses(old, pop)
 
@@ -152,8 +203,8 @@ def test_a_shared_folder_is_read_per_population(population, tmp_path: Path) -> N
     theirs = chip_responses(model, other, other.parent / "labelled_accuracy.csv", images, shared,
                             progress=False).logits["a"]
     assert not np.allclose(mine, theirs)
-    np.testing.assert_array_equal(cached_responses(shared, pop)["a"], mine)
-    np.testing.assert_array_equal(cached_responses(shared, other)["a"], theirs)
+    np.testing.assert_array_equal(cached_responses(shared, pop).logits["a"], mine)
+    np.testing.assert_array_equal(cached_responses(shared, other).logits["a"], theirs)
     with pytest.raises(DataError, match="no response cache"):
         cached_responses(tmp_path / "alone", other)
     evaluation = tmp_path / "eval"
