@@ -88,9 +88,11 @@ def response_caches(pop_path: Path, spec: PopulationSpec, chips: Sequence[int],
 SET_IDENTITY = ("population", "chips", "stimulus", "images")   # what a set's caches share
 
 
-def _found_caches(cache_dir: Path, pop_path: Path) -> list[tuple[dict[str, Any], ResponseCache]]:
+def _found_caches(cache_dir: Path, pop_path: Path,
+                  older: list[Path] | None = None) -> list[tuple[dict[str, Any], ResponseCache]]:
     """Every cache of ``pop_path``'s population in ``cache_dir``, with its identity (sidecar).
-    A cache of the older layout (every set in one file) is refused by name."""
+    A cache of the older layout (every set in one file) cannot serve anyone: it is skipped,
+    and its sidecar appended to ``older`` so a reader that finds nothing else can name it."""
     population = PopulationSpec.load(pop_path).sha256()
     found = []
     for sidecar in sorted(Path(cache_dir).glob(f"{Path(pop_path).stem}-*.json")):
@@ -101,8 +103,9 @@ def _found_caches(cache_dir: Path, pop_path: Path) -> list[tuple[dict[str, Any],
         if meta.get("population") != population:
             continue
         if "stimulus" not in meta:
-            raise DataError(f"{sidecar} is a response cache of the older layout (every set in one file); "
-                            f"rerun the evaluation to rebuild it one set per file")
+            if older is not None:
+                older.append(sidecar)
+            continue
         identity = {k: v for k, v in meta.items() if k not in ("shape", "dtype", "layout")}
         found.append((meta, ResponseCache(sidecar.with_suffix(""), identity, tuple(meta.get("shape", (0, 0, 0))))))
     return found
@@ -247,7 +250,8 @@ def cached_responses(cache_dir: Path, pop_path: Path, images: Mapping[str, str] 
     is preferred; else, for a set named in ``wanted``, the smallest cached subset that holds
     those images (:attr:`ChipResponses.columns` says which). Two complete caches of one set
     name that ``images`` does not tell apart are refused rather than guessed between."""
-    found = [(meta, cache) for meta, cache in _found_caches(cache_dir, pop_path)
+    older: list[Path] = []
+    found = [(meta, cache) for meta, cache in _found_caches(cache_dir, pop_path, older)
              if images is None or images.get(meta["stimulus"]) == meta.get("images")]
     logits: dict[str, np.ndarray] = {}
     columns: dict[str, np.ndarray] = {}
@@ -268,6 +272,9 @@ def cached_responses(cache_dir: Path, pop_path: Path, images: Mapping[str, str] 
         covered = _covering(found, sets[0], np.unique(np.asarray(list(ix), dtype=np.intp)))
         if covered is not None:
             logits[name], columns[name] = covered
+    if not logits and older:
+        raise DataError(f"{older[0]} is a response cache of the older layout (every set in one file); "
+                        f"rerun the evaluation to rebuild it one set per file")
     if not logits:
         raise DataError(f"no response cache of {pop_path} in {cache_dir} (run the evaluation first)")
     return ChipResponses(logits, np.empty(0), columns)

@@ -182,6 +182,12 @@ def test_a_cache_of_the_older_layout_is_named_not_misread(population, tmp_path: 
                                                          "counts": [3]}))
     with pytest.raises(DataError, match="older layout"):
         cached_responses(old, pop)
+    # ... and does not stand in the way of new caches in the same folder
+    model, _, labels = population
+    from egis.responses import chip_responses
+
+    fresh = chip_responses(model, pop, labels, {"a": _images(0, 6)}, old, progress=False).logits["a"]
+    np.testing.assert_array_equal(cached_responses(old, pop).logits["a"], fresh)
 
 
 def test_a_shared_folder_is_read_per_population(population, tmp_path: Path) -> None:
