@@ -106,8 +106,12 @@ def _found_caches(cache_dir: Path, pop_path: Path,
             if older is not None:
                 older.append(sidecar)
             continue
-        identity = {k: v for k, v in meta.items() if k not in ("shape", "dtype", "layout")}
-        found.append((meta, ResponseCache(sidecar.with_suffix(""), identity, tuple(meta.get("shape", (0, 0, 0))))))
+        # the key must be the hash of the identity it sits beside (as response_caches made it)
+        identity = {k: meta[k] for k in (*SET_IDENTITY, "indices") if k in meta}
+        if sha256_bytes(json.dumps(identity).encode())[:16] != meta.get("key"):
+            continue
+        found.append((meta, ResponseCache(sidecar.with_suffix(""), {**identity, "key": meta["key"]},
+                                          tuple(meta.get("shape", (0, 0, 0))))))
     return found
 
 

@@ -165,6 +165,12 @@ def test_a_complete_cached_set_is_read_whole_and_the_rest_measured_on_the_wanted
     read = cached_responses(cache, pop, wanted={"b": [2]})
     assert list(read.columns["b"]) == [0, 2] or list(read.columns["b"]) == [1, 2]
     assert "b" not in cached_responses(cache, pop, wanted={"b": [3]}).logits
+    # a sidecar whose identity was edited no longer vouches for its file
+    for sidecar in cache.glob("labelled-b-*.json"):
+        meta = json.loads(sidecar.read_text())
+        meta["indices"] = [0, 1, 2, 3]
+        sidecar.write_text(json.dumps(meta))
+    assert "b" not in cached_responses(cache, pop, wanted={"b": [2]}).logits
     np.testing.assert_allclose(read.signatures("b", [2]), full.signatures("b", [2]), rtol=1e-5, atol=1e-5)
 
 
