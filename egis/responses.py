@@ -133,7 +133,7 @@ def _covering(found: list[tuple[dict[str, Any], ResponseCache]], of_set: Mapping
 
 
 @contextlib.contextmanager
-def _locked(cache_dir: Path, pop_path: Path) -> Iterator[None]:
+def population_lock(cache_dir: Path, pop_path: Path) -> Iterator[None]:
     """Hold the cache folder's lock for one population while its caches are checked, simulated
     and published, so two evaluations sharing the folder neither simulate the same set twice
     nor unpublish each other's caches (a POSIX advisory lock; where fcntl is missing, none)."""
@@ -155,7 +155,7 @@ def _simulate_missing(model: LoadedModel, spec: PopulationSpec, chips: Sequence[
                       caches: dict[str, ResponseCache], images: Mapping[str, np.ndarray],
                       progress: bool) -> dict[str, np.ndarray]:
     """Every cache's responses: those not cached yet are simulated together in one pass
-    (``images[name]`` fills ``caches[name]``) and published. Call under :func:`_locked`."""
+    (``images[name]`` fills ``caches[name]``) and published. Call under :func:`population_lock`."""
     missing = [name for name, cache in caches.items() if cache.open() is None]
     if missing:
         stacked = np.concatenate([images[name] for name in missing])
@@ -189,7 +189,7 @@ def chip_responses(model: LoadedModel, pop_path: Path, accuracy_csv: Path,
     labels = _labels_with_accuracy(accuracy_csv)
     chips = labels.chips.tolist()
     caches = response_caches(pop_path, spec, chips, stimuli, cache_dir, model.num_classes)
-    with _locked(cache_dir, pop_path):
+    with population_lock(cache_dir, pop_path):
         logits = _simulate_missing(model, spec, chips, caches, stimuli, progress)
     return ChipResponses(logits, labels.accuracies)
 
@@ -214,7 +214,7 @@ def chip_responses_on(model: LoadedModel, pop_path: Path, accuracy_csv: Path, st
     logits: dict[str, np.ndarray] = {}
     columns: dict[str, np.ndarray] = {}
     to_measure: dict[str, np.ndarray] = {}
-    with _locked(cache_dir, pop_path):
+    with population_lock(cache_dir, pop_path):
         found = _found_caches(cache_dir, pop_path)
         for name, held in asked.items():
             whole = full[name].open()
@@ -273,6 +273,9 @@ def cached_responses(cache_dir: Path, pop_path: Path, images: Mapping[str, str] 
         sets = [meta for meta, _ in found if meta["stimulus"] == name]
         if name in logits or not sets:
             continue
+        if len({meta["images"] for meta in sets}) > 1:
+            raise DataError(f"{cache_dir} holds responses of {pop_path} to more than one {name} set "
+                            f"(give the evaluation's images to tell them apart)")
         covered = _covering(found, sets[0], np.unique(np.asarray(list(ix), dtype=np.intp)))
         if covered is not None:
             logits[name], columns[name] = covered

@@ -151,15 +151,16 @@ def make(name: str, sigma: float | None, count: int, images: int | None, presets
 def _label_and_respond(population: Population, pop_path: Path, x: np.ndarray, y: np.ndarray,
                        stimuli: dict[str, np.ndarray], cache_dir: Path) -> np.ndarray:
     """Accuracies, and the evaluation's response caches (one per set) filled in the same pass."""
-    from egis.responses import response_caches
+    from egis.responses import population_lock, response_caches
     from egis.toolkit.responses import write_together
 
     chips = list(range(len(population)))
     caches = response_caches(pop_path, population.spec, chips, stimuli, cache_dir,
                              population.model.num_classes)
     stacked = np.concatenate([stimuli[name] for name in caches])
-    return write_together(list(caches.values()),
-                          lambda out: chip_accuracies(population, x, y, chips, also=(stacked, out)))
+    with population_lock(cache_dir, pop_path):
+        return write_together(list(caches.values()),
+                              lambda out: chip_accuracies(population, x, y, chips, also=(stacked, out)))
 
 
 def main() -> None:

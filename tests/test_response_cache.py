@@ -165,6 +165,14 @@ def test_a_complete_cached_set_is_read_whole_and_the_rest_measured_on_the_wanted
     read = cached_responses(cache, pop, wanted={"b": [2]})
     assert list(read.columns["b"]) == [0, 2] or list(read.columns["b"]) == [1, 2]
     assert "b" not in cached_responses(cache, pop, wanted={"b": [3]}).logits
+    # subsets of two pools under one set name: a reader not told which pool refuses
+    chip_responses_on(model, pop, labels, {"b": stimuli["a"][:4]}, {"b": [1]}, cache, progress=False)
+    with pytest.raises(DataError, match="more than one b set"):
+        cached_responses(cache, pop, wanted={"b": [1]})
+    from egis.toolkit.signatures import images_sha256
+
+    told = cached_responses(cache, pop, images={"b": images_sha256(stimuli["b"])}, wanted={"b": [2]})
+    np.testing.assert_allclose(told.signatures("b", [2]), full.signatures("b", [2]), rtol=1e-5, atol=1e-5)
     # a sidecar whose identity was edited no longer vouches for its file
     for sidecar in cache.glob("labelled-b-*.json"):
         meta = json.loads(sidecar.read_text())
