@@ -40,6 +40,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from egis.chance import CHANCE_SEED, SCORES, chance_level, random_sets  # noqa: E402
 from egis.compaction import BoosterConfig  # noqa: E402
 from egis.evaluate import predict_with, setting_labels  # noqa: E402
 from egis.metrics import test_metrics  # noqa: E402
@@ -50,7 +51,6 @@ from egis.toolkit.labels import read_labels  # noqa: E402
 from egis.toolkit.model import load_model  # noqa: E402
 
 
-SCORES = ("TA", "CTE", "YL")   # what each set is scored by, and checked against results.csv
 
 
 def cached_labelled(eval_dir: Path, run: Path, variability: str, stimulus: str) -> ChipResponses:
@@ -93,7 +93,7 @@ def main() -> None:
                         help="the evaluation folder that chose the images (default RUN/eval_<variability>)")
     parser.add_argument("-k", type=int, default=4)
     parser.add_argument("--sets", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=12345)
+    parser.add_argument("--seed", type=int, default=CHANCE_SEED)
     parser.add_argument("--csv", type=Path, help="also write every figure as CSV rows here")
     args = parser.parse_args()
 
@@ -115,9 +115,8 @@ def main() -> None:
     chosen = {key: c for key, c in choices.items()
               if c["stimulus"] == args.stimulus and key.split("|")[0] == args.variability
               and int(key.split("|")[2]) == args.k}
-    rng = np.random.default_rng(args.seed)
-    random_sets = [np.sort(rng.choice(n, args.k, replace=False)) for _ in range(args.sets)]
-    wanted = sorted({int(i) for s in random_sets for i in s} | {i for c in chosen.values() for i in c["indices"]})
+    drawn = random_sets(n, args.k, args.sets, args.seed)
+    wanted = sorted({int(i) for s in drawn for i in s} | {i for c in chosen.values() for i in c["indices"]})
     base = args.run / "pops" / args.variability
     evaluation, images_measured = chip_responses_on(model, base / "evaluation.json", base / "evaluation_accuracy.csv",
                                              {args.stimulus: images}, {args.stimulus: wanted},
@@ -147,9 +146,10 @@ def main() -> None:
             return {name: metrics[name] for name in SCORES}
 
         # random sets are scored by the classifier, as every data-free method and da-classifier is
-        at_random = [scores(list(s), "egis") for s in random_sets]
-        chance = np.array([r["TA"] for r in at_random])
-        chance_of = {name: float(np.mean([r[name] for r in at_random])) for name in SCORES}
+        level = chance_level(labelled, evaluation, args.stimulus, cutoff, args.k, drawn, config,
+                             max_escape=budget, escape_confidence=confidence)
+        chance = level.scores["TA"]
+        chance_of = {name: float(np.mean(level.scores[name])) for name in SCORES}
         table.append({"cutoff": cutoff, "method": "chance", "seed": "", "TA": round(float(chance.mean()), 4),
                       "minus_chance": 0.0, "percentile": "", "sd_over_sets": round(float(chance.std(ddof=1)), 4),
                       "sets": len(chance), "CTE": round(chance_of["CTE"], 4), "YL": round(chance_of["YL"], 4),

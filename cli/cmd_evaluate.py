@@ -51,6 +51,11 @@ def evaluate(
     escape_confidence: Optional[str] = typer.Option(None, "--escape-confidence", metavar="C",
                                                     help="With --max-escape: hold the budget at confidence C, "
                                                          "as egis compact --escape-confidence (e.g. 75%)."),
+    chance: int = typer.Option(0, "--chance", min=0, metavar="R",
+                               help="Also score R random K-sets of each stimulus set the classifier methods "
+                                    "chose from (headline K, same budget) on the evaluation chips, and place "
+                                    "every choice against that chance level (chance.csv, the report). "
+                                    "Recomputed on each run; 100 is a good R."),
     responses: Optional[Path] = typer.Option(None, "--responses", metavar="DIR",
                                              help="Folder of the chips' simulated responses, one file per stimulus "
                                                   "set (default: OUTPUT/cache). Evaluations of the same populations "
@@ -97,7 +102,7 @@ def evaluate(
     config = SweepConfig(ks=_ints(k, "--k"), cutoffs=[c for c in cutoffs.split(",") if c],
                          seeds=list(range(seeds)), baseline_ks=_ints(baseline_k, "--baseline-k"),
                          trials=trials, images=images, methods=chosen,
-                         max_escape=budget, escape_confidence=confidence)
+                         max_escape=budget, escape_confidence=confidence, chance=chance)
     output.mkdir(parents=True, exist_ok=True)
     real_pixels = load_real_images(real, loaded, real_subdir) if real else None
     stimuli = load_stimuli(loaded, sid, real_pixels, images, seed=EVALUATION_SEED, work_dir=output, methods=chosen,

@@ -11,6 +11,8 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
+import numpy as np
+
 from egis.methods import METHOD_TITLES
 from egis.metrics import METRICS
 from egis.toolkit.io import atomic_open
@@ -56,6 +58,48 @@ def k_table(summary: list[dict[str, Any]], variability: str, method: str = "egis
     rows = [[e["cutoff"], e["k"], e["seeds"], *[fmt(e, m) for m in METRICS]]
             for e in summary if e["variability"] == variability and e["method"] == method]
     return table(["cutoff", "K", "seeds", *METRICS], rows)
+
+
+def chance_section(path: Path, variability: str, cutoffs: Sequence[str]) -> list[str]:
+    """The report's lines on the chance level (``egis evaluate --chance``, chance.csv): each
+    stimulus set's level and each method's TA minus its set's level, over the seeds."""
+    import csv
+
+    if not path.exists():
+        return []
+    with open(path, newline="") as handle:
+        entries = [r for r in csv.DictReader(handle) if r["variability"] == variability]
+    if not entries:
+        return []
+    k = entries[0]["k"]
+    levels = sorted({r["stimulus"] for r in entries if r["method"] == "chance"})
+    methods = sorted({r["method"] for r in entries if r["method"] != "chance"})
+    body = []
+    for name in levels:
+        cells = []
+        for cutoff in cutoffs:
+            level = next((r for r in entries if r["method"] == "chance" and r["stimulus"] == name
+                          and r["cutoff"] == cutoff), None)
+            cells.append("-" if level is None else f"{float(level['TA']):.2f} ± {float(level['TA_se']):.2f} / "
+                         f"{float(level['CTE']):.1f} / {float(level['YL']):.1f}")
+        sets = next(r["sets"] for r in entries if r["method"] == "chance" and r["stimulus"] == name)
+        body.append([f"chance: {name} ({sets} random sets)", *cells])
+    for method in methods:
+        cells = []
+        for cutoff in cutoffs:
+            placed = [r for r in entries if r["method"] == method and r["cutoff"] == cutoff]
+            if not placed:
+                cells.append("-")
+                continue
+            minus = np.array([float(r["minus_chance"]) for r in placed])
+            cells.append(f"{minus.mean():+.2f} ± {minus.std():.2f} (percentiles "
+                         + " ".join(f"{float(r['percentile']):.0f}" for r in placed) + ")")
+        body.append([method, *cells])
+    return [f"### Against chance (K = {k})", "",
+            "Random K-sets of the same images, scored on the evaluation chips as a choice is. Chance rows: mean "
+            "TA ± its standard error / CTE / YL; method rows: TA minus its set's chance level, mean ± sd over "
+            "the seeds, and each seed's percentile among the random sets.", "",
+            table(["set / method", *cutoffs], body), ""]
 
 
 def markdown_to_html(markdown: str, title: str) -> str:
@@ -171,7 +215,8 @@ def build_report(model: LoadedModel, model_name: str, sid_dir: Path, pops_dir: P
                   f"![chip accuracy histogram](accuracy_{variability}.png)", "",
                   f"### Table II analogue (K = {headline_k(config)}): TA ± std / CTE / BTE / YL, %", "",
                   headline_table(summary, variability, headline_k(config), config.cutoffs, config.methods), "",
-                  "### EGIS for every K", "", k_table(summary, variability), ""]
+                  "### EGIS for every K", "", k_table(summary, variability), "",
+                  *chance_section(out_dir / "chance.csv", variability, config.cutoffs)]
         egis_rows = [e for e in summary if e["variability"] == variability and e["method"] == "egis"]
         if egis_rows:
             groups = [f"{e['cutoff']} K={e['k']}" for e in egis_rows]

@@ -19,6 +19,7 @@ egis.report.build_report.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import time
@@ -34,7 +35,7 @@ from egis.evaluate import Choice, choose_sets, read_rows, row_key, score_choices
 from egis.methods import METHODS, SELECT_CANDIDATES, get_method
 from egis.responses import ChipResponses, chip_responses, chip_responses_on
 from egis.toolkit.errors import DataError
-from egis.toolkit.io import read_json, sha256_bytes, write_json
+from egis.toolkit.io import atomic_open, read_json, sha256_bytes, write_json
 from egis.toolkit.population import PopulationSpec
 from egis.toolkit.runner import get_runner
 from egis.toolkit.signatures import images_sha256
@@ -64,13 +65,14 @@ class SweepConfig:
     schedule: dict[str, float] = field(default_factory=dict)
     max_escape: float | None = None          # escape budget for the classifier detectors (egis.escape)
     escape_confidence: float | None = None   # level at which max_escape holds (None: its mean)
+    chance: int = 0                          # random K-sets per stimulus set for the chance level (0: none)
 
     def to_dict(self) -> dict[str, Any]:
         return {"ks": list(self.ks), "cutoffs": list(self.cutoffs), "seeds": list(self.seeds),
                 "methods": list(self.methods), "baseline_ks": list(self.baseline_ks),
                 "trials": self.trials, "images": self.images, "booster": self.booster.to_dict(),
                 "schedule": dict(self.schedule), "max_escape": self.max_escape,
-                "escape_confidence": self.escape_confidence}
+                "escape_confidence": self.escape_confidence, "chance": self.chance}
 
 
 def headline_of(ks: Sequence[int]) -> int:
@@ -197,7 +199,71 @@ def run_sweep(model: LoadedModel, pops_dir: Path, variabilities: Sequence[str],
                 log(f"{variability} {cutoff} K={k} seed={seed}: EGIS TA {egis_row['TA']:.1f}% "
                     f"CTE {egis_row['CTE']:.1f}%")
         timings[f"detectors on the evaluation chips ({variability})"] = time.perf_counter() - started
+
+    # 3. the chance level: random K-sets of the same images, every choice placed against it
+    if config.chance:
+        started = time.perf_counter()
+        table = chance_table(model, pops_dir, variabilities, stimuli, labelled, choices, rows, config,
+                             cache_dir, progress)
+        write_chance(out_dir / CHANCE_NAME, table)
+        timings["chance level"] = time.perf_counter() - started
+        log(f"{out_dir / CHANCE_NAME}: the chance level of {config.chance} random K-sets per stimulus set")
     return rows, timings, showcase
+
+
+CHANCE_NAME = "chance.csv"
+CHANCE_FIELDS = ("variability", "cutoff", "k", "stimulus", "method", "seed", "TA", "minus_chance", "percentile",
+                 "TA_sd", "TA_se", "sets", "CTE", "YL")
+
+
+def chance_table(model: LoadedModel, pops_dir: Path, variabilities: Sequence[str], stimuli: dict[str, np.ndarray],
+                 labelled: dict[str, ChipResponses], choices: dict[str, Choice], rows: list[dict[str, Any]],
+                 config: SweepConfig, cache_dir: Path, progress: bool = True) -> list[dict[str, Any]]:
+    """The chance level (egis.chance) of every stimulus set the classifier methods chose from
+    at the headline K, per variability and cutoff, scored as the rows were (same budget), and
+    each such row placed against its set's level. The evaluation chips are measured on the
+    random sets' images (cached, shared with the choices' where they overlap)."""
+    from egis.chance import chance_level, random_sets
+
+    k = headline_k(config)
+    table: list[dict[str, Any]] = []
+    for variability in variabilities:
+        chosen = {key: c for key, c in choices.items()
+                  if key.startswith(f"{variability}|") and int(key.split("|")[2]) == k
+                  and get_method(c.method).detector == "classifier"}
+        names = sorted({c.stimulus for c in chosen.values() if c.stimulus in stimuli})
+        if not names:
+            continue
+        drawn = {name: random_sets(len(stimuli[name]), k, config.chance) for name in names}
+        base = pops_dir / variability
+        evaluation, _ = chip_responses_on(model, base / "evaluation.json", base / "evaluation_accuracy.csv", stimuli,
+                                          {name: sorted({int(i) for s in sets for i in s})
+                                           for name, sets in drawn.items()}, cache_dir, progress)
+        for cutoff in config.cutoffs:
+            for name in names:
+                level = chance_level(labelled[variability], evaluation, name, cutoff, k, drawn[name],
+                                     config.booster, config.max_escape, config.escape_confidence)
+                table.append({"variability": variability, "method": "chance", "seed": "", **level.row()})
+                for row in sorted((r for r in rows if r["variability"] == variability and r["cutoff"] == cutoff
+                                   and int(r["k"]) == k), key=row_key):
+                    choice = chosen.get(_choice_key(variability, cutoff, k, int(row["seed"]), row["method"]))
+                    if choice is None or choice.stimulus != name:
+                        continue
+                    minus, percentile = level.place(row["TA"])
+                    table.append({"variability": variability, "cutoff": cutoff, "k": k, "stimulus": name,
+                                  "method": row["method"], "seed": int(row["seed"]), "TA": row["TA"],
+                                  "minus_chance": minus, "percentile": percentile, "CTE": row["CTE"],
+                                  "YL": row["YL"]})
+    return table
+
+
+def write_chance(path: Path, table: list[dict[str, Any]]) -> None:
+    """chance.csv, written atomically (6 significant digits, as results.csv)."""
+    with atomic_open(path) as handle:
+        writer = csv.DictWriter(handle, fieldnames=CHANCE_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        for row in table:
+            writer.writerow({key: (f"{value:.6g}" if isinstance(value, float) else value) for key, value in row.items()})
 
 
 @dataclass

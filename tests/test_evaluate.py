@@ -141,6 +141,38 @@ def test_small_sweep_end_to_end(tmp_path, monkeypatch):
     assert responses_dir(sharing).resolve() == (tmp_path / "out" / "cache").resolve()
     assert not (sharing / "cache").exists()
     monkeypatch.undo()
+    # The chance level (--chance): random K-sets of every set the classifier methods chose
+    # from, scored as choices are, and each choice placed against its own set's level.
+    import csv as _csv
+    import dataclasses
+
+    from egis.chance import chance_level, random_sets
+    from egis.methods import get_method
+
+    with_chance = tmp_path / "with_chance"
+    with_chance.mkdir()
+    shutil.copy(tmp_path / "out" / "choices.json", with_chance / "choices.json")
+    chance_rows, _, _ = run_sweep(model, tmp_path / "pops", ["extreme"], stimuli, with_chance,
+                                  dataclasses.replace(config, chance=5), progress=False, log=lambda line: None,
+                                  cache_dir=tmp_path / "out" / "cache")
+    table = list(_csv.DictReader(open(with_chance / "chance.csv")))
+    levels = {r["stimulus"]: r for r in table if r["method"] == "chance"}
+    assert set(levels) == {get_method(m).stimulus for m in METHODS if get_method(m).detector == "classifier"}
+    for name, level in levels.items():
+        again = chance_level(full["labelled"], full["evaluation"], name, "A50", 2, random_sets(len(stimuli[name]), 2, 5),
+                             config.booster)
+        assert float(level["TA"]) == pytest.approx(again.ta, abs=1e-4) and int(level["sets"]) == 5
+    placed = [r for r in table if r["method"] != "chance"]
+    by_row = {r["method"]: r for r in chance_rows}
+    assert {r["method"] for r in placed} == {m for m in METHODS if get_method(m).detector == "classifier"}
+    for r in placed:
+        level = float(levels[r["stimulus"]]["TA"])
+        assert float(r["TA"]) == pytest.approx(by_row[r["method"]]["TA"], abs=1e-4)
+        assert float(r["minus_chance"]) == pytest.approx(float(r["TA"]) - level, abs=1e-3)
+        assert 0 <= float(r["percentile"]) <= 100
+    chance_report = build_report(model, "digits", sid, tmp_path / "pops", ["extreme"], chance_rows, {}, {}, stimuli,
+                                 with_chance, dataclasses.replace(config, chance=5), "egis evaluate --chance 5").read_text()
+    assert "### Against chance (K = 2)" in chance_report and "chance: egis (5 random sets)" in chance_report
     # The settings' annealing on two worker processes chooses exactly what one process does.
     from egis.sweep import ChoiceTask
     from egis.toolkit.runner import LocalRunner, ProcessRunner
