@@ -219,19 +219,22 @@ CHANCE_FIELDS = ("variability", "cutoff", "k", "stimulus", "method", "seed", "TA
 def chance_table(model: LoadedModel, pops_dir: Path, variabilities: Sequence[str], stimuli: dict[str, np.ndarray],
                  labelled: dict[str, ChipResponses], choices: dict[str, Choice], rows: list[dict[str, Any]],
                  config: SweepConfig, cache_dir: Path, progress: bool = True) -> list[dict[str, Any]]:
-    """The chance level (egis.chance) of every stimulus set the classifier methods chose from
+    """The chance level (egis.chance) of every stimulus set the classifier methods choose from
     at the headline K, per variability and cutoff, scored as the rows were (same budget), and
-    each such row placed against its set's level. The evaluation chips are measured on the
-    random sets' images (cached, shared with the choices' where they overlap)."""
+    each such row placed against its set's level. A row's set is its recorded choice's, else
+    its method's own (egis-select's is known only from its choice). The evaluation chips are
+    measured on the random sets' images (cached, shared with the choices' where they overlap)."""
     from egis.chance import chance_level, random_sets
 
     k = headline_k(config)
+    classifiers = [m for m in config.methods if get_method(m).detector == "classifier"]
+    own = {m: get_method(m).stimulus for m in classifiers if get_method(m).selection != "select"}
     table: list[dict[str, Any]] = []
     for variability in variabilities:
         chosen = {key: c for key, c in choices.items()
                   if key.startswith(f"{variability}|") and int(key.split("|")[2]) == k
                   and get_method(c.method).detector == "classifier"}
-        names = sorted({c.stimulus for c in chosen.values() if c.stimulus in stimuli})
+        names = sorted(({c.stimulus for c in chosen.values()} | set(own.values())) & set(stimuli))
         if not names:
             continue
         drawn = {name: random_sets(len(stimuli[name]), k, config.chance) for name in names}
@@ -247,7 +250,7 @@ def chance_table(model: LoadedModel, pops_dir: Path, variabilities: Sequence[str
                 for row in sorted((r for r in rows if r["variability"] == variability and r["cutoff"] == cutoff
                                    and int(r["k"]) == k), key=row_key):
                     choice = chosen.get(_choice_key(variability, cutoff, k, int(row["seed"]), row["method"]))
-                    if choice is None or choice.stimulus != name:
+                    if (choice.stimulus if choice is not None else own.get(row["method"])) != name:
                         continue
                     minus, percentile = level.place(row["TA"])
                     table.append({"variability": variability, "cutoff": cutoff, "k": k, "stimulus": name,

@@ -170,6 +170,18 @@ def test_small_sweep_end_to_end(tmp_path, monkeypatch):
         assert float(r["TA"]) == pytest.approx(by_row[r["method"]]["TA"], abs=1e-4)
         assert float(r["minus_chance"]) == pytest.approx(float(r["TA"]) - level, abs=1e-3)
         assert 0 <= float(r["percentile"]) <= 100
+    # Rows resumed without their choices (e.g. choices.json made before a candidate was added):
+    # each row is placed against its method's own set; egis-select's set is unknown, so not.
+    resumed_only = tmp_path / "rows_only"
+    resumed_only.mkdir()
+    for name in ("results.csv", "sweep.json"):
+        shutil.copy(with_chance / name, resumed_only / name)
+    run_sweep(model, tmp_path / "pops", ["extreme"], stimuli, resumed_only, dataclasses.replace(config, chance=5),
+              progress=False, log=lambda line: None, cache_dir=tmp_path / "out" / "cache")
+    again_table = list(_csv.DictReader(open(resumed_only / "chance.csv")))
+    assert [r for r in again_table if r["method"] == "chance"] == [r for r in table if r["method"] == "chance"]
+    assert ({r["method"] for r in again_table if r["method"] != "chance"}
+            == {r["method"] for r in placed} - {"egis-select"})
     chance_report = build_report(model, "digits", sid, tmp_path / "pops", ["extreme"], chance_rows, {}, {}, stimuli,
                                  with_chance, dataclasses.replace(config, chance=5), "egis evaluate --chance 5").read_text()
     assert "### Against chance (K = 2)" in chance_report and "chance: egis (5 random sets)" in chance_report
