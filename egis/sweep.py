@@ -141,7 +141,7 @@ def run_sweep(model: LoadedModel, pops_dir: Path, variabilities: Sequence[str],
 
     # 1. choose every setting's images from the labelled chips alone (checkpointed); the
     # settings are independent, so they run on every worker the runner has
-    choices = _load_choices(out_dir, provenance, config, log)
+    choices, set_aside = _load_choices(out_dir, provenance, config)
     pending: list[tuple[str, str, int, int, list[str]]] = []
     to_choose: list[tuple[str, str, int, int, list[str]]] = []
     for variability, cutoff, k, seed, methods in plan(config, variabilities):
@@ -153,6 +153,9 @@ def run_sweep(model: LoadedModel, pops_dir: Path, variabilities: Sequence[str],
         missing = [m for m in todo if _choice_key(variability, cutoff, k, seed, m) not in choices]
         if missing:
             to_choose.append((variability, cutoff, k, seed, missing))
+    if set_aside and to_choose:
+        log(f"{out_dir / CHOICES_NAME} was made for other chips, stimuli, annealing settings or code version: "
+            f"choosing again")
     started = time.perf_counter()
     task = ChoiceTask(labelled, to_choose, config)
     for index, (chosen_sets, headline, seconds) in get_runner(chunk=1).map(task, range(len(to_choose))):
@@ -309,18 +312,17 @@ def _choice_basis(provenance: dict[str, Any], config: SweepConfig) -> dict[str, 
             "booster": config.booster.to_dict(), "trials": config.trials, "schedule": dict(config.schedule)}
 
 
-def _load_choices(out_dir: Path, provenance: dict[str, Any], config: SweepConfig,
-                  log: Callable[[str], None]) -> dict[str, Choice]:
-    """The choices an earlier, interrupted run made on the same basis (else none, said in the log:
-    every setting is then annealed again and the file rewritten)."""
+def _load_choices(out_dir: Path, provenance: dict[str, Any], config: SweepConfig) -> tuple[dict[str, Choice], bool]:
+    """The choices an earlier, interrupted run made on the same basis, and whether a file of
+    choices made on another basis was set aside (every setting still to score is then annealed
+    again and the file rewritten)."""
     path = out_dir / CHOICES_NAME
     if not path.exists():
-        return {}
+        return {}, False
     data = read_json(path)
     if data.get("basis") != json.loads(json.dumps(_choice_basis(provenance, config))):
-        log(f"{path} was made for other chips, stimuli, annealing settings or code version: choosing again")
-        return {}
-    return {key: Choice.from_dict(value) for key, value in data["choices"].items()}
+        return {}, True
+    return {key: Choice.from_dict(value) for key, value in data["choices"].items()}, False
 
 
 def _save_choices(out_dir: Path, provenance: dict[str, Any], config: SweepConfig,

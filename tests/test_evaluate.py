@@ -176,8 +176,11 @@ def test_small_sweep_end_to_end(tmp_path, monkeypatch):
     resumed_only.mkdir()
     for name in ("results.csv", "sweep.json"):
         shutil.copy(with_chance / name, resumed_only / name)
+    (resumed_only / "choices.json").write_text(_json.dumps({"basis": {}, "choices": {}}))   # another basis
+    said: list[str] = []
     run_sweep(model, tmp_path / "pops", ["extreme"], stimuli, resumed_only, dataclasses.replace(config, chance=5),
-              progress=False, log=lambda line: None, cache_dir=tmp_path / "out" / "cache")
+              progress=False, log=said.append, cache_dir=tmp_path / "out" / "cache")
+    assert not [line for line in said if "choosing again" in line], "nothing was left to choose"
     again_table = list(_csv.DictReader(open(resumed_only / "chance.csv")))
     assert [r for r in again_table if r["method"] == "chance"] == [r for r in table if r["method"] == "chance"]
     assert ({r["method"] for r in again_table if r["method"] != "chance"}
