@@ -208,10 +208,16 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
 
 
 def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+    write_table(path, ROW_FIELDS, sorted(rows, key=row_key))
+
+
+def write_table(path: Path, fields: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
+    """A CSV of ``fields`` written atomically, floats to 6 significant digits (results.csv,
+    chance.csv)."""
     with atomic_open(path) as handle:
-        writer = csv.DictWriter(handle, fieldnames=ROW_FIELDS, extrasaction="ignore")
+        writer = csv.DictWriter(handle, fieldnames=list(fields), extrasaction="ignore")
         writer.writeheader()
-        for row in sorted(rows, key=row_key):
+        for row in rows:
             writer.writerow({key: (f"{value:.6g}" if isinstance(value, float) else value)
                              for key, value in row.items()})
 

@@ -57,8 +57,6 @@ class ChipResponses:
         return signatures(self.logits[stimulus], at)
 
 
-
-
 def response_caches(pop_path: Path, spec: PopulationSpec, chips: Sequence[int],
                     stimuli: dict[str, np.ndarray], cache_dir: Path, num_classes: int,
                     columns: Mapping[str, np.ndarray] | None = None) -> dict[str, ResponseCache]:
@@ -179,8 +177,6 @@ def _labels_with_accuracy(accuracy_csv: Path):
     return labels
 
 
-
-
 def chip_responses(model: LoadedModel, pop_path: Path, accuracy_csv: Path,
                    stimuli: dict[str, np.ndarray], cache_dir: Path, progress: bool = True) -> ChipResponses:
     """Logits of one population on all stimuli and its chips' true accuracies. Sets already
@@ -218,10 +214,11 @@ def chip_responses_on(model: LoadedModel, pop_path: Path, accuracy_csv: Path, st
         found = _found_caches(cache_dir, pop_path)
         for name, held in asked.items():
             whole = full[name].open()
-            covered = None if whole is not None else _covering(found, full[name].key, held)
             if whole is not None:
                 logits[name] = np.asarray(whole)
-            elif covered is not None:
+                continue
+            covered = _covering(found, full[name].key, held)
+            if covered is not None:
                 logits[name], columns[name] = covered
             else:
                 to_measure[name] = held
@@ -234,13 +231,16 @@ def chip_responses_on(model: LoadedModel, pop_path: Path, accuracy_csv: Path, st
     return ChipResponses(logits, labels.accuracies, columns), sum(len(held) for held in to_measure.values())
 
 
+def _sweep_record(eval_dir: Path) -> dict[str, Any]:
+    """A finished evaluation's sweep.json (empty when it has none)."""
+    sweep = Path(eval_dir) / "sweep.json"
+    return json.loads(sweep.read_text()) if sweep.exists() else {}
+
+
 def responses_dir(eval_dir: Path) -> Path:
     """The folder an evaluation kept its chips' responses in: what its sweep.json records
     (``egis evaluate --responses``, relative to the evaluation folder), else its own cache/."""
-    sweep = Path(eval_dir) / "sweep.json"
-    recorded = json.loads(sweep.read_text()).get("responses") if sweep.exists() else None
-    return Path(eval_dir) / (recorded or "cache")
-
+    return Path(eval_dir) / (_sweep_record(eval_dir).get("responses") or "cache")
 
 
 def cached_responses(cache_dir: Path, pop_path: Path, images: Mapping[str, str] | None = None,
@@ -292,6 +292,4 @@ def evaluation_responses(eval_dir: Path, pop_path: Path,
     """The responses a finished evaluation measured on one population, read from wherever it
     kept them (:func:`responses_dir`) and, where its sweep.json records them, of exactly the
     image sets it used."""
-    sweep = Path(eval_dir) / "sweep.json"
-    recorded = json.loads(sweep.read_text()).get("response_sets") if sweep.exists() else None
-    return cached_responses(responses_dir(eval_dir), pop_path, recorded, wanted)
+    return cached_responses(responses_dir(eval_dir), pop_path, _sweep_record(eval_dir).get("response_sets"), wanted)

@@ -19,7 +19,6 @@ egis.report.build_report.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import time
@@ -31,11 +30,11 @@ from typing import Any
 import numpy as np
 
 from egis.compaction import BoosterConfig, CompactionResult
-from egis.evaluate import Choice, choose_sets, read_rows, row_key, score_choices, write_rows
+from egis.evaluate import Choice, choose_sets, read_rows, row_key, score_choices, write_rows, write_table
 from egis.methods import METHODS, SELECT_CANDIDATES, get_method
 from egis.responses import ChipResponses, chip_responses, chip_responses_on
 from egis.toolkit.errors import DataError
-from egis.toolkit.io import atomic_open, read_json, sha256_bytes, write_json
+from egis.toolkit.io import read_json, sha256_bytes, write_json
 from egis.toolkit.population import PopulationSpec
 from egis.toolkit.runner import get_runner
 from egis.toolkit.signatures import images_sha256
@@ -208,7 +207,7 @@ def run_sweep(model: LoadedModel, pops_dir: Path, variabilities: Sequence[str],
         started = time.perf_counter()
         table = chance_table(model, pops_dir, variabilities, stimuli, labelled, choices, rows, config,
                              cache_dir, progress)
-        write_chance(out_dir / CHANCE_NAME, table)
+        write_table(out_dir / CHANCE_NAME, CHANCE_FIELDS, table)
         timings["chance level"] = time.perf_counter() - started
         log(f"{out_dir / CHANCE_NAME}: the chance level of {config.chance} random K-sets per stimulus set")
     return rows, timings, showcase
@@ -261,15 +260,6 @@ def chance_table(model: LoadedModel, pops_dir: Path, variabilities: Sequence[str
                                   "minus_chance": minus, "percentile": percentile, "CTE": row["CTE"],
                                   "YL": row["YL"]})
     return table
-
-
-def write_chance(path: Path, table: list[dict[str, Any]]) -> None:
-    """chance.csv, written atomically (6 significant digits, as results.csv)."""
-    with atomic_open(path) as handle:
-        writer = csv.DictWriter(handle, fieldnames=CHANCE_FIELDS, extrasaction="ignore")
-        writer.writeheader()
-        for row in table:
-            writer.writerow({key: (f"{value:.6g}" if isinstance(value, float) else value) for key, value in row.items()})
 
 
 @dataclass

@@ -8,7 +8,11 @@
 # share one response folder (egis evaluate --responses), so the budget one simulates nothing.
 # Noise and dataset-aware baselines: the run's own 2048-image evaluations, merged by
 # scripts/goal_cells.py (same chips, checked). Outputs: <model>_<variability>_results[_budget1].csv
-# and _choices.json here; goal_<method>.txt, the goal cell by cell.
+# and _choices.json here; goal_<method>.txt, the goal cell by cell; <model>_<variability>_chance.csv,
+# the chance level without a budget (egis evaluate --chance 100: 100 random K = 4 sets per pool).
+# As measured, --chance was added afterwards: the first evaluate line with --chance 100 was
+# rerun on the finished evaluations (every row resumes, so only the random sets are measured
+# and scored); rerunning this script does the same.
 # As measured (2026-12-05) the two sets of the prior were made with --threads 1 (runs/tv_weights/
 # sid_tv3 for MobileNet, sid_tv3_vgg16 for VGG16, copied to runs/seed_<model>_f3_tv3/sid).
 set -euo pipefail
@@ -24,13 +28,14 @@ for setting in ${SETTINGS:-vgg16:typical vgg16:extreme mobilenet:extreme mobilen
           --real-subdir test --images 512 --seed-count 3 -k 4 --baseline-k 4 --trials 3 --cutoffs A50,A60,A70
           --methods egis,egis-tv,egis-select --name cifar10_$m --responses $tv/responses -q)
   date -u "+%T $m $v"
-  .venv/bin/egis evaluate $M "${common[@]}" -o $tv/eval_$v
+  .venv/bin/egis evaluate $M "${common[@]}" --chance 100 -o $tv/eval_$v
   mkdir -p $tv/eval_${v}_budget1
   cp $tv/eval_$v/choices.json $tv/eval_${v}_budget1/choices.json
   .venv/bin/egis evaluate $M "${common[@]}" --max-escape 1% -o $tv/eval_${v}_budget1
   cp $tv/eval_$v/results.csv $here/${m}_${v}_results.csv
   cp $tv/eval_${v}_budget1/results.csv $here/${m}_${v}_results_budget1.csv
   cp $tv/eval_$v/choices.json $here/${m}_${v}_choices.json
+  cp $tv/eval_$v/chance.csv $here/${m}_${v}_chance.csv
 done
 date -u "+%T goal cells"
 settings=()
