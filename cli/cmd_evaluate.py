@@ -11,7 +11,7 @@ import typer
 
 from egis.cli.options import layout_option, load_customer_model, mean_option, pixel_range_option, std_option
 
-from egis.methods import METHODS
+from egis.methods import DEFAULT_METHODS, METHODS, needs_unlabelled
 from egis.toolkit.errors import DataError
 
 
@@ -33,7 +33,7 @@ def evaluate(
     sid_tv: Optional[Path] = typer.Option(None, "--sid-tv",
                                           help="Set made with the total-variation prior (egis synthesize --tv-weight) "
                                                "for method egis-tv."),
-    populations: Path = typer.Option(..., "--populations", help="Folder with <variability>/{labelled,evaluation}{.json,_accuracy.csv}."),
+    populations: Path = typer.Option(..., "--populations", help="Folder with <variability>/{labelled,evaluation}{.json,_accuracy.csv} (and unlabelled.json, the fab's unlabelled chips, for egis-distil)."),
     output: Path = typer.Option(..., "-o", "--output", help="Report folder."),
     real: Optional[str] = typer.Option(None, "--real", help="Real images for the dataset-aware baseline: DATA or builtin:digits."),
     real_subdir: Optional[str] = typer.Option(None, help="Folder inside --real holding <class>/ (e.g. test)."),
@@ -44,7 +44,8 @@ def evaluate(
     seeds: int = typer.Option(3, "--seed-count", min=1, help="Seeds per setting (spread is reported over them)."),
     images: int = typer.Option(1024, min=16, help="Images per stimulus set."),
     trials: int = typer.Option(5, min=1, help="Validation splits per annealing reward."),
-    methods: str = typer.Option(",".join(METHODS), help="Methods to compare (registry: egis/methods.py)."),
+    methods: str = typer.Option(",".join(DEFAULT_METHODS), help="Methods to compare (registry: egis/methods.py; "
+                                "egis-distil, not in the default, also needs <variability>/unlabelled.json)."),
     max_escape: Optional[str] = typer.Option(None, "--max-escape", metavar="P",
                                              help="Escape budget for every classifier detector (as egis compact "
                                                   "--max-escape): shows the CTE/YL trade-off per method."),
@@ -70,7 +71,7 @@ def evaluate(
     from egis.escape import parse_escape_options
     from egis.report import build_report
     from egis.stimuli import EVALUATION_SEED, check_sid_variant, load_real_images, load_stimuli, variants_used
-    from egis.sweep import SweepConfig, run_sweep
+    from egis.sweep import SweepConfig, check_unlabelled_population, run_sweep
     from egis.toolkit.model import load_model
 
     from egis.toolkit.io import check_output_dir
@@ -87,6 +88,9 @@ def evaluate(
     unknown = sorted(set(chosen) - set(METHODS))
     if unknown:
         raise DataError(f"unknown method '{unknown[0]}'; choose from {', '.join(METHODS)}")
+    if needs_unlabelled(chosen):
+        for v in variabilities:
+            check_unlabelled_population(populations, v)
     # each loss variant's method, its set's option here, and the synthesize flag that makes it
     variants = (("egis-va", sid_va, "--sid-va", "--variation"), ("egis-tv", sid_tv, "--sid-tv", "--tv-weight"))
     variant_sids = {name: path for name, path, _, _ in variants if path is not None}

@@ -234,7 +234,30 @@ def _score_split(config: BoosterConfig, x: np.ndarray, y: np.ndarray,
     return 1.0 - (escape_cost * escapes + losses) / (len(val) * (escape_cost + 1) / 2)
 
 
-class RewardFunction:
+class SetReward:
+    """A reward over image sets that scores each distinct set once (``score``, given the set's
+    indices as a tuple): annealing proposes the same set again often (a sixteenth of K = 4
+    proposals replace nothing), and a set's reward never changes within one annealing."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[int, ...], float] = {}
+
+    @property
+    def evaluations(self) -> int:
+        """Distinct image sets scored."""
+        return len(self._cache)
+
+    def score(self, key: tuple[int, ...]) -> float:
+        raise NotImplementedError
+
+    def __call__(self, indices: Sequence[int]) -> float:
+        key = tuple(int(i) for i in indices)
+        if key not in self._cache:
+            self._cache[key] = self.score(key)
+        return self._cache[key]
+
+
+class RewardFunction(SetReward):
     """Mean validation accuracy over fixed splits; runs the I fits on a joblib pool if asked.
 
     Every fit runs on one native thread; ``n_jobs>1`` runs the I trials concurrently on a
@@ -244,6 +267,7 @@ class RewardFunction:
     def __init__(self, logits: np.ndarray, labels: np.ndarray, splits: Sequence[tuple[np.ndarray, np.ndarray]],
                  config: BoosterConfig, n_jobs: int = 1, backend: str = "threading",
                  escape_cost: float = 1.0) -> None:
+        super().__init__()
         self.escape_cost = escape_cost
         self.logits = logits
         self.labels = labels
@@ -251,7 +275,6 @@ class RewardFunction:
         self.config = config
         self.n_jobs = n_jobs
         self.backend = backend
-        self._cache: dict[tuple[int, ...], float] = {}
         self._pool = None
 
     def __enter__(self) -> "RewardFunction":
@@ -277,27 +300,20 @@ class RewardFunction:
                 self._pool.__exit__(*exc)
             self._pool = None
 
-    @property
-    def evaluations(self) -> int:
-        return len(self._cache)
+    def score(self, key: tuple[int, ...]) -> float:
+        x = signatures(self.logits, key)
+        if self._pool is None:
+            scores = [_score_split(self.config, x, self.labels, tr, va, self.escape_cost)
+                      for tr, va in self.splits]
+        elif self.backend == "threading":
+            scores = list(self._pool.map(
+                lambda split: _score_split(self.config, x, self.labels, *split, self.escape_cost), self.splits))
+        else:
+            from joblib import delayed
 
-    def __call__(self, indices: Sequence[int]) -> float:
-        key = tuple(int(i) for i in indices)
-        if key not in self._cache:
-            x = signatures(self.logits, key)
-            if self._pool is None:
-                scores = [_score_split(self.config, x, self.labels, tr, va, self.escape_cost)
-                          for tr, va in self.splits]
-            elif self.backend == "threading":
-                scores = list(self._pool.map(
-                    lambda split: _score_split(self.config, x, self.labels, *split, self.escape_cost), self.splits))
-            else:
-                from joblib import delayed
-
-                scores = self._pool(delayed(_score_split)(self.config, x, self.labels, tr, va, self.escape_cost)
-                                    for tr, va in self.splits)
-            self._cache[key] = float(np.mean(scores))
-        return self._cache[key]
+            scores = self._pool(delayed(_score_split)(self.config, x, self.labels, tr, va, self.escape_cost)
+                                for tr, va in self.splits)
+        return float(np.mean(scores))
 
 
 def propose(current: np.ndarray, n_images: int, rng: np.random.Generator) -> np.ndarray:
@@ -373,44 +389,54 @@ def compact(logits: np.ndarray, labels: Sequence[int] | np.ndarray, k: int, seed
         raise DataError("trials must be at least 1")
     if validation not in VALIDATIONS:
         raise DataError(f"validation must be {' or '.join(map(repr, VALIDATIONS))}, got {validation!r}")
+    if not escape_cost > 0:
+        raise DataError(f"escape cost must be positive, got {escape_cost}")
     rng = np.random.default_rng(seed)
     splits = stratified_splits(y, trials, rng) if validation == "splits" else stratified_folds(y, trials, rng)
+    with RewardFunction(logits, y, splits, config, n_jobs, backend, escape_cost) as reward:
+        result = anneal(reward, n, k, rng, t_start, t_end, cooling, progress, callback)
+        result.evaluations = reward.evaluations
+    settings = {"k": k, "seed": seed, "trials": trials, "validation_fraction": VALIDATION_FRACTION,
+                "stratified": True, "t_start": t_start, "t_end": t_end, "cooling": cooling,
+                "iterations": len(result.history), "booster": config.to_dict(), "chips": d, "images": n,
+                "logits": m, **({"escape_cost": escape_cost} if escape_cost != 1.0 else {}),
+                **({"validation": "folds", "cv_repeats": CV_REPEATS} if validation == "folds" else {})}
+    result.settings = settings
+    return result
+
+
+def anneal(reward: Callable[[np.ndarray], float], n_images: int, k: int, rng: np.random.Generator,
+           t_start: float = T_START, t_end: float = T_END, cooling: float = COOLING, progress: bool = False,
+           callback: Callable[[Step], None] | None = None) -> CompactionResult:
+    """Algorithm 1's search over K-subsets of ``n_images`` under any ``reward`` (higher is
+    better), drawing from ``rng``: the one annealing loop, shared by the seed's reward
+    (:func:`compact`) and the others (egis.distil). ``settings`` is left for the caller."""
     started = time.perf_counter()
-    current = rng.choice(n, size=k, replace=False)
+    current = rng.choice(n_images, size=k, replace=False)
     iterations = schedule_length(t_start, t_end, cooling)
-    steps = range(iterations)
+    steps: Any = range(iterations)
     if progress:
         from egis.toolkit.progress import progress_iter
 
         steps = progress_iter(steps, iterations, "annealing")
     history: list[Step] = []
-    if not escape_cost > 0:
-        raise DataError(f"escape cost must be positive, got {escape_cost}")
-    with RewardFunction(logits, y, splits, config, n_jobs, backend, escape_cost) as reward:
-        r_cur = reward(current)
-        initial, r_init = current.copy(), r_cur
-        best, r_best = current.copy(), r_cur
-        t = t_start
-        for it in steps:
-            candidate = propose(current, n, rng)
-            r_new = reward(candidate)
-            accepted = r_new >= r_cur or rng.random() < math.exp((r_new - r_cur) / t)
-            if accepted:
-                current, r_cur = candidate, r_new
-                if r_cur > r_best:
-                    best, r_best = current.copy(), r_cur
-            step = Step(it, t, r_new, r_cur, r_best, accepted)
-            history.append(step)
-            if callback is not None:
-                callback(step)
-            t *= cooling
-        evaluations = reward.evaluations
-    settings = {"k": k, "seed": seed, "trials": trials, "validation_fraction": VALIDATION_FRACTION,
-                "stratified": True, "t_start": t_start, "t_end": t_end, "cooling": cooling,
-                "iterations": iterations, "booster": config.to_dict(), "chips": d, "images": n,
-                "logits": m, **({"escape_cost": escape_cost} if escape_cost != 1.0 else {}),
-                **({"validation": "folds", "cv_repeats": CV_REPEATS} if validation == "folds" else {})}
+    r_cur = reward(current)
+    initial, r_init = current.copy(), r_cur
+    best, r_best = current.copy(), r_cur
+    t = t_start
+    for it in steps:
+        candidate = propose(current, n_images, rng)
+        r_new = reward(candidate)
+        accepted = r_new >= r_cur or rng.random() < math.exp((r_new - r_cur) / t)
+        if accepted:
+            current, r_cur = candidate, r_new
+            if r_cur > r_best:
+                best, r_best = current.copy(), r_cur
+        step = Step(it, t, r_new, r_cur, r_best, accepted)
+        history.append(step)
+        if callback is not None:
+            callback(step)
+        t *= cooling
     return CompactionResult(indices=[int(i) for i in best], reward=r_best,
                             initial_indices=[int(i) for i in initial], initial_reward=r_init,
-                            history=history, evaluations=evaluations,
-                            seconds=time.perf_counter() - started, settings=settings)
+                            history=history, seconds=time.perf_counter() - started)

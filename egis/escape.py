@@ -21,7 +21,7 @@ their *average*; measured on held-out chips of three full-protocol runs it held 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -31,6 +31,9 @@ from egis.toolkit.errors import DataError
 from egis.toolkit.signatures import signatures
 
 DEFAULT_FOLDS = 5
+# a fold's training chips and their labels -> more training rows: (chips, K, M) responses on
+# the detector's images, and their labels (egis.distil.teacher_rows)
+ExtraRows = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -98,8 +101,11 @@ def escape_upper_bound(escapes: int, chips: int, confidence: float) -> float:
 
 
 def out_of_fold_pass_probability(logits: np.ndarray, labels: np.ndarray, indices: Sequence[int],
-                                 config: BoosterConfig, folds: int = DEFAULT_FOLDS, seed: int = 0) -> np.ndarray:
-    """P(pass) of every labelled chip from a detector that never saw it."""
+                                 config: BoosterConfig, folds: int = DEFAULT_FOLDS, seed: int = 0,
+                                 extra_rows: ExtraRows | None = None) -> np.ndarray:
+    """P(pass) of every labelled chip from a detector that never saw it. ``extra_rows``
+    (a fold's training chips and labels -> more (chips, K, M) responses on ``indices`` and
+    their labels) adds training rows per fold, as the distilled student has (egis.distil)."""
     from sklearn.model_selection import StratifiedKFold
 
     y = np.asarray(labels).astype(np.int64)
@@ -110,9 +116,14 @@ def out_of_fold_pass_probability(logits: np.ndarray, labels: np.ndarray, indices
     x = signatures(logits, indices)
     out = np.empty(len(y))
     for train, held in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
+        x_train, y_train = x[train], y[train]
+        if extra_rows is not None:
+            rows, row_labels = extra_rows(train, y[train])
+            x_train = np.concatenate([x_train, signatures(rows, range(rows.shape[1]))])
+            y_train = np.concatenate([y_train, np.asarray(row_labels).astype(np.int64)])
         with one_native_thread():
             model = config.make()
-            model.fit(x[train], y[train])
+            model.fit(x_train, y_train)
         out[held] = model.predict_proba(x[held])[:, 1]
     return out
 
@@ -153,7 +164,8 @@ def choose_threshold(p: np.ndarray, labels: np.ndarray, max_escape: float, folds
 
 def escape_budget_threshold(logits: np.ndarray, labels: np.ndarray, indices: Sequence[int], max_escape: float,
                             config: BoosterConfig | None = None, folds: int = DEFAULT_FOLDS,
-                            seed: int = 0, confidence: float | None = None) -> ThresholdChoice:
+                            seed: int = 0, confidence: float | None = None,
+                            extra_rows: ExtraRows | None = None) -> ThresholdChoice:
     config = config or BoosterConfig()
-    p = out_of_fold_pass_probability(logits, labels, indices, config, folds, seed)
+    p = out_of_fold_pass_probability(logits, labels, indices, config, folds, seed, extra_rows)
     return choose_threshold(p, labels, max_escape, folds, confidence)

@@ -21,6 +21,7 @@ import numpy as np
 
 from egis.compaction import BoosterConfig, CompactionResult, rank_by_held_out
 from egis.detector import build_detector, onnx_predict
+from egis.distil import distil_compact, student_rows, teacher_rows
 from egis.methods import METHODS, SELECT_CANDIDATES, get_method, reward_settings
 from egis.metrics import CRITICAL_MARGIN, METRICS, test_metrics
 from egis.pipeline import annealed
@@ -51,6 +52,9 @@ def predict_with(method: str, labelled: ChipResponses, evaluation: ChipResponses
     spec = get_method(method)
     stimulus = stimulus or spec.stimulus
     x_eval = evaluation.signatures(stimulus, indices)
+    if spec.selection == "distil":
+        return _distilled_prediction(labelled, stimulus, indices, labels, x_eval, config, max_escape,
+                                     escape_confidence)
     if spec.detector == "regressor":
         model = _regressor(config)
         model.fit(labelled.signatures(stimulus, indices), labelled.accuracy)
@@ -66,6 +70,26 @@ def predict_with(method: str, labelled: ChipResponses, evaluation: ChipResponses
                                          confidence=escape_confidence)
         return p_pass >= choice.threshold
     return predicted.astype(bool)
+
+
+def _distilled_prediction(labelled: ChipResponses, stimulus: str, indices: Sequence[int], labels: np.ndarray,
+                          x_eval: np.ndarray, config: BoosterConfig, max_escape: float | None,
+                          escape_confidence: float | None) -> np.ndarray:
+    """egis-distil's student: the detector fitted on the labelled chips plus the teacher-labelled
+    unlabelled ones (egis.distil), scored through its ONNX export; under a budget the
+    threshold comes from folds whose teacher saw only the training chips."""
+    logits = labelled.logits[stimulus]
+    rows, row_labels = student_rows(logits, labels, labelled.unlabelled[stimulus],
+                                    labelled.pseudo_labels(stimulus, labels), indices)
+    _, onnx_bytes = build_detector(rows, row_labels, range(len(indices)), config)
+    predicted, p_pass = onnx_predict(onnx_bytes, x_eval)
+    if max_escape is None:
+        return predicted.astype(bool)
+    from egis.escape import escape_budget_threshold
+
+    choice = escape_budget_threshold(logits, labels, indices, max_escape, config, confidence=escape_confidence,
+                                     extra_rows=teacher_rows(logits, labelled.unlabelled[stimulus], indices))
+    return p_pass >= choice.threshold
 
 
 @dataclass
@@ -146,6 +170,11 @@ def choose_sets(labelled: ChipResponses, cutoff: str, k: int, seed: int, methods
                                             labels, seed, config)
             (stimulus, selection), indices, reward = candidates[pick], chosen[pick], scores[pick]
             choice = f"{stimulus}/{selection}"
+        elif spec.selection == "distil":
+            result = distil_compact(np.asarray(labelled.logits[stimulus]), labels,
+                                    labelled.unlabelled.get(stimulus), k, seed, config,
+                                    pseudo=labelled.pseudo_labels(stimulus, labels), schedule=schedule)
+            indices, reward = result.indices, result.reward
         else:
             result = annealing(stimulus, spec.selection)
             indices, reward = result.indices, result.reward

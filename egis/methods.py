@@ -31,6 +31,10 @@ Methods:
   (``--sid-va``, ``--sid-tv``), and uniform noise where it is evaluated too) whose chosen K images score best in a cross-validation over the labelled
   chips on folds none of them was annealed on (egis.compaction.held_out_accuracy). Still
   data-free: it sees only what the fab has, the labelled chips' pass/fail;
+* ``egis-distil`` -- the seed's images; a teacher fitted on the labelled chips' responses to
+  every image labels the fab's unlabelled chips (a population's ``unlabelled.json``), the K
+  images are annealed on agreement with it over those chips, and the detector is fitted on the
+  labelled plus the teacher-labelled chips (egis.distil). Still data-free;
 * ``gaussian`` / ``uniform`` -- i.i.d. noise images, annealing, classifier;
 * ``untrained`` -- images of the untrained generator, annealing, classifier;
 * ``da-regressor`` -- the seed's reference [6]: K real test images chosen by the same
@@ -46,7 +50,7 @@ from typing import Any, Literal
 
 from egis.toolkit.errors import EgisError
 
-Selection = Literal["anneal", "random", "spread", "relevance", "cost", "folds", "select"]
+Selection = Literal["anneal", "random", "spread", "relevance", "cost", "folds", "select", "distil"]
 ESCAPE_COST = 5.0   # the "cost" selection's price of a passed bad chip, in failed good chips
 DetectorKind = Literal["classifier", "regressor"]
 
@@ -98,6 +102,8 @@ METHOD_REGISTRY: dict[str, Method] = {m.name: m for m in (
     Method("egis-tv", "EGIS, total-variation image prior", "egis-tv"),
     Method("egis-select", "EGIS, the data-free set and reward chosen by held-out labelled chips",
            "egis", selection="select"),
+    Method("egis-distil", "EGIS, distilled: a teacher on every image labels unlabelled chips for "
+           "the choice and the detector", "egis", selection="distil"),
     Method("gaussian", "Gaussian noise + annealing", "gaussian"),
     Method("uniform", "uniform noise + annealing", "uniform"),
     Method("untrained", "untrained generator + annealing", "untrained"),
@@ -105,6 +111,9 @@ METHOD_REGISTRY: dict[str, Method] = {m.name: m for m in (
     Method("da-classifier", "dataset-aware (classifier)", "real"),
 )}
 METHODS = tuple(METHOD_REGISTRY)
+# what an evaluation runs unless told: every method that needs nothing beyond the labelled and
+# evaluation chips (egis-distil also needs the fab's unlabelled chips, so it is asked for by name)
+DEFAULT_METHODS = tuple(name for name, method in METHOD_REGISTRY.items() if method.selection != "distil")
 # egis-select's candidates, (stimulus, selection), in the order that wins ties; a candidate
 # whose stimulus the evaluation does not measure (no --sid-va / --sid-tv set, no uniform method) is skipped.
 SELECT_CANDIDATES: tuple[tuple[str, Selection], ...] = (
@@ -160,6 +169,12 @@ def get_method(name: str) -> Method:
     if name not in METHOD_REGISTRY:
         raise EgisError(f"unknown method '{name}'; choose from {', '.join(METHODS)}")
     return METHOD_REGISTRY[name]
+
+
+def needs_unlabelled(methods: Sequence[str]) -> list[str]:
+    """The stimulus sets on which the given methods need unlabelled chips' responses."""
+    needed = {get_method(m).stimulus for m in methods if get_method(m).selection == "distil"}
+    return [name for name in STIMULUS_REGISTRY if name in needed]
 
 
 def stimuli_for(methods: Sequence[str]) -> list[str]:

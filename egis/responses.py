@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from egis.distil import check_unlabelled, pseudo_labels
 from egis.toolkit.engine import population_logits
 from egis.toolkit.errors import DataError
 from egis.toolkit.io import sha256_bytes
@@ -41,6 +42,19 @@ class ChipResponses:
     # stimulus name -> the (sorted) indices into the full stimulus set that the columns of
     # logits[name] hold; a stimulus not named here holds every image, in order
     columns: dict[str, np.ndarray] = field(default_factory=dict)
+    # stimulus name -> (chips, images, M) responses of the fab's unlabelled chips to every image
+    # of that set (egis-distil's teacher labels them); empty when none were measured
+    unlabelled: dict[str, np.ndarray] = field(default_factory=dict)
+    _pseudo: dict[tuple[str, bytes], np.ndarray] = field(default_factory=dict, repr=False)
+
+    def pseudo_labels(self, stimulus: str, labels: np.ndarray) -> np.ndarray:
+        """The teacher's pass/fail of the unlabelled chips on ``stimulus``, fitted on these
+        chips with ``labels`` (egis.distil); computed once per (set, labels)."""
+        key = (stimulus, np.asarray(labels).astype(np.int8).tobytes())
+        if key not in self._pseudo:
+            unlabelled = check_unlabelled(self.logits[stimulus], self.unlabelled.get(stimulus))
+            self._pseudo[key] = pseudo_labels(self.logits[stimulus], labels, unlabelled)
+        return self._pseudo[key]
 
     def signatures(self, stimulus: str, indices: Sequence[int]) -> np.ndarray:
         """Signatures (chips, K*M) on ``indices`` of the full ``stimulus`` set (egis.toolkit.signatures)."""
@@ -188,6 +202,17 @@ def chip_responses(model: LoadedModel, pop_path: Path, accuracy_csv: Path,
     with population_lock(cache_dir, pop_path):
         logits = _simulate_missing(model, spec, chips, caches, stimuli, progress)
     return ChipResponses(logits, labels.accuracies)
+
+
+def unlabelled_responses(model: LoadedModel, pop_path: Path, stimuli: dict[str, np.ndarray], cache_dir: Path,
+                         progress: bool = True) -> dict[str, np.ndarray]:
+    """Logits of every chip of an unlabelled population (the fab's own chips, no labels:
+    egis-distil) on every image of ``stimuli``, cached like the labelled chips'."""
+    spec = PopulationSpec.load(pop_path)
+    chips = list(range(spec.count))
+    caches = response_caches(pop_path, spec, chips, stimuli, cache_dir, model.num_classes)
+    with population_lock(cache_dir, pop_path):
+        return _simulate_missing(model, spec, chips, caches, stimuli, progress)
 
 
 def chip_responses_on(model: LoadedModel, pop_path: Path, accuracy_csv: Path, stimuli: dict[str, np.ndarray],

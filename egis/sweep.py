@@ -6,6 +6,7 @@ Layout of a populations directory (what the customer's evaluation copy provides)
     POPS/<variability>/labelled_accuracy.csv     dut,pass,accuracy (customer's copy)
     POPS/<variability>/evaluation.json           population spec of the evaluation chips
     POPS/<variability>/evaluation_accuracy.csv   dut,pass,accuracy (customer's copy)
+    POPS/<variability>/unlabelled.json           the fab's own unlabelled chips (egis-distil only)
 
 Two passes: every setting's K images are chosen on the labelled chips first (checkpointed in
 choices.json), then the evaluation chips are measured on the union of the chosen images only
@@ -31,8 +32,8 @@ import numpy as np
 
 from egis.compaction import BoosterConfig, CompactionResult
 from egis.evaluate import Choice, choose_sets, read_rows, row_key, score_choices, write_rows, write_table
-from egis.methods import METHODS, SELECT_CANDIDATES, get_method
-from egis.responses import ChipResponses, chip_responses, chip_responses_on
+from egis.methods import DEFAULT_METHODS, SELECT_CANDIDATES, get_method, needs_unlabelled
+from egis.responses import ChipResponses, chip_responses, chip_responses_on, unlabelled_responses
 from egis.toolkit.errors import DataError
 from egis.toolkit.io import read_json, sha256_bytes, write_json
 from egis.toolkit.population import PopulationSpec
@@ -40,6 +41,7 @@ from egis.toolkit.runner import get_runner
 from egis.toolkit.signatures import images_sha256
 
 CHIP_SETS = ("labelled", "evaluation")
+UNLABELLED = "unlabelled.json"   # the fab's own chips without labels, for egis-distil (optional)
 CHOICES_NAME = "choices.json"   # every setting's chosen images, so an interrupted sweep resumes
 # bumped whenever a method chooses differently from the same inputs (a new prefilter, reward or
 # selection rule), so a resumed sweep never keeps choices the current code would not make
@@ -54,7 +56,7 @@ class SweepConfig:
     ks: Sequence[int] = (2, 4, 8, 16)
     cutoffs: Sequence[str] = ("A50", "A60", "A70")
     seeds: Sequence[int] = (0, 1, 2)
-    methods: Sequence[str] = METHODS
+    methods: Sequence[str] = DEFAULT_METHODS
     baseline_ks: Sequence[int] = (4,)       # K values at which the non-EGIS methods also run
     trials: int = 5
     images: int = 1024                      # images per stimulus set
@@ -115,7 +117,10 @@ def run_sweep(model: LoadedModel, pops_dir: Path, variabilities: Sequence[str],
     results = out_dir / "results.csv"
     cache_dir = out_dir / "cache" if cache_dir is None else Path(cache_dir)
     rows = read_rows(results)
-    provenance = sweep_provenance(model, pops_dir, variabilities, stimuli)
+    unlabelled_sets = needs_unlabelled(config.methods)
+    for variability in variabilities if unlabelled_sets else ():
+        check_unlabelled_population(pops_dir, variability)
+    provenance = sweep_provenance(model, pops_dir, variabilities, stimuli, bool(unlabelled_sets))
     provenance.update({name: getattr(config, name) for name in SCORING_ONLY})
     _check_resume(out_dir, rows, provenance)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -136,6 +141,10 @@ def run_sweep(model: LoadedModel, pops_dir: Path, variabilities: Sequence[str],
         base = pops_dir / variability
         labelled[variability] = chip_responses(model, base / "labelled.json", base / "labelled_accuracy.csv",
                                                stimuli, cache_dir, progress)
+        if unlabelled_sets:
+            labelled[variability].unlabelled = unlabelled_responses(
+                model, base / UNLABELLED, {name: stimuli[name] for name in unlabelled_sets if name in stimuli},
+                cache_dir, progress)
         timings[f"chip responses, labelled chips ({variability})"] = time.perf_counter() - started
 
     # 1. choose every setting's images from the labelled chips alone (checkpointed); the
@@ -321,11 +330,32 @@ def _save_choices(out_dir: Path, provenance: dict[str, Any], config: SweepConfig
                                         "choices": {key: c.to_dict() for key, c in sorted(choices.items())}})
 
 
+def check_unlabelled_population(pops_dir: Path, variability: str) -> None:
+    """Refuse, before any work, an unlabelled population that is missing, or that is the labelled
+    or the evaluation chips themselves (the teacher would label chips the test is scored on)."""
+    base = pops_dir / variability
+    path = base / UNLABELLED
+    if not path.exists():
+        raise DataError(f"{base} has no {UNLABELLED}: egis-distil needs the fab's unlabelled chips "
+                        f"(egis duts make ... -o {path}, with a seed of its own)")
+    spec = PopulationSpec.load(path)
+    for chip_set in CHIP_SETS:
+        other = PopulationSpec.load(base / f"{chip_set}.json")
+        if spec.sha256() == other.sha256():
+            raise DataError(f"{path} is the {chip_set} population itself; give the unlabelled chips a seed of their own")
+        if spec.seed == other.seed:
+            raise DataError(f"{path} has the {chip_set} chips' seed ({spec.seed}), so it would draw the same chips")
+
+
 def sweep_provenance(model: LoadedModel, pops_dir: Path, variabilities: Sequence[str],
-                     stimuli: dict[str, np.ndarray]) -> dict[str, Any]:
-    """What a sweep's rows depend on: model, population specs and labels, stimulus images."""
+                     stimuli: dict[str, np.ndarray], unlabelled: bool = False) -> dict[str, Any]:
+    """What a sweep's rows depend on: model, population specs and labels, stimulus images,
+    and the unlabelled chips' spec where a method uses them (egis-distil)."""
     pops: dict[str, dict[str, str]] = {}
     for variability in variabilities:
+        if unlabelled:
+            pops[f"{variability}/unlabelled"] = {
+                "spec": PopulationSpec.load(pops_dir / variability / UNLABELLED).sha256(), "labels": ""}
         for chip_set in CHIP_SETS:
             base = pops_dir / variability
             labels = base / f"{chip_set}_accuracy.csv"

@@ -405,3 +405,26 @@ def test_ctrl_c_prints_interrupted_exits_130_and_leaves_nothing(world, tmp_path)
     assert proc.returncode == 130, err
     assert err.strip().splitlines()[-1] == "interrupted" and "Traceback" not in err
     assert not out.exists()
+
+
+def test_evaluate_refuses_egis_distil_without_its_own_unlabelled_chips(world, capsys, tmp_path):
+    pops = tmp_path / "pops" / "typical"
+    pops.mkdir(parents=True)
+    for name in ("labelled", "evaluation"):
+        spec = json.loads(Path(world["pop"]).read_text())
+        spec["seed"] = {"labelled": 1, "evaluation": 2}[name]
+        (pops / f"{name}.json").write_text(json.dumps(spec))
+    out = tmp_path / "eval"
+    base = ["evaluate", world["model"], "--sid", world["sid"], "--populations", str(tmp_path / "pops"),
+            "--variability", "typical", "--methods", "egis,egis-distil", "-o", str(out)]
+    code, err = run(capsys, *base)
+    assert code == 2 and "no unlabelled.json" in err, err
+    spec["seed"] = 1
+    (pops / "unlabelled.json").write_text(json.dumps(spec))
+    code, err = run(capsys, *base)
+    assert code == 2 and "is the labelled population itself" in err, err
+    spec["count"] = spec["count"] + 5                     # more chips, same seed: the same chips again
+    (pops / "unlabelled.json").write_text(json.dumps(spec))
+    code, err = run(capsys, *base)
+    assert code == 2 and "labelled chips' seed" in err, err
+    assert not out.exists()

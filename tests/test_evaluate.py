@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from egis.evaluate import summarize
-from egis.methods import METHODS
+from egis.methods import DEFAULT_METHODS
 from egis.metrics import test_metrics as metrics_of
 from egis.report import markdown_to_html
 
@@ -74,7 +74,7 @@ def test_small_sweep_end_to_end(tmp_path, monkeypatch):
     assert not {"egis-va", "egis-tv"} & set(load_stimuli(model, sid, x, 48, seed=0, work_dir=tmp_path / "out2"))
     rows, timings, showcase = run_sweep(model, tmp_path / "pops", ["extreme"], stimuli, tmp_path / "out",
                                         config, progress=False, log=lambda line: None)
-    assert sorted(r["method"] for r in rows) == sorted(METHODS)
+    assert sorted(r["method"] for r in rows) == sorted(DEFAULT_METHODS)
     for row in rows:
         assert row["TA"] + row["TE"] + row["YL"] == pytest.approx(100.0)
         assert row["threshold"] == Cutoff.parse("A50").threshold(
@@ -90,9 +90,9 @@ def test_small_sweep_end_to_end(tmp_path, monkeypatch):
     total = sum(len(images) for images in stimuli.values())
     eval_sidecars = list((tmp_path / "out" / "cache").glob("evaluation-*.json"))
     measured = sum(_json.loads(sidecar.read_text())["shape"][1] for sidecar in eval_sidecars)
-    assert 0 < measured <= 2 * len(METHODS) < total
+    assert 0 < measured <= 2 * len(DEFAULT_METHODS) < total
     recorded = _json.loads((tmp_path / "out" / "choices.json").read_text())["choices"]
-    choices = [Choice.from_dict(recorded[f"extreme|A50|2|0|{m}"]) for m in METHODS]
+    choices = [Choice.from_dict(recorded[f"extreme|A50|2|0|{m}"]) for m in DEFAULT_METHODS]
     full = {name: chip_responses(model, pops / f"{name}.json", pops / f"{name}_accuracy.csv", stimuli,
                                  tmp_path / "full", progress=False) for name in ("labelled", "evaluation")}
     again_rows = score_choices(full["labelled"], full["evaluation"], "A50", 2, 0, choices, config.booster)
@@ -157,14 +157,14 @@ def test_small_sweep_end_to_end(tmp_path, monkeypatch):
                                   cache_dir=tmp_path / "out" / "cache")
     table = list(_csv.DictReader(open(with_chance / "chance.csv")))
     levels = {r["stimulus"]: r for r in table if r["method"] == "chance"}
-    assert set(levels) == {get_method(m).stimulus for m in METHODS if get_method(m).detector == "classifier"}
+    assert set(levels) == {get_method(m).stimulus for m in DEFAULT_METHODS if get_method(m).detector == "classifier"}
     for name, level in levels.items():
         again = chance_level(full["labelled"], full["evaluation"], name, "A50", 2, random_sets(len(stimuli[name]), 2, 5),
                              config.booster)
         assert float(level["TA"]) == pytest.approx(again.ta, abs=1e-4) and int(level["sets"]) == 5
     placed = [r for r in table if r["method"] != "chance"]
     by_row = {r["method"]: r for r in chance_rows}
-    assert {r["method"] for r in placed} == {m for m in METHODS if get_method(m).detector == "classifier"}
+    assert {r["method"] for r in placed} == {m for m in DEFAULT_METHODS if get_method(m).detector == "classifier"}
     for r in placed:
         level = float(levels[r["stimulus"]]["TA"])
         assert float(r["TA"]) == pytest.approx(by_row[r["method"]]["TA"], abs=1e-4)
