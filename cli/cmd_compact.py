@@ -66,6 +66,14 @@ def compact_command(
                                 help="Anneal under every reward (the seed's splits, folds, cost-weighted, "
                                      "spread) and keep the K images that score best on held-out folds of the "
                                      "labelled chips (egis-select); replaces --validation/--escape-cost/--prefilter."),
+    unlabelled: Optional[str] = typer.Option(None, "--unlabelled", metavar="CHIPS",
+                                             help="The fab's unlabelled chips (egis-distil): a population spec "
+                                                  "(every chip simulated here), a responses folder (egis measure) "
+                                                  "or a chip set, on the same SID. A teacher fitted on the labelled "
+                                                  "chips' responses to every image labels them; K is annealed on "
+                                                  "agreement with it and the detector fitted on both "
+                                                  "(egis/distil.py). Replaces --select/--validation/--escape-cost/"
+                                                  "--prefilter."),
     sign: Optional[Path] = typer.Option(None, "--sign", metavar="KEY",
                                         help="Sign the bundle with this private key (egis keys new), so "
                                              "testers given the public key (egis test --trust) accept it."),
@@ -105,6 +113,9 @@ def compact_command(
     if select and (validation != "splits" or escape_cost != 1.0 or prefilter != "none"):
         raise DataError("--select chooses the annealing reward itself; drop --validation, --escape-cost "
                         "and --prefilter")
+    if unlabelled is not None and (select or validation != "splits" or escape_cost != 1.0 or prefilter != "none"):
+        raise DataError("--unlabelled chooses by agreement with the teacher; drop --select, --validation, "
+                        "--escape-cost and --prefilter")
     check_output_dir(out)
     from egis.escape import parse_escape_options
 
@@ -143,6 +154,8 @@ def compact_command(
     elif not is_population_spec(population):
         chip_set = open_chip_set(population, model_file, model=model, threads=threads)
         labels_file.check_chip_set(chip_set.identities(), labels_path)
+    if unlabelled is not None:
+        unlabelled_source = _unlabelled_source(unlabelled, population, model, model_file, sha, sid_dir, threads)
     with removed_on_failure(out):
         if is_population_spec(population):
             logits = compute_signatures(pop, pixels, chips, cache_dir=cache or out / "cache",
@@ -156,15 +169,23 @@ def compact_command(
             logits = measured.logits[rows]
             chip_record = {"kind": measured.meta["chip_set"]["kind"], "sha256": measured.meta["chip_set_sha256"],
                            "count": len(measured.chip_ids)}
+        unlabelled_logits = None
+        if unlabelled is not None:
+            unlabelled_logits, unlabelled_record = _unlabelled_responses(
+                unlabelled_source, pixels, sha, (cache or out / "cache") / "unlabelled", threads, workers, quiet)
+            chip_record = {**chip_record, "unlabelled": unlabelled_record}
         outcome = compact_to_bundle(
             model, pixels, logits, labels, k, out, chip_set=chip_record,
             labels_meta=labels_file.meta, chips=chips, seed=seed, trials=trials, bundle=bundle, jobs=jobs,
             progress=not quiet, sign_key=sign, max_escape=budget, escape_confidence=confidence,
             prefilter=prefilter, escape_cost=escape_cost, validation=validation, select=select,
-            provenance={"images_sha256": sha, "labels_sha256": sha256_file(labels_path)})
+            unlabelled=unlabelled_logits, provenance={"images_sha256": sha, "labels_sha256": sha256_file(labels_path)})
     result = outcome.result
     message = (f"{out}: K={k} images {result.indices}, reward {result.initial_reward:.3f} -> "
                f"{result.reward:.3f} in {len(result.history)} iterations ({result.seconds:.1f} s)")
+    if unlabelled is not None:
+        message += (f"; distilled from {result.settings['unlabelled_chips']} unlabelled chips "
+                    f"(the teacher passes {100 * result.settings['teacher_pass_rate']:.1f}% of them)")
     if select:
         chosen = result.settings["select"]
         scores = ", ".join(f"{name} {score:.3f}" for name, score in chosen["candidates"].items())
@@ -183,6 +204,49 @@ def compact_command(
             typer.echo("warning: no threshold meets the escape budget on held-out chips; the bundle "
                        "passes no chip", err=True)
     typer.echo(message)
+
+
+def _unlabelled_source(unlabelled: str, labelled: str, model, model_file: Path, sha: str, sid_dir: Path,
+                       threads: int | None):
+    """The unlabelled chips, opened and checked before any work: a population spec (not the
+    labelled one), a responses folder of this model and these images, or a chip set."""
+    from egis.toolkit.chipset import is_population_spec, open_chip_set
+    from egis.toolkit.measure import is_responses_dir, load_responses
+    from egis.toolkit.population import open_population
+
+    if is_population_spec(unlabelled):
+        pop = open_population(unlabelled, model)
+        if is_population_spec(labelled) and open_population(labelled, model).spec.sha256() == pop.spec.sha256():
+            raise DataError(f"--unlabelled {unlabelled} is the labelled population itself; give the "
+                            f"unlabelled chips a seed of their own")
+        return pop
+    if is_responses_dir(unlabelled):
+        measured = load_responses(unlabelled)
+        if measured.meta["model_sha256"] != model.sha256 or measured.meta["images_sha256"] != sha:
+            raise DataError(f"--unlabelled {unlabelled} holds responses of another model or other images "
+                            f"than {sid_dir}")
+        return measured
+    return open_chip_set(unlabelled, model_file, model=model, threads=threads)
+
+
+def _unlabelled_responses(source, pixels, sha: str, cache_dir: Path, threads: int | None, workers,
+                          quiet: bool):
+    """(every unlabelled chip's responses to ``pixels``, how the manifest names those chips)."""
+    from egis.toolkit.measure import Responses, measure
+    from egis.toolkit.population import Population
+    from egis.toolkit.signatures import compute_signatures
+
+    if isinstance(source, Population):
+        logits = compute_signatures(source, pixels, list(range(len(source))), cache_dir=cache_dir,
+                                    progress=not quiet, threads=threads, workers=workers)
+        return logits, {"kind": "population", "sha256": source.spec.sha256(), "count": len(source)}
+    if not isinstance(source, Responses):
+        source = measure(source, pixels, cache_dir, images_sha256=sha, progress=not quiet,
+                         on_excluded=lambda cid, why: typer.echo(f"warning: unlabelled chip {cid} excluded: {why}",
+                                                                 err=True))
+    usable = source.ok_ids              # a chip the measurement excluded has no responses to learn from
+    return source.logits[source.rows_of(usable)], {"kind": source.meta["chip_set"]["kind"],
+                                                   "sha256": source.meta["chip_set_sha256"], "count": len(usable)}
 
 
 def register(app: typer.Typer) -> None:

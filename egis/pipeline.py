@@ -159,13 +159,18 @@ def compact_to_bundle(model: LoadedModel, pixels: np.ndarray, logits: np.ndarray
                       sign_key: Path | None = None, max_escape: float | None = None,
                       escape_confidence: float | None = None,
                       prefilter: str = "none", escape_cost: float = 1.0,
-                      validation: str = "splits", select: bool = False) -> CompactOutcome:
+                      validation: str = "splits", select: bool = False,
+                      unlabelled: np.ndarray | None = None) -> CompactOutcome:
     """Choose K of ``pixels`` by annealing on ``logits`` (D, N, M) of the labelled chips,
     write the CID files to ``out`` and (``bundle``) train, verify and bundle the detector.
 
     ``select``: anneal under every reward of :data:`SELECT_REWARDS` and keep the set that
     scores best on held-out folds of the labelled chips (:func:`select_compaction`), instead of
     one annealing with ``prefilter``/``escape_cost``/``validation``.
+
+    ``unlabelled`` (U, N, M): the fab's unlabelled chips' responses to the same images; given,
+    the images are chosen and the detector fitted by distillation (egis.distil, ``egis-distil``)
+    instead, and the escape budget's folds refit its teacher per fold.
 
     ``chip_set`` describes where the labelled chips came from (goes into the manifest);
     ``provenance`` adds creation facts (images and labels sha256) to it.
@@ -179,7 +184,14 @@ def compact_to_bundle(model: LoadedModel, pixels: np.ndarray, logits: np.ndarray
                         f"chips x {len(pixels)} images")
     config = config or BoosterConfig()
     anneal = dict(k=k, seed=seed, trials=trials, config=config, jobs=jobs, progress=progress)
-    if select:
+    pseudo = None
+    if unlabelled is not None:
+        from egis.distil import check_unlabelled, distil_compact, pseudo_labels
+
+        check_unlabelled(logits, unlabelled)
+        pseudo = pseudo_labels(logits, labels, unlabelled)
+        result = distil_compact(logits, labels, unlabelled, k, seed, config, pseudo=pseudo, progress=progress)
+    elif select:
         result = select_compaction(logits, labels, **anneal)
     else:
         result = annealed(logits, labels, RewardSettings(prefilter, escape_cost, validation), **anneal)
@@ -200,19 +212,30 @@ def compact_to_bundle(model: LoadedModel, pixels: np.ndarray, logits: np.ndarray
     from egis.toolkit.guard import SignatureGuard
     from egis.toolkit.signatures import signatures
 
-    _, onnx_bytes = build_detector(logits, labels, result.indices, config)
+    extra_rows = None
+    if unlabelled is None:
+        _, onnx_bytes = build_detector(logits, labels, result.indices, config)
+        guarded = signatures(logits, result.indices)
+    else:
+        from egis.distil import student_rows, teacher_rows
+
+        rows, row_labels = student_rows(logits, labels, unlabelled, pseudo, result.indices)
+        _, onnx_bytes = build_detector(rows, row_labels, range(k), config)
+        extra_rows = teacher_rows(logits, unlabelled, result.indices)
+        guarded = signatures(rows, range(k))     # every real chip seen, labelled or not
+    # the detector's accuracy on the labelled chips (the customer's labels) it was fitted on
     predicted, _ = onnx_predict(onnx_bytes, signatures(logits, result.indices))
     train_acc = float(np.mean(predicted == labels))
     extra = {**(provenance or {}), "detector_training_accuracy": train_acc}
     info = bundle_info(model, chip_set, labels_meta, chips, result, extra)
-    guard = SignatureGuard.fit(signatures(logits, result.indices), m=model.num_classes)
+    guard = SignatureGuard.fit(guarded, m=model.num_classes)
     info["guard"] = guard.to_dict()
     budget = None
     if max_escape is not None:
         from egis.escape import escape_budget_threshold
 
         budget = escape_budget_threshold(logits, labels, result.indices, max_escape, config, seed=seed,
-                                         confidence=escape_confidence)
+                                         confidence=escape_confidence, extra_rows=extra_rows)
         info["escape_budget"] = budget.to_dict()
     write_bundle(out / BUNDLE_DIR, model.contract.normalize(chosen), onnx_bytes, info, chosen, sign_key=sign_key)
     return CompactOutcome(result, out / BUNDLE_DIR, train_acc, budget)

@@ -428,3 +428,42 @@ def test_evaluate_refuses_egis_distil_without_its_own_unlabelled_chips(world, ca
     code, err = run(capsys, *base)
     assert code == 2 and "labelled chips' seed" in err, err
     assert not out.exists()
+
+
+def test_compact_distils_from_unlabelled_chips_into_a_bundle_the_tester_runs(world, capsys, tmp_path):
+    """--unlabelled: checked before any work; the bundle records the distillation, its budget
+    threshold comes from folds, the same seed gives the same bytes, and egis test runs it."""
+    out = tmp_path / "cid"
+    code, err = run(capsys, "compact", world["model"], world["sid"], world["pop"], world["labels"],
+                    "-o", str(out), "--unlabelled", world["pop"], "--select")
+    assert code == 2 and "--unlabelled chooses by agreement" in err and not out.exists()
+    code, err = run(capsys, "compact", world["model"], world["sid"], world["pop"], world["labels"],
+                    "-o", str(out), "--unlabelled", world["pop"])
+    assert code == 2 and "is the labelled population itself" in err and not out.exists()
+    unlabelled = tmp_path / "unlabelled.json"
+    world["spec"].__class__(world["spec"].model_sha256, "generic", {"preset": "extreme"}, seed=7, count=60,
+                            model_path=world["model"]).save(unlabelled)
+    made = []
+    for name in ("a", "b"):
+        target = tmp_path / name
+        code, err = run(capsys, "compact", world["model"], world["sid"], world["pop"], world["labels"],
+                        "-o", str(target), "--unlabelled", str(unlabelled), "--max-escape", "20%", "--trials", "2",
+                        "-q", "-k", "3")
+        assert code == 0, err
+        made.append(target)
+    manifest = json.loads((made[0] / "bundle" / "manifest.json").read_text())
+    creation = manifest["creation"]["settings"]
+    assert creation["selection"] == "distil" and creation["unlabelled_chips"] == 60 and creation["chips"] == 30
+    assert manifest["population"]["unlabelled"]["count"] == 60
+    assert manifest["escape_budget"]["max_escape"] == 0.2
+    for name in ("manifest.json", "detector.onnx"):
+        assert (made[0] / "bundle" / name).read_bytes() == (made[1] / "bundle" / name).read_bytes()
+    chip = tmp_path / "chip3.onnx"
+    assert run(capsys, "duts", "export", world["pop"], "3", "-o", str(chip))[0] == 0
+    capsys.readouterr()
+    try:
+        main(["test", str(made[0] / "bundle"), str(chip), "--json"])
+    except SystemExit as exc:
+        assert not exc.code, capsys.readouterr().err
+    (verdict,) = json.loads(capsys.readouterr().out)
+    assert verdict["pass_probability"] is not None, verdict      # judged by the distilled detector
