@@ -60,6 +60,21 @@ def k_table(summary: list[dict[str, Any]], variability: str, method: str = "egis
     return table(["cutoff", "K", "seeds", *METRICS], rows)
 
 
+def unlabelled_note(base: Path, methods: Sequence[str]) -> list[str]:
+    """Where egis-distil's unlabelled chips came from (nothing when no method uses them)."""
+    import json
+
+    from egis.methods import needs_unlabelled
+    from egis.sweep import UNLABELLED
+    from egis.toolkit.population import PopulationSpec
+
+    if not needs_unlabelled(methods) or not (base / UNLABELLED).exists():
+        return []
+    spec = PopulationSpec.load(base / UNLABELLED)
+    return [f"Unlabelled chips (egis-distil's teacher labels them): {spec.count} chips of `{spec.plugin}` "
+            f"{json.dumps(spec.params)}, seed {spec.seed}.", ""]
+
+
 def chance_section(path: Path, variability: str, cutoffs: Sequence[str]) -> list[str]:
     """The report's lines on the chance level (``egis evaluate --chance``, chance.csv): each
     stimulus set's level and each method's TA minus its set's level, over the seeds."""
@@ -210,6 +225,7 @@ def build_report(model: LoadedModel, model_name: str, sid_dir: Path, pops_dir: P
                   f"{len(stats_eval)} evaluation chips. Labelled-chip accuracy: mean {stats_lab.mean():.4f}, "
                   f"std {stats_lab.std():.4f}, min {stats_lab.min():.4f}; cutoffs "
                   + ", ".join(f"{c} = {t:.4f}" for c, t in thresholds.items()) + ".", "",
+                  *unlabelled_note(pops_dir / variability, config.methods),
                   *[line + "\n" for line in (adaptive_note("Labelled", labelled.meta),
                                              adaptive_note("Evaluation", evaluation.meta)) if line],
                   f"![chip accuracy histogram](accuracy_{variability}.png)", "",

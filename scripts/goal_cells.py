@@ -43,7 +43,10 @@ def cells(folders: str, budget: float | None) -> dict[tuple[str, str, str], dict
         folder, _, methods = part.partition(":")
         only.append({m for m in methods.split(",") if m} or None)
         sweep = json.loads((Path(folder) / "sweep.json").read_text())
-        same = {key: sweep["provenance"][key] for key in ("model_sha256", "populations")}
+        # the chips the rows are scored on; unlabelled chips (egis-distil) are an input, not the chips
+        same = {"model_sha256": sweep["provenance"]["model_sha256"],
+                "populations": {name: pop for name, pop in sweep["provenance"]["populations"].items()
+                                if not name.endswith("/unlabelled")}}
         if first is not None and same != first:
             raise SystemExit(f"{folder} holds other chips or another model than {folders.split('+')[0].partition(':')[0]}")
         first = same

@@ -162,3 +162,8 @@ def test_a_sweep_runs_egis_distil_on_an_unlabelled_population(tmp_path):
                                   dataclasses.replace(config, max_escape=0.05), progress=False,
                                   log=lambda line: None, cache_dir=out / "cache")
     assert {r["method"]: r["TA"] for r in budget_rows}["egis-distil"] == budget[0]["TA"]
+    from egis.report import build_report
+
+    text = build_report(model, "digits", sid, tmp_path / "pops", ["extreme"], rows, {}, {}, stimuli, out, config,
+                        "egis evaluate ...").read_text()
+    assert "Unlabelled chips (egis-distil's teacher labels them): 200 chips" in text and "seed 3" in text
