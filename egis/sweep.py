@@ -141,11 +141,13 @@ def run_sweep(model: LoadedModel, pops_dir: Path, variabilities: Sequence[str],
         base = pops_dir / variability
         labelled[variability] = chip_responses(model, base / "labelled.json", base / "labelled_accuracy.csv",
                                                stimuli, cache_dir, progress)
+        timings[f"chip responses, labelled chips ({variability})"] = time.perf_counter() - started
         if unlabelled_sets:
+            started = time.perf_counter()
             labelled[variability].unlabelled = unlabelled_responses(
                 model, base / UNLABELLED, {name: stimuli[name] for name in unlabelled_sets if name in stimuli},
                 cache_dir, progress)
-        timings[f"chip responses, labelled chips ({variability})"] = time.perf_counter() - started
+            timings[f"chip responses, unlabelled chips ({variability})"] = time.perf_counter() - started
 
     # 1. choose every setting's images from the labelled chips alone (checkpointed); the
     # settings are independent, so they run on every worker the runner has

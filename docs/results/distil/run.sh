@@ -7,7 +7,9 @@
 # docs/results/egis_tv3, and the evaluation shares that run's response folder, so the labelled
 # and evaluation chips' responses are read, not simulated; only the unlabelled chips are.
 # K = 4, 3 seeds, A50 / A60 / A70, with the chance level (--chance 100) and with the 1% budget.
-# Outputs here: <model>_<variability>_results[_budget1].csv, _choices.json, _chance.csv.
+# Outputs here: <model>_<variability>_results[_budget1].csv, _choices.json, _chance.csv;
+# goal_egis-distil.txt (scripts/goal_cells.py against the runs' noise and dataset-aware rows)
+# and chance_pooled.txt (scripts/chance_pooled.py: minus chance pooled over the 12 cells).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 export EGIS_THREADS=${EGIS_THREADS:-2} EGIS_WORKERS=${EGIS_WORKERS:-2}
@@ -36,4 +38,14 @@ PY
   cp $out/eval_$v/choices.json $here/${m}_${v}_choices.json
   cp $out/eval_$v/chance.csv $here/${m}_${v}_chance.csv
 done
+date -u "+%T goal cells"
+settings=()
+for m in vgg16 mobilenet; do for v in typical extreme; do
+  r=runs/seed_${m}_f3; d=runs/distil/${m}_$v
+  base=uniform,gaussian,untrained,da-classifier
+  [ -f $d/eval_${v}_budget1/summary.json ] && \
+    settings+=("$m-$v=$r/eval_$v:$base+$d/eval_$v@$r/eval_${v}_budget1:$base+$d/eval_${v}_budget1")
+done; done
+.venv/bin/python scripts/goal_cells.py --method egis-distil "${settings[@]}" > $here/goal_egis-distil.txt
+.venv/bin/python scripts/chance_pooled.py $here/{vgg16,mobilenet}_*_chance.csv > $here/chance_pooled.txt
 date -u "+%T done"
