@@ -312,6 +312,20 @@ def cached_responses(cache_dir: Path, pop_path: Path, images: Mapping[str, str] 
     return ChipResponses(logits, np.empty(0), columns)
 
 
+def widest_cached(cache_dir: Path, pop_path: Path, stimulus: str,
+                  images: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(indices, responses) of the cache of ``stimulus`` (of that images hash, when given) for
+    one population that holds the most images: a bench that needs as many images as an
+    evaluation measured on its evaluation chips reads it (bench/bench_distil.py)."""
+    found = [(meta, cache) for meta, cache in _found_caches(cache_dir, pop_path)
+             if meta["stimulus"] == stimulus and (images is None or meta.get("images") == images)]
+    opened = [(meta, arr) for meta, arr in ((meta, cache.open()) for meta, cache in found) if arr is not None]
+    if not opened:
+        raise DataError(f"no response cache of the {stimulus} stimuli for {pop_path} in {cache_dir}")
+    meta, arr = max(opened, key=lambda pair: pair[1].shape[1])
+    return np.asarray(meta.get("indices", range(arr.shape[1])), dtype=np.intp), np.asarray(arr)
+
+
 def evaluation_responses(eval_dir: Path, pop_path: Path,
                          wanted: Mapping[str, Sequence[int]] | None = None) -> ChipResponses:
     """The responses a finished evaluation measured on one population, read from wherever it

@@ -165,6 +165,16 @@ def test_a_complete_cached_set_is_read_whole_and_the_rest_measured_on_the_wanted
     read = cached_responses(cache, pop, wanted={"b": [2]})
     assert list(read.columns["b"]) == [0, 2] or list(read.columns["b"]) == [1, 2]
     assert "b" not in cached_responses(cache, pop, wanted={"b": [3]}).logits
+    # the widest cached subset of a set (bench/bench_distil.py); the complete "a" is its own widest
+    from egis.responses import widest_cached
+
+    held, arr = widest_cached(cache, pop, "b")
+    assert len(held) == 2 and arr.shape == (5, 2, 10)
+    np.testing.assert_allclose(arr[:, 1], full.logits["b"][:, held[1]], rtol=1e-5, atol=1e-5)
+    held, arr = widest_cached(cache, pop, "a")
+    assert list(held) == list(range(6)) and arr.shape == (5, 6, 10)
+    with pytest.raises(DataError, match="no response cache of the c stimuli"):
+        widest_cached(cache, pop, "c")
     # subsets of two pools under one set name: a reader not told which pool refuses
     chip_responses_on(model, pop, labels, {"b": stimuli["a"][:4]}, {"b": [1]}, cache, progress=False)
     with pytest.raises(DataError, match="more than one b set"):
