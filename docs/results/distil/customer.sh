@@ -39,4 +39,16 @@ PY
   cp $out/eval_budget_$v/results.csv $here/${style}_${v}_results_budget1.csv
   cp $out/eval_$v/chance.csv $here/${style}_${v}_chance.csv
 done
+date -u "+%T goal cells"
+distil=(); seed=()
+for setting in nhwc:typical smoothed:extreme normout:extreme; do
+  style=${setting%%:*}; v=${setting##*:}; fid=runs/fidelity_$style; d=runs/distil/${style}_$v
+  base=uniform,da-classifier
+  [ -f $d/eval_budget_$v/summary.json ] || continue
+  distil+=("$style-$v=$fid/eval_$v:$base+$d/eval_$v@$fid/eval_budget_$v:$base+$d/eval_budget_$v")
+  seed+=("$style-$v=$fid/eval_$v:$base,egis@$fid/eval_budget_$v:$base,egis")
+done
+.venv/bin/python scripts/goal_cells.py --method egis-distil "${distil[@]}" > $here/customer_goal_egis-distil.txt
+.venv/bin/python scripts/goal_cells.py --method egis "${seed[@]}" > $here/customer_goal_egis.txt
+.venv/bin/python scripts/chance_pooled.py $here/{nhwc,smoothed,normout}_*_chance.csv > $here/customer_chance_pooled.txt
 date -u "+%T done"
