@@ -32,12 +32,14 @@ def compact_command(
     k: int = typer.Option(4, "-k", help="Number of test images K."),
     out: Path = typer.Option(..., "-o", "--output", help="CID directory to write."),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the annealing and its splits."),
-    trials: int = typer.Option(5, "--trials", min=1, help="Random 80/20 splits per reward (I)."),
+    trials: int = typer.Option(5, "--trials", min=1, help="Random 80/20 splits per reward (I); not used with "
+                                                            "--unlabelled, whose reward needs no splits."),
     bundle: bool = typer.Option(True, "--bundle/--no-bundle", help="Also train the detector and write CID_DIR/bundle."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Signature cache directory (default CID_DIR/cache, "
                                               "reused when model, chips and images match; when CID_DIR is new and "
                                               "the command fails, CID_DIR is removed with it)."),
-    jobs: Optional[int] = typer.Option(None, "--jobs", min=1, help="Parallel trials (default: min(trials, CPUs))."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", min=1, help="Parallel trials (default: min(trials, CPUs)); "
+                                                                   "not used with --unlabelled."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="onnxruntime threads for chip simulation."),
     workers: Optional[int] = typer.Option(None, "--workers", min=1,
                                           help="Processes for chip simulation (default $EGIS_WORKERS, else 1); "
@@ -142,7 +144,7 @@ def compact_command(
     pixels = read_sid_images(sid_dir, model.sha256)
     sha = images_sha256(pixels)
     check_k(k, len(pixels))     # before any chip is simulated
-    if bundle and len(set(labels.tolist())) < 2:
+    if (bundle or unlabelled is not None) and len(set(labels.tolist())) < 2:
         raise DataError(f"{labels_path}: every labelled chip has the same label; the detector needs "
                         "passing and failing chips")
     measured = None
@@ -155,7 +157,10 @@ def compact_command(
         chip_set = open_chip_set(population, model_file, model=model, threads=threads)
         labels_file.check_chip_set(chip_set.identities(), labels_path)
     if unlabelled is not None:
-        unlabelled_source = _unlabelled_source(unlabelled, population, model, model_file, sha, sid_dir, threads)
+        labelled_identities = (measured.meta["identities"] if measured is not None
+                               else None if is_population_spec(population) else chip_set.identities())
+        unlabelled_source = _unlabelled_source(unlabelled, population, labelled_identities, model, model_file, sha,
+                                               sid_dir, threads)
     with removed_on_failure(out):
         if is_population_spec(population):
             logits = compute_signatures(pop, pixels, chips, cache_dir=cache or out / "cache",
@@ -206,27 +211,33 @@ def compact_command(
     typer.echo(message)
 
 
-def _unlabelled_source(unlabelled: str, labelled: str, model, model_file: Path, sha: str, sid_dir: Path,
-                       threads: int | None):
-    """The unlabelled chips, opened and checked before any work: a population spec (not the
-    labelled one), a responses folder of this model and these images, or a chip set."""
+def _unlabelled_source(unlabelled: str, labelled: str, labelled_identities: dict[str, str] | None, model,
+                       model_file: Path, sha: str, sid_dir: Path, threads: int | None):
+    """The unlabelled chips, opened and checked before any work: a population spec, a responses
+    folder of this model and these images, or a chip set -- none of them holding labelled
+    chips (same population seed; same chip files or adapter targets)."""
+    from egis.distil import refuse_shared_chips, refuse_shared_identities
     from egis.toolkit.chipset import is_population_spec, open_chip_set
     from egis.toolkit.measure import is_responses_dir, load_responses
     from egis.toolkit.population import open_population
 
+    where = f"--unlabelled {unlabelled}"
     if is_population_spec(unlabelled):
         pop = open_population(unlabelled, model)
-        if is_population_spec(labelled) and open_population(labelled, model).spec.sha256() == pop.spec.sha256():
-            raise DataError(f"--unlabelled {unlabelled} is the labelled population itself; give the "
-                            f"unlabelled chips a seed of their own")
+        if is_population_spec(labelled):
+            refuse_shared_chips(pop.spec, open_population(labelled, model).spec, "labelled", where)
         return pop
     if is_responses_dir(unlabelled):
-        measured = load_responses(unlabelled)
-        if measured.meta["model_sha256"] != model.sha256 or measured.meta["images_sha256"] != sha:
-            raise DataError(f"--unlabelled {unlabelled} holds responses of another model or other images "
-                            f"than {sid_dir}")
-        return measured
-    return open_chip_set(unlabelled, model_file, model=model, threads=threads)
+        source = load_responses(unlabelled)
+        if source.meta["model_sha256"] != model.sha256 or source.meta["images_sha256"] != sha:
+            raise DataError(f"{where} holds responses of another model or other images than {sid_dir}")
+        identities = source.meta["identities"]
+    else:
+        source = open_chip_set(unlabelled, model_file, model=model, threads=threads)
+        identities = source.identities()
+    if labelled_identities is not None:
+        refuse_shared_identities(identities, labelled_identities, where)
+    return source
 
 
 def _unlabelled_responses(source, pixels, sha: str, cache_dir: Path, threads: int | None, workers,

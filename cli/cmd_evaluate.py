@@ -11,7 +11,7 @@ import typer
 
 from egis.cli.options import layout_option, load_customer_model, mean_option, pixel_range_option, std_option
 
-from egis.methods import DEFAULT_METHODS, METHODS, needs_unlabelled
+from egis.methods import DEFAULT_METHODS, METHODS, get_method, needs_unlabelled
 from egis.toolkit.errors import DataError
 
 
@@ -94,9 +94,10 @@ def evaluate(
     # each loss variant's method, its set's option here, and the synthesize flag that makes it
     variants = (("egis-va", sid_va, "--sid-va", "--variation"), ("egis-tv", sid_tv, "--sid-tv", "--tv-weight"))
     variant_sids = {name: path for name, path, _, _ in variants if path is not None}
-    for method, path, option, how in variants:
-        if method in chosen and path is None:
-            raise DataError(f"method {method} needs {option} (a set made by egis synthesize {how})")
+    for stimulus, path, option, how in variants:
+        users = [m for m in chosen if get_method(m).stimulus == stimulus]   # egis-tv, egis-tv-distil, ...
+        if users and path is None:
+            raise DataError(f"method {users[0]} needs {option} (a set made by egis synthesize {how})")
     for stimulus, path in variant_sids.items():
         check_sid_variant(stimulus, path)
     for stimulus in sorted(set(variant_sids) - set(variants_used(chosen, variant_sids))):

@@ -66,14 +66,15 @@ class ChanceLevel:
 
 def chance_level(labelled: ChipResponses, evaluation: ChipResponses, stimulus: str, cutoff: str, k: int,
                  sets: Sequence[Sequence[int]], config: BoosterConfig, max_escape: float | None = None,
-                 escape_confidence: float | None = None) -> ChanceLevel:
+                 escape_confidence: float | None = None, method: str = "egis") -> ChanceLevel:
     """Score every random set in ``sets`` (indices into ``stimulus``) as the evaluation scores
-    a data-free choice: the classifier detector fitted on the labelled chips, exported to ONNX,
-    its threshold set by the escape budget when one is given (egis.evaluate.predict_with)."""
+    a data-free choice of ``method``: its detector fitted on the labelled chips (for
+    egis-distil, the student: labelled plus teacher-labelled chips), exported to ONNX, its
+    threshold set by the escape budget when one is given (egis.evaluate.predict_with)."""
     threshold, labels = setting_labels(labelled, cutoff)
     scores: dict[str, list[float]] = {name: [] for name in SCORES}
     for indices in sets:
-        predicted = predict_with("egis", labelled, evaluation, list(indices), labels, threshold, config,
+        predicted = predict_with(method, labelled, evaluation, list(indices), labels, threshold, config,
                                  max_escape=max_escape, stimulus=stimulus, escape_confidence=escape_confidence)
         metrics = test_metrics(predicted, evaluation.accuracy, threshold)
         for name in SCORES:

@@ -34,6 +34,7 @@ import numpy as np
 
 from egis.compaction import BoosterConfig, CompactionResult, SetReward, anneal, one_native_thread
 from egis.toolkit.errors import DataError
+from egis.toolkit.population import PopulationSpec
 from egis.toolkit.signatures import signatures
 
 DISTIL_STREAM = 4099   # the annealing's draws come from rng([seed, DISTIL_STREAM])
@@ -141,6 +142,25 @@ class AgreementReward(SetReward):
             model.fit(signatures(self.labelled, key), self.labels)
             predicted = model.predict(signatures(self.unlabelled, key))
         return float(np.mean(predicted == self.pseudo))
+
+
+def refuse_shared_chips(unlabelled: PopulationSpec, other: PopulationSpec, what: str, path: Any) -> None:
+    """Refuse unlabelled chips that are (some of) the ``what`` chips: chip i of a population is
+    drawn from rng([seed, i]) whatever its count, so two specs with one seed share chips. A
+    labelled chip among the unlabelled ones would reach the budget's held-out folds through the
+    teacher's labels, and an evaluation chip would be tested by a detector fitted on it."""
+    if unlabelled.sha256() == other.sha256():
+        raise DataError(f"{path} is the {what} population itself; give the unlabelled chips a seed of their own")
+    if unlabelled.seed == other.seed:
+        raise DataError(f"{path} has the {what} chips' seed ({other.seed}), so it would draw the same chips; "
+                        f"give the unlabelled chips a seed of their own")
+
+
+def refuse_shared_identities(unlabelled: dict[str, str], labelled: dict[str, str], path: Any) -> None:
+    """The same refusal for measured chip sets: a chip (file sha256, adapter target) among both."""
+    shared = set(unlabelled.values()) & set(labelled.values())
+    if shared:
+        raise DataError(f"{path} holds {len(shared)} of the labelled chips; the unlabelled chips must be others")
 
 
 def check_unlabelled(labelled: np.ndarray, unlabelled: np.ndarray | None) -> np.ndarray:

@@ -21,7 +21,7 @@ import numpy as np
 
 from egis.compaction import BoosterConfig, CompactionResult, rank_by_held_out
 from egis.detector import build_detector, onnx_predict
-from egis.distil import distil_compact, student_rows, teacher_rows
+from egis.distil import check_unlabelled, distil_compact, pseudo_labels, student_rows
 from egis.methods import METHODS, SELECT_CANDIDATES, get_method, reward_settings
 from egis.metrics import CRITICAL_MARGIN, METRICS, test_metrics
 from egis.pipeline import annealed
@@ -72,6 +72,21 @@ def predict_with(method: str, labelled: ChipResponses, evaluation: ChipResponses
     return predicted.astype(bool)
 
 
+def teacher_labels(labelled: ChipResponses, stimulus: str, labels: np.ndarray,
+                   train: np.ndarray | None = None) -> np.ndarray:
+    """egis-distil's teacher's pass/fail of the unlabelled chips on ``stimulus``, fitted on the
+    labelled chips (``train``: only those, as a budget fold's teacher) with ``labels`` (theirs).
+    Computed once per run for each (set, chips, labels): every seed, random chance set and
+    budget fold of a cutoff reuses the same teacher."""
+    unlabelled = check_unlabelled(labelled.logits[stimulus], labelled.unlabelled.get(stimulus))
+    train_key = b"" if train is None else np.asarray(train, dtype=np.int64).tobytes()
+    key = ("teacher", stimulus, np.asarray(labels).astype(np.int8).tobytes(), train_key)
+    if key not in labelled.memo:
+        fitted_on = labelled.logits[stimulus] if train is None else np.asarray(labelled.logits[stimulus])[train]
+        labelled.memo[key] = pseudo_labels(fitted_on, labels, unlabelled)
+    return labelled.memo[key]
+
+
 def _distilled_prediction(labelled: ChipResponses, stimulus: str, indices: Sequence[int], labels: np.ndarray,
                           x_eval: np.ndarray, config: BoosterConfig, max_escape: float | None,
                           escape_confidence: float | None) -> np.ndarray:
@@ -79,16 +94,21 @@ def _distilled_prediction(labelled: ChipResponses, stimulus: str, indices: Seque
     unlabelled ones (egis.distil), scored through its ONNX export; under a budget the
     threshold comes from folds whose teacher saw only the training chips."""
     logits = labelled.logits[stimulus]
-    rows, row_labels = student_rows(logits, labels, labelled.unlabelled[stimulus],
-                                    labelled.pseudo_labels(stimulus, labels), indices)
+    unlabelled = check_unlabelled(logits, labelled.unlabelled.get(stimulus))
+    rows, row_labels = student_rows(logits, labels, unlabelled, teacher_labels(labelled, stimulus, labels), indices)
     _, onnx_bytes = build_detector(rows, row_labels, range(len(indices)), config)
     predicted, p_pass = onnx_predict(onnx_bytes, x_eval)
     if max_escape is None:
         return predicted.astype(bool)
     from egis.escape import escape_budget_threshold
 
+    fold_rows = np.ascontiguousarray(np.asarray(unlabelled)[:, np.asarray(indices, dtype=np.intp)])
+
+    def extra_rows(train: np.ndarray, train_labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return fold_rows, teacher_labels(labelled, stimulus, train_labels, train)
+
     choice = escape_budget_threshold(logits, labels, indices, max_escape, config, confidence=escape_confidence,
-                                     extra_rows=teacher_rows(logits, labelled.unlabelled[stimulus], indices))
+                                     extra_rows=extra_rows)
     return p_pass >= choice.threshold
 
 
@@ -173,7 +193,7 @@ def choose_sets(labelled: ChipResponses, cutoff: str, k: int, seed: int, methods
         elif spec.selection == "distil":
             result = distil_compact(np.asarray(labelled.logits[stimulus]), labels,
                                     labelled.unlabelled.get(stimulus), k, seed, config,
-                                    pseudo=labelled.pseudo_labels(stimulus, labels), schedule=schedule)
+                                    pseudo=teacher_labels(labelled, stimulus, labels), schedule=schedule)
             indices, reward = result.indices, result.reward
         else:
             result = annealing(stimulus, spec.selection)

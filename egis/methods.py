@@ -35,6 +35,7 @@ Methods:
   every image labels the fab's unlabelled chips (a population's ``unlabelled.json``), the K
   images are annealed on agreement with it over those chips, and the detector is fitted on the
   labelled plus the teacher-labelled chips (egis.distil). Still data-free;
+  ``egis-tv-distil`` does the same on the prior's images;
 * ``gaussian`` / ``uniform`` -- i.i.d. noise images, annealing, classifier;
 * ``untrained`` -- images of the untrained generator, annealing, classifier;
 * ``da-regressor`` -- the seed's reference [6]: K real test images chosen by the same
@@ -104,6 +105,8 @@ METHOD_REGISTRY: dict[str, Method] = {m.name: m for m in (
            "egis", selection="select"),
     Method("egis-distil", "EGIS, distilled: a teacher on every image labels unlabelled chips for "
            "the choice and the detector", "egis", selection="distil"),
+    Method("egis-tv-distil", "EGIS with the total-variation prior, distilled (egis-distil on the prior's images)",
+           "egis-tv", selection="distil"),
     Method("gaussian", "Gaussian noise + annealing", "gaussian"),
     Method("uniform", "uniform noise + annealing", "uniform"),
     Method("untrained", "untrained generator + annealing", "untrained"),

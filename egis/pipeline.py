@@ -69,7 +69,9 @@ def write_reward(cid_dir: Path, result: CompactionResult) -> None:
     line_plot(cid_dir / "reward.png",
               {"best": (its, [s.best for s in result.history]),
                "current": (its, [s.current for s in result.history])},
-              title=f"compaction K={len(result.indices)}: mean validation accuracy",
+              title=f"compaction K={len(result.indices)}: " + ("agreement with the teacher"
+                                                                if result.settings.get("selection") == "distil"
+                                                                else "mean validation accuracy"),
               xlabel="iteration", ylabel="reward")
 
 
@@ -215,20 +217,21 @@ def compact_to_bundle(model: LoadedModel, pixels: np.ndarray, logits: np.ndarray
     extra_rows = None
     if unlabelled is None:
         _, onnx_bytes = build_detector(logits, labels, result.indices, config)
-        guarded = signatures(logits, result.indices)
     else:
         from egis.distil import student_rows, teacher_rows
 
         rows, row_labels = student_rows(logits, labels, unlabelled, pseudo, result.indices)
         _, onnx_bytes = build_detector(rows, row_labels, range(k), config)
         extra_rows = teacher_rows(logits, unlabelled, result.indices)
-        guarded = signatures(rows, range(k))     # every real chip seen, labelled or not
+    labelled_signatures = signatures(logits, result.indices)
     # the detector's accuracy on the labelled chips (the customer's labels) it was fitted on
-    predicted, _ = onnx_predict(onnx_bytes, signatures(logits, result.indices))
+    predicted, _ = onnx_predict(onnx_bytes, labelled_signatures)
     train_acc = float(np.mean(predicted == labels))
     extra = {**(provenance or {}), "detector_training_accuracy": train_acc}
     info = bundle_info(model, chip_set, labels_meta, chips, result, extra)
-    guard = SignatureGuard.fit(guarded, m=model.num_classes)
+    # the guard describes what the customer-labelled chips produced, even when the detector saw
+    # unlabelled chips too: those may hold broken chips, which would widen what the tester judges
+    guard = SignatureGuard.fit(labelled_signatures, m=model.num_classes)
     info["guard"] = guard.to_dict()
     budget = None
     if max_escape is not None:

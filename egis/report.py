@@ -87,18 +87,20 @@ def chance_section(path: Path, variability: str, cutoffs: Sequence[str]) -> list
     if not entries:
         return []
     k = entries[0]["k"]
-    levels = sorted({r["stimulus"] for r in entries if r["method"] == "chance"})
+    for r in entries:                      # chance.csv files written before egis-distil: the seed's detector
+        r["detector"] = r.get("detector") or "classifier"
+    levels = sorted({(r["stimulus"], r["detector"]) for r in entries if r["method"] == "chance"})
     methods = sorted({r["method"] for r in entries if r["method"] != "chance"})
     body = []
-    for name in levels:
+    for name, kind in levels:
+        of_level = [r for r in entries if r["method"] == "chance" and r["stimulus"] == name and r["detector"] == kind]
         cells = []
         for cutoff in cutoffs:
-            level = next((r for r in entries if r["method"] == "chance" and r["stimulus"] == name
-                          and r["cutoff"] == cutoff), None)
+            level = next((r for r in of_level if r["cutoff"] == cutoff), None)
             cells.append("-" if level is None else f"{float(level['TA']):.2f} ± {float(level['TA_se']):.2f} / "
                          f"{float(level['CTE']):.1f} / {float(level['YL']):.1f}")
-        sets = next(r["sets"] for r in entries if r["method"] == "chance" and r["stimulus"] == name)
-        body.append([f"chance: {name} ({sets} random sets)", *cells])
+        detector = "" if kind == "classifier" else f", {kind} detector"
+        body.append([f"chance: {name}{detector} ({of_level[0]['sets']} random sets)", *cells])
     for method in methods:
         cells = []
         for cutoff in cutoffs:

@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 
-from egis.distil import check_unlabelled, pseudo_labels
 from egis.toolkit.engine import population_logits
 from egis.toolkit.errors import DataError
 from egis.toolkit.io import sha256_bytes
@@ -45,16 +44,8 @@ class ChipResponses:
     # stimulus name -> (chips, images, M) responses of the fab's unlabelled chips to every image
     # of that set (egis-distil's teacher labels them); empty when none were measured
     unlabelled: dict[str, np.ndarray] = field(default_factory=dict)
-    _pseudo: dict[tuple[str, bytes], np.ndarray] = field(default_factory=dict, repr=False)
-
-    def pseudo_labels(self, stimulus: str, labels: np.ndarray) -> np.ndarray:
-        """The teacher's pass/fail of the unlabelled chips on ``stimulus``, fitted on these
-        chips with ``labels`` (egis.distil); computed once per (set, labels)."""
-        key = (stimulus, np.asarray(labels).astype(np.int8).tobytes())
-        if key not in self._pseudo:
-            unlabelled = check_unlabelled(self.logits[stimulus], self.unlabelled.get(stimulus))
-            self._pseudo[key] = pseudo_labels(self.logits[stimulus], labels, unlabelled)
-        return self._pseudo[key]
+    # results derived from these responses that a run computes once (egis.evaluate.teacher_labels)
+    memo: dict[Any, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     def signatures(self, stimulus: str, indices: Sequence[int]) -> np.ndarray:
         """Signatures (chips, K*M) on ``indices`` of the full ``stimulus`` set (egis.toolkit.signatures)."""

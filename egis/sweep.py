@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from egis.compaction import BoosterConfig, CompactionResult
+from egis.distil import refuse_shared_chips
 from egis.evaluate import Choice, choose_sets, read_rows, row_key, score_choices, write_rows, write_table
 from egis.methods import DEFAULT_METHODS, SELECT_CANDIDATES, get_method, needs_unlabelled
 from egis.responses import ChipResponses, chip_responses, chip_responses_on, unlabelled_responses
@@ -226,50 +227,63 @@ def run_sweep(model: LoadedModel, pops_dir: Path, variabilities: Sequence[str],
 
 CHANCE_NAME = "chance.csv"
 CHANCE_FIELDS = ("variability", "cutoff", "k", "stimulus", "method", "seed", "TA", "minus_chance", "percentile",
-                 "TA_sd", "TA_se", "sets", "CTE", "YL")
+                 "TA_sd", "TA_se", "sets", "CTE", "YL", "detector")
+
+
+def chance_detector(method: str) -> str:
+    """Which detector a method's chance level is scored with: egis-distil's methods ship the
+    student (labelled plus teacher-labelled chips), every other classifier method the seed's."""
+    return "student" if get_method(method).selection == "distil" else "classifier"
 
 
 def chance_table(model: LoadedModel, pops_dir: Path, variabilities: Sequence[str], stimuli: dict[str, np.ndarray],
                  labelled: dict[str, ChipResponses], choices: dict[str, Choice], rows: list[dict[str, Any]],
                  config: SweepConfig, cache_dir: Path, progress: bool = True) -> list[dict[str, Any]]:
     """The chance level (egis.chance) of every stimulus set the classifier methods choose from
-    at the headline K, per variability and cutoff, scored as the rows were (same budget), and
-    each such row placed against its set's level. A row's set is its recorded choice's, else
-    its method's own (egis-select's is known only from its choice). The evaluation chips are
-    measured on the random sets' images (cached, shared with the choices' where they overlap)."""
+    at the headline K, per variability and cutoff, scored as the rows were (same budget, same
+    detector: :func:`chance_detector`), and each such row placed against its set's level. A
+    row's set is its recorded choice's, else its method's own (egis-select's is known only
+    from its choice). The evaluation chips are measured on the random sets' images (cached,
+    shared with the choices' where they overlap)."""
     from egis.chance import chance_level, random_sets
 
     k = headline_k(config)
     classifiers = [m for m in config.methods if get_method(m).detector == "classifier"]
     own = {m: get_method(m).stimulus for m in classifiers if get_method(m).selection != "select"}
+    student_method = {get_method(m).stimulus: m for m in classifiers if chance_detector(m) == "student"}
     table: list[dict[str, Any]] = []
     for variability in variabilities:
         chosen = {key: c for key, c in choices.items()
                   if key.startswith(f"{variability}|") and int(key.split("|")[2]) == k
                   and get_method(c.method).detector == "classifier"}
-        names = sorted(({c.stimulus for c in chosen.values()} | set(own.values())) & set(stimuli))
-        if not names:
+        levels = sorted(({(c.stimulus, chance_detector(c.method)) for c in chosen.values()}
+                         | {(name, chance_detector(m)) for m, name in own.items()}))
+        levels = [(name, kind) for name, kind in levels if name in stimuli]
+        if not levels:
             continue
-        drawn = {name: random_sets(len(stimuli[name]), k, config.chance) for name in names}
+        drawn = {name: random_sets(len(stimuli[name]), k, config.chance) for name, _ in levels}
         base = pops_dir / variability
         evaluation, _ = chip_responses_on(model, base / "evaluation.json", base / "evaluation_accuracy.csv", stimuli,
                                           {name: sorted({int(i) for s in sets for i in s})
                                            for name, sets in drawn.items()}, cache_dir, progress)
         for cutoff in config.cutoffs:
-            for name in names:
+            for name, kind in levels:
                 level = chance_level(labelled[variability], evaluation, name, cutoff, k, drawn[name],
-                                     config.booster, config.max_escape, config.escape_confidence)
-                table.append({"variability": variability, "method": "chance", "seed": "", **level.row()})
+                                     config.booster, config.max_escape, config.escape_confidence,
+                                     method=student_method[name] if kind == "student" else "egis")
+                table.append({"variability": variability, "method": "chance", "seed": "", "detector": kind,
+                              **level.row()})
                 for row in sorted((r for r in rows if r["variability"] == variability and r["cutoff"] == cutoff
                                    and int(r["k"]) == k), key=row_key):
                     choice = chosen.get(_choice_key(variability, cutoff, k, int(row["seed"]), row["method"]))
-                    if (choice.stimulus if choice is not None else own.get(row["method"])) != name:
+                    if ((choice.stimulus if choice is not None else own.get(row["method"])) != name
+                            or chance_detector(row["method"]) != kind):
                         continue
                     minus, percentile = level.place(row["TA"])
                     table.append({"variability": variability, "cutoff": cutoff, "k": k, "stimulus": name,
                                   "method": row["method"], "seed": int(row["seed"]), "TA": row["TA"],
                                   "minus_chance": minus, "percentile": percentile, "CTE": row["CTE"],
-                                  "YL": row["YL"]})
+                                  "YL": row["YL"], "detector": kind})
     return table
 
 
@@ -342,11 +356,7 @@ def check_unlabelled_population(pops_dir: Path, variability: str) -> None:
                         f"(egis duts make ... -o {path}, with a seed of its own)")
     spec = PopulationSpec.load(path)
     for chip_set in CHIP_SETS:
-        other = PopulationSpec.load(base / f"{chip_set}.json")
-        if spec.sha256() == other.sha256():
-            raise DataError(f"{path} is the {chip_set} population itself; give the unlabelled chips a seed of their own")
-        if spec.seed == other.seed:
-            raise DataError(f"{path} has the {chip_set} chips' seed ({spec.seed}), so it would draw the same chips")
+        refuse_shared_chips(spec, PopulationSpec.load(base / f"{chip_set}.json"), chip_set, path)
 
 
 def sweep_provenance(model: LoadedModel, pops_dir: Path, variabilities: Sequence[str],
@@ -370,6 +380,13 @@ def sweep_provenance(model: LoadedModel, pops_dir: Path, variabilities: Sequence
             "stimuli": {"names": names, "sha256": sha256_bytes(stacked)}}
 
 
+def _scored_chips(populations: Any) -> Any:
+    """The provenance of the labelled and evaluation chips, without the unlabelled chips'."""
+    if not isinstance(populations, dict):
+        return populations
+    return {name: pop for name, pop in populations.items() if not name.endswith("/unlabelled")}
+
+
 def _check_resume(out_dir: Path, rows: list[dict[str, Any]], provenance: dict[str, Any]) -> None:
     sweep = out_dir / "sweep.json"
     if not rows or not sweep.exists():
@@ -378,6 +395,11 @@ def _check_resume(out_dir: Path, rows: list[dict[str, Any]], provenance: dict[st
     if recorded is None:  # written before provenance was recorded: cannot tell, trust it
         return
     for part in ("model_sha256", "populations", "stimuli", *SCORING_ONLY):
+        if part == "populations" and _scored_chips(recorded.get(part)) == _scored_chips(provenance.get(part)) \
+                and recorded.get(part) != provenance.get(part):
+            raise DataError(f"{out_dir / 'results.csv'} holds results made with other unlabelled chips, or with "
+                            f"none (methods that need them, egis-distil, were added or dropped); write to a new "
+                            f"folder or delete results.csv to start again")
         if recorded.get(part) != provenance.get(part):
             what = {"model_sha256": "another model", "populations": "other populations or labels",
                     "stimuli": "other stimuli (SID, --images or real images)",

@@ -440,6 +440,12 @@ def test_compact_distils_from_unlabelled_chips_into_a_bundle_the_tester_runs(wor
     code, err = run(capsys, "compact", world["model"], world["sid"], world["pop"], world["labels"],
                     "-o", str(out), "--unlabelled", world["pop"])
     assert code == 2 and "is the labelled population itself" in err and not out.exists()
+    more_of_them = tmp_path / "more.json"                 # same seed, more chips: the labelled chips again
+    world["spec"].__class__(world["spec"].model_sha256, "generic", {"preset": "extreme"}, seed=0, count=60,
+                            model_path=world["model"]).save(more_of_them)
+    code, err = run(capsys, "compact", world["model"], world["sid"], world["pop"], world["labels"],
+                    "-o", str(out), "--unlabelled", str(more_of_them))
+    assert code == 2 and "the labelled chips' seed (0)" in err and not out.exists()
     unlabelled = tmp_path / "unlabelled.json"
     world["spec"].__class__(world["spec"].model_sha256, "generic", {"preset": "extreme"}, seed=7, count=60,
                             model_path=world["model"]).save(unlabelled)

@@ -162,8 +162,34 @@ def test_a_sweep_runs_egis_distil_on_an_unlabelled_population(tmp_path):
                                   dataclasses.replace(config, max_escape=0.05), progress=False,
                                   log=lambda line: None, cache_dir=out / "cache")
     assert {r["method"]: r["TA"] for r in budget_rows}["egis-distil"] == budget[0]["TA"]
+    # the chance level of egis-distil's rows is scored with its own detector, the student
+    import csv
+
+    from egis.chance import chance_level, random_sets
+
+    chance_out = tmp_path / "chance"
+    chance_out.mkdir()
+    (chance_out / "choices.json").write_bytes((out / "choices.json").read_bytes())
+    chance_config = dataclasses.replace(config, chance=4)
+    chance_rows, _, _ = run_sweep(model, tmp_path / "pops", ["extreme"], stimuli, chance_out, chance_config,
+                                  progress=False, log=lambda line: None, cache_dir=out / "cache")
+    table = list(csv.DictReader(open(chance_out / "chance.csv")))
+    levels = {r["detector"]: r for r in table if r["method"] == "chance"}
+    assert set(levels) == {"classifier", "student"}
+    student = chance_level(labelled, evaluation, "egis", "A50", 2, random_sets(40, 2, 4), config.booster,
+                           method="egis-distil")
+    assert float(levels["student"]["TA"]) == pytest.approx(student.ta, abs=1e-4)
+    placed = {r["method"]: r for r in table if r["method"] != "chance"}
+    assert placed["egis-distil"]["detector"] == "student" and placed["egis"]["detector"] == "classifier"
+    assert float(placed["egis-distil"]["minus_chance"]) == pytest.approx(
+        {r["method"]: r["TA"] for r in chance_rows}["egis-distil"] - student.ta, abs=1e-3)
     from egis.report import build_report
 
-    text = build_report(model, "digits", sid, tmp_path / "pops", ["extreme"], rows, {}, {}, stimuli, out, config,
-                        "egis evaluate ...").read_text()
+    text = build_report(model, "digits", sid, tmp_path / "pops", ["extreme"], chance_rows, {}, {}, stimuli, chance_out,
+                        chance_config, "egis evaluate ...").read_text()
     assert "Unlabelled chips (egis-distil's teacher labels them): 200 chips" in text and "seed 3" in text
+    assert "chance: egis, student detector (4 random sets)" in text
+    # adding or dropping egis-distil on a finished run is named as such
+    with pytest.raises(DataError, match="other unlabelled chips, or with none"):
+        run_sweep(model, tmp_path / "pops", ["extreme"], stimuli, out, dataclasses.replace(config, methods=("egis",)),
+                  progress=False, log=lambda line: None)

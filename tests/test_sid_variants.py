@@ -61,6 +61,7 @@ def test_a_set_is_refused_for_a_variant_it_was_not_made_with(tmp_path: Path) -> 
 def test_egis_select_measures_every_given_variant_among_its_candidates(tmp_path: Path) -> None:
     given = {"egis-va": tmp_path / "va", "egis-tv": tmp_path / "tv"}
     assert variants_used(["egis", "egis-tv"], given) == ["egis-tv"]
+    assert variants_used(["egis-tv-distil"], given) == ["egis-tv"]      # distilled on the prior's images
     assert variants_used(["egis", "egis-select"], given) == ["egis-va", "egis-tv"]
     assert variants_used(["egis", "uniform"], given) == []
     assert variants_used(["egis-select"], {}) == []
