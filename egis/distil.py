@@ -32,7 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from egis.compaction import BoosterConfig, CompactionResult, SetReward, anneal, one_native_thread
+from egis.compaction import (COOLING, T_END, T_START, BoosterConfig, CompactionResult, SetReward, anneal,
+                             one_native_thread)
 from egis.toolkit.errors import DataError
 from egis.toolkit.population import PopulationSpec
 from egis.toolkit.signatures import signatures
@@ -191,14 +192,14 @@ def distil_compact(labelled: np.ndarray, labels: Sequence[int] | np.ndarray, unl
     if pseudo is None:
         pseudo = pseudo_labels(labelled, y, unlabelled, teacher)
     reward = AgreementReward(labelled, y, unlabelled, pseudo, config)
-    result = anneal(reward, n, k, np.random.default_rng([seed, DISTIL_STREAM]), progress=progress,
-                    **(schedule or {}))
+    temperatures = {"t_start": T_START, "t_end": T_END, "cooling": COOLING, **(schedule or {})}
+    result = anneal(reward, n, k, np.random.default_rng([seed, DISTIL_STREAM]), progress=progress, **temperatures)
     result.evaluations = reward.evaluations
     result.settings = {"k": k, "seed": seed, "selection": "distil", "reward": "agreement with the teacher",
                        "iterations": len(result.history), "booster": config.to_dict(),
                        "teacher": (teacher or TeacherConfig()).to_dict(), "chips": d,
                        "unlabelled_chips": int(len(unlabelled)), "images": n, "logits": m,
-                       "teacher_pass_rate": float(np.mean(pseudo)), **(schedule or {})}
+                       "teacher_pass_rate": float(np.mean(pseudo)), **temperatures}
     return result
 
 
