@@ -9,9 +9,10 @@ on (with ``--chance`` that is a few hundred of the pool), per cutoff:
   responses to all those images -- the ceiling the student learns from;
 * for R random K-sets: the TA of the seed's detector (labelled chips only) and of the student
   (plus the teacher-labelled unlabelled chips), their mean difference and how often it is > 0;
-* how well each reward ranks the sets: the correlation with held-out TA of the agreement reward
-  (egis.distil.AgreementReward) and of the seed's reward (3 stratified 80/20 splits), and the
-  mean TA of the top tenth of the sets by each, against the mean of all (the chance level).
+* how well each reward ranks the sets for the detector it serves: the correlation of the
+  agreement reward (egis.distil.AgreementReward) with the student's held-out TA, and of the
+  seed's reward (3 stratified 80/20 splits) with the seed detector's; and the mean TA of the
+  top tenth of the sets by each, against the mean of all (the chance level).
 
 Usage:
 
@@ -74,7 +75,8 @@ def main() -> None:
     print(f"{args.evaluation}: {len(lab)} labelled, {len(unl)} unlabelled, {len(evaluation)} evaluation chips; "
           f"{len(held)} of {n} images; {args.sets} random K = {args.k} sets")
     print("cutoff | teacher TA | K-set TA: seed's detector | student | gain (>0 in %) | "
-          "corr agreement / seed's reward | top tenth by agreement / seed's reward")
+          "corr with held-out TA: agreement (student's TA) / seed's reward (seed detector's TA) | "
+          "mean TA of the top tenth by each")
     for cutoff in sweep["config"]["cutoffs"]:
         started = time.perf_counter()
         threshold = Cutoff.parse(cutoff).threshold(acc_l)
@@ -93,13 +95,16 @@ def main() -> None:
         alone, student, by_agreement, by_seed = (np.asarray(c) for c in zip(*rows))
         tenth = max(1, len(sets) // 10)
 
-        def top(reward: np.ndarray) -> float:
-            return float(alone[np.argsort(-reward, kind="stable")[:tenth]].mean())
+        def top(reward: np.ndarray, ta: np.ndarray) -> float:
+            return float(ta[np.argsort(-reward, kind="stable")[:tenth]].mean())
 
+        # each reward against the TA of the detector it is used with: the seed's reward picks sets
+        # for the seed's detector, the agreement reward for the student
         print(f"{cutoff} | {teacher_ta:.2f} | {alone.mean():.2f} | {student.mean():.2f} | "
               f"{(student - alone).mean():+.2f} ({np.mean(student > alone) * 100:.0f}) | "
-              f"{np.corrcoef(by_agreement, alone)[0, 1]:.2f} / {np.corrcoef(by_seed, alone)[0, 1]:.2f} | "
-              f"{top(by_agreement):.2f} / {top(by_seed):.2f}  ({time.perf_counter() - started:.0f} s)", flush=True)
+              f"{np.corrcoef(by_agreement, student)[0, 1]:.2f} / {np.corrcoef(by_seed, alone)[0, 1]:.2f} | "
+              f"{top(by_agreement, student):.2f} (student) / {top(by_seed, alone):.2f} "
+              f"({time.perf_counter() - started:.0f} s)", flush=True)
 
 
 if __name__ == "__main__":
