@@ -95,7 +95,7 @@ def compact_command(
     from egis.toolkit.handoff import is_handoff, open_handoff
     from egis.toolkit.io import check_output_dir, removed_on_failure, sha256_file
     from egis.toolkit.labels import read_labels
-    from egis.toolkit.measure import is_responses_dir, load_responses, measure
+    from egis.toolkit.measure import is_responses_dir, load_responses
     from egis.toolkit.population import open_population
     from egis.toolkit.runner import get_runner
     from egis.toolkit.signatures import compute_signatures, images_sha256
@@ -167,13 +167,10 @@ def compact_command(
                                         progress=not quiet, threads=threads, workers=workers)
         else:
             if measured is None:
-                measured = measure(chip_set, pixels, (cache or out / "cache") / "responses", images_sha256=sha,
-                                   progress=not quiet, on_excluded=lambda cid, why: typer.echo(
-                                       f"warning: chip {cid} excluded: {why}", err=True))
+                measured = _measure(chip_set, pixels, sha, (cache or out / "cache") / "responses", quiet, "chip")
             rows = measured.rows_of(chips)
             logits = measured.logits[rows]
-            chip_record = {"kind": measured.meta["chip_set"]["kind"], "sha256": measured.meta["chip_set_sha256"],
-                           "count": len(measured.chip_ids)}
+            chip_record = _chip_set_record(measured, len(measured.chip_ids))
         unlabelled_logits = None
         if unlabelled is not None:
             unlabelled_logits, unlabelled_record = _unlabelled_responses(
@@ -243,7 +240,7 @@ def _unlabelled_source(unlabelled: str, labelled: str, labelled_identities: dict
 def _unlabelled_responses(source, pixels, sha: str, cache_dir: Path, threads: int | None, workers,
                           quiet: bool):
     """(every unlabelled chip's responses to ``pixels``, how the manifest names those chips)."""
-    from egis.toolkit.measure import Responses, measure
+    from egis.toolkit.measure import Responses
     from egis.toolkit.population import Population
     from egis.toolkit.signatures import compute_signatures
 
@@ -252,12 +249,23 @@ def _unlabelled_responses(source, pixels, sha: str, cache_dir: Path, threads: in
                                     progress=not quiet, threads=threads, workers=workers)
         return logits, {"kind": "population", "sha256": source.spec.sha256(), "count": len(source)}
     if not isinstance(source, Responses):
-        source = measure(source, pixels, cache_dir, images_sha256=sha, progress=not quiet,
-                         on_excluded=lambda cid, why: typer.echo(f"warning: unlabelled chip {cid} excluded: {why}",
-                                                                 err=True))
+        source = _measure(source, pixels, sha, cache_dir, quiet, "unlabelled chip")
     usable = source.ok_ids              # a chip the measurement excluded has no responses to learn from
-    return source.logits[source.rows_of(usable)], {"kind": source.meta["chip_set"]["kind"],
-                                                   "sha256": source.meta["chip_set_sha256"], "count": len(usable)}
+    return source.logits[source.rows_of(usable)], _chip_set_record(source, len(usable))
+
+
+def _measure(chip_set, pixels, sha: str, out_dir: Path, quiet: bool, what: str):
+    """A chip set's responses to ``pixels`` (egis.toolkit.measure, resumable in ``out_dir``);
+    each chip the measurement excludes is named on stderr as a ``what``."""
+    from egis.toolkit.measure import measure
+
+    return measure(chip_set, pixels, out_dir, images_sha256=sha, progress=not quiet,
+                   on_excluded=lambda cid, why: typer.echo(f"warning: {what} {cid} excluded: {why}", err=True))
+
+
+def _chip_set_record(measured, count: int) -> dict:
+    """How the manifest names a measured chip set: its kind, its sha256 and how many chips."""
+    return {"kind": measured.meta["chip_set"]["kind"], "sha256": measured.meta["chip_set_sha256"], "count": count}
 
 
 def register(app: typer.Typer) -> None:

@@ -213,15 +213,21 @@ def student_rows(labelled: np.ndarray, labels: Sequence[int] | np.ndarray, unlab
 
 
 def teacher_rows(labelled: np.ndarray, unlabelled: np.ndarray, indices: Sequence[int],
-                 teacher: TeacherConfig | None = None) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+                 teacher: TeacherConfig | None = None,
+                 fold_labels: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+                 ) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """For the escape budget's out-of-fold threshold (egis.escape): given a fold's training
     chips and their labels, the unlabelled chips' responses on ``indices`` and their labels by
     a teacher refitted on those training chips alone, so no held-out chip's label reaches the
-    student through the teacher."""
+    student through the teacher. ``fold_labels`` (training chips, their labels -> the
+    unlabelled chips' labels) replaces that refit, e.g. by a memoised one (egis.evaluate)."""
     ix = np.asarray(indices, dtype=np.intp)
     rows = np.ascontiguousarray(np.asarray(unlabelled)[:, ix])
+    if fold_labels is None:
+        def fold_labels(train: np.ndarray, train_labels: np.ndarray) -> np.ndarray:
+            return pseudo_labels(np.asarray(labelled)[train], train_labels, unlabelled, teacher)
 
     def extra(train: np.ndarray, train_labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return rows, pseudo_labels(np.asarray(labelled)[train], train_labels, unlabelled, teacher)
+        return rows, fold_labels(train, train_labels)
 
     return extra

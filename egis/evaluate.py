@@ -21,7 +21,7 @@ import numpy as np
 
 from egis.compaction import BoosterConfig, CompactionResult, rank_by_held_out
 from egis.detector import build_detector, onnx_predict
-from egis.distil import check_unlabelled, distil_compact, pseudo_labels, student_rows
+from egis.distil import check_unlabelled, distil_compact, pseudo_labels, student_rows, teacher_rows
 from egis.methods import METHODS, SELECT_CANDIDATES, get_method, reward_settings
 from egis.metrics import CRITICAL_MARGIN, METRICS, test_metrics
 from egis.pipeline import annealed
@@ -102,11 +102,8 @@ def _distilled_prediction(labelled: ChipResponses, stimulus: str, indices: Seque
         return predicted.astype(bool)
     from egis.escape import escape_budget_threshold
 
-    fold_rows = np.ascontiguousarray(np.asarray(unlabelled)[:, np.asarray(indices, dtype=np.intp)])
-
-    def extra_rows(train: np.ndarray, train_labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return fold_rows, teacher_labels(labelled, stimulus, train_labels, train)
-
+    extra_rows = teacher_rows(logits, unlabelled, indices, fold_labels=lambda train, train_labels:
+                              teacher_labels(labelled, stimulus, train_labels, train))
     choice = escape_budget_threshold(logits, labels, indices, max_escape, config, confidence=escape_confidence,
                                      extra_rows=extra_rows)
     return p_pass >= choice.threshold

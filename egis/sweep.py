@@ -380,8 +380,9 @@ def sweep_provenance(model: LoadedModel, pops_dir: Path, variabilities: Sequence
             "stimuli": {"names": names, "sha256": sha256_bytes(stacked)}}
 
 
-def _scored_chips(populations: Any) -> Any:
-    """The provenance of the labelled and evaluation chips, without the unlabelled chips'."""
+def scored_chips(populations: Any) -> Any:
+    """The provenance of the labelled and evaluation chips, without the unlabelled chips': what
+    the rows are scored on (scripts/goal_cells.py merges evaluations that agree on it)."""
     if not isinstance(populations, dict):
         return populations
     return {name: pop for name, pop in populations.items() if not name.endswith("/unlabelled")}
@@ -395,7 +396,7 @@ def _check_resume(out_dir: Path, rows: list[dict[str, Any]], provenance: dict[st
     if recorded is None:  # written before provenance was recorded: cannot tell, trust it
         return
     for part in ("model_sha256", "populations", "stimuli", *SCORING_ONLY):
-        if part == "populations" and _scored_chips(recorded.get(part)) == _scored_chips(provenance.get(part)) \
+        if part == "populations" and scored_chips(recorded.get(part)) == scored_chips(provenance.get(part)) \
                 and recorded.get(part) != provenance.get(part):
             raise DataError(f"{out_dir / 'results.csv'} holds results made with other unlabelled chips, or with "
                             f"none (methods that need them, egis-distil, were added or dropped); write to a new "

@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from egis.sweep import scored_chips  # noqa: E402
 from scripts.fidelity_tables import merged_summary  # noqa: E402
 
 NOISE = ("uniform", "gaussian", "untrained")
@@ -45,8 +46,7 @@ def cells(folders: str, budget: float | None) -> dict[tuple[str, str, str], dict
         sweep = json.loads((Path(folder) / "sweep.json").read_text())
         # the chips the rows are scored on; unlabelled chips (egis-distil) are an input, not the chips
         same = {"model_sha256": sweep["provenance"]["model_sha256"],
-                "populations": {name: pop for name, pop in sweep["provenance"]["populations"].items()
-                                if not name.endswith("/unlabelled")}}
+                "populations": scored_chips(sweep["provenance"]["populations"])}
         if first is not None and same != first:
             raise SystemExit(f"{folder} holds other chips or another model than {folders.split('+')[0].partition(':')[0]}")
         first = same
