@@ -1,15 +1,25 @@
 #!/usr/bin/env bash
-# egis-distil on the customer-style models of scripts/fidelity_customer_model.sh (runs/
-# fidelity_<style>: their populations, labels and SID; 250 + 250 chips for nhwc typical,
-# 200 + 200 for smoothed / normout extreme; 256 images per set). Unlabelled chips: the
-# labelled chips' spec with seed 3 and UNLABELLED (2000) chips. The evaluations read the
-# existing evaluations' responses (their cache folder), so only the unlabelled chips are
-# simulated. K = 4, 3 seeds, A50 / A60 / A70 with the chance level; the 1% budget at A50 / A70
-# (as the fidelity script's budget runs). Outputs here: <style>_<variability>_*.csv.
+# egis-distil (METHOD=egis-distil, the default) or egis-tv-distil (METHOD=egis-tv-distil: the
+# same on the prior's W = 10 images, runs/fidelity_<style>/sid_tv10) on the customer-style
+# models of scripts/fidelity_customer_model.sh (runs/fidelity_<style>: their populations,
+# labels and SID; 250 + 250 chips for nhwc typical, 200 + 200 for smoothed / normout extreme;
+# 256 images per set). Unlabelled chips: the labelled chips' spec with seed 3 and UNLABELLED
+# (2000) chips (unlabelled_spec.py). The evaluations read the existing evaluations' responses
+# (their cache folder), so only the unlabelled chips are simulated. K = 4, 3 seeds, A50 / A60 /
+# A70 with the chance level; the 1% budget at A50 / A70 (as the fidelity script's budget runs).
+# Outputs here (prefix tv_ for egis-tv-distil): <style>_<variability>_*.csv,
+# customer_goal_<METHOD>.txt and customer_goal_egis.txt (the seed's EGIS on the same cells),
+# customer_chance_pooled[_tv].txt.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 export EGIS_THREADS=${EGIS_THREADS:-2} EGIS_WORKERS=${EGIS_WORKERS:-2}
 here=docs/results/distil
+method=${METHOD:-egis-distil}
+case "$method" in
+  egis-distil) prefix=; pooled=customer_chance_pooled.txt ;;
+  egis-tv-distil) prefix=tv_; pooled=customer_chance_pooled_tv.txt ;;
+  *) echo "METHOD must be egis-distil or egis-tv-distil" >&2; exit 2 ;;
+esac
 for setting in ${SETTINGS:-nhwc:typical smoothed:extreme normout:extreme}; do
   style=${setting%%:*}; v=${setting##*:}
   case "$style" in
@@ -17,17 +27,11 @@ for setting in ${SETTINGS:-nhwc:typical smoothed:extreme normout:extreme}; do
     smoothed) contract=() ;;
     normout) contract=(--mean 0.4914,0.4822,0.4465 --std 0.2470,0.2435,0.2616) ;;
   esac
-  fid=runs/fidelity_$style; out=runs/distil/${style}_$v
-  .venv/bin/python - "$fid/pops/$v" "${UNLABELLED:-2000}" <<'PY'
-import json, sys
-from pathlib import Path
-base, count = Path(sys.argv[1]), int(sys.argv[2])
-spec = json.loads((base / "labelled.json").read_text())
-spec.update(seed=3, count=count, note="the fab's unlabelled chips (egis-distil): the labelled chips' spec, seed 3")
-(base / "unlabelled.json").write_text(json.dumps(spec, indent=2, sort_keys=True) + "\n")
-PY
+  fid=runs/fidelity_$style; out=runs/distil/$prefix${style}_$v
+  .venv/bin/python $here/unlabelled_spec.py "$fid/pops/$v" "${UNLABELLED:-2000}"
+  variant=(); [ "$method" = egis-tv-distil ] && variant=(--sid-tv $fid/sid_tv10)
   common=(--sid $fid/sid --populations $fid/pops --variability $v --images 256 --seed-count 3 -k 4
-          --baseline-k 4 --trials 3 --methods egis-distil --name customer_$style
+          --baseline-k 4 --trials 3 "${variant[@]}" --methods $method --name customer_$style
           --responses $fid/eval_$v/cache -q "${contract[@]}")
   date -u "+%T $style $v"
   .venv/bin/egis evaluate runs/customer/$style.onnx "${common[@]}" --cutoffs A50,A60,A70 --chance 100 -o $out/eval_$v
@@ -35,20 +39,20 @@ PY
   cp $out/eval_$v/choices.json $out/eval_budget_$v/choices.json
   .venv/bin/egis evaluate runs/customer/$style.onnx "${common[@]}" --cutoffs A50,A70 --max-escape 1% \
       -o $out/eval_budget_$v
-  cp $out/eval_$v/results.csv $here/${style}_${v}_results.csv
-  cp $out/eval_budget_$v/results.csv $here/${style}_${v}_results_budget1.csv
-  cp $out/eval_$v/chance.csv $here/${style}_${v}_chance.csv
+  cp $out/eval_$v/results.csv $here/$prefix${style}_${v}_results.csv
+  cp $out/eval_budget_$v/results.csv $here/$prefix${style}_${v}_results_budget1.csv
+  cp $out/eval_$v/chance.csv $here/$prefix${style}_${v}_chance.csv
 done
 date -u "+%T goal cells"
 distil=(); seed=()
 for setting in nhwc:typical smoothed:extreme normout:extreme; do
-  style=${setting%%:*}; v=${setting##*:}; fid=runs/fidelity_$style; d=runs/distil/${style}_$v
+  style=${setting%%:*}; v=${setting##*:}; fid=runs/fidelity_$style; d=runs/distil/$prefix${style}_$v
   base=uniform,da-classifier
   [ -f $d/eval_budget_$v/summary.json ] || continue
   distil+=("$style-$v=$fid/eval_$v:$base+$d/eval_$v@$fid/eval_budget_$v:$base+$d/eval_budget_$v")
   seed+=("$style-$v=$fid/eval_$v:$base,egis@$fid/eval_budget_$v:$base,egis")
 done
-.venv/bin/python scripts/goal_cells.py --method egis-distil "${distil[@]}" > $here/customer_goal_egis-distil.txt
+.venv/bin/python scripts/goal_cells.py --method $method "${distil[@]}" > $here/customer_goal_$method.txt
 .venv/bin/python scripts/goal_cells.py --method egis "${seed[@]}" > $here/customer_goal_egis.txt
-.venv/bin/python scripts/chance_pooled.py $here/{nhwc,smoothed,normout}_*_chance.csv > $here/customer_chance_pooled.txt
+.venv/bin/python scripts/chance_pooled.py $here/${prefix}{nhwc,smoothed,normout}_*_chance.csv > $here/$pooled
 date -u "+%T done"
