@@ -23,14 +23,17 @@ from egis.compaction import BoosterConfig, CompactionResult, rank_by_held_out
 from egis.detector import build_detector, onnx_predict
 from egis.distil import check_unlabelled, distil_compact, pseudo_labels, student_rows, teacher_rows
 from egis.methods import METHODS, SELECT_CANDIDATES, get_method, reward_settings
-from egis.metrics import CRITICAL_MARGIN, METRICS, test_metrics
+from egis.metrics import CRITICAL_MARGIN, METRICS, least_yield_loss, test_metrics
 from egis.pipeline import annealed
 from egis.responses import ChipResponses
 from egis.toolkit.errors import DataError
 from egis.toolkit.io import atomic_open
 from egis.toolkit.labels import Cutoff
 
-ROW_FIELDS = ("variability", "cutoff", "threshold", "k", "seed", "method", *METRICS,
+# YL_at_budget: under an escape budget, the least yield loss any threshold on the detector's
+# P(pass) reaches within the budget's critical escapes on the evaluation chips (hindsight: the
+# detector's ranking at the budget, free of the threshold's choice; egis.metrics.least_yield_loss)
+ROW_FIELDS = ("variability", "cutoff", "threshold", "k", "seed", "method", *METRICS, "YL_at_budget",
               "reward", "seconds", "max_escape", "choice", "escape_confidence")
 
 
@@ -49,6 +52,16 @@ def predict_with(method: str, labelled: ChipResponses, evaluation: ChipResponses
     of ``stimulus`` (default: the method's own); with ``max_escape`` the pass threshold is
     chosen on held-out folds (egis.escape), as ``egis compact --max-escape`` does for a bundle,
     held at ``escape_confidence`` when given (as ``--escape-confidence``)."""
+    return judge_with(method, labelled, evaluation, indices, labels, threshold, config, max_escape, stimulus,
+                      escape_confidence)[0]
+
+
+def judge_with(method: str, labelled: ChipResponses, evaluation: ChipResponses, indices: Sequence[int],
+               labels: np.ndarray, threshold: float, config: BoosterConfig,
+               max_escape: float | None = None, stimulus: str | None = None,
+               escape_confidence: float | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`predict_with`'s pass/fail, and the detector's P(pass) of each evaluation chip
+    that it thresholded (None for the accuracy regressor, which has none)."""
     spec = get_method(method)
     stimulus = stimulus or spec.stimulus
     x_eval = evaluation.signatures(stimulus, indices)
@@ -58,7 +71,7 @@ def predict_with(method: str, labelled: ChipResponses, evaluation: ChipResponses
     if spec.detector == "regressor":
         model = _regressor(config)
         model.fit(labelled.signatures(stimulus, indices), labelled.accuracy)
-        return model.predict(x_eval) >= threshold
+        return model.predict(x_eval) >= threshold, None
     # scored through the exported ONNX detector, as the tester scores a bundle, so the
     # evaluation measures the artifact that ships rather than the scikit-learn object
     _, onnx_bytes = build_detector(labelled.logits[stimulus], labels, indices, config)
@@ -68,8 +81,8 @@ def predict_with(method: str, labelled: ChipResponses, evaluation: ChipResponses
 
         choice = escape_budget_threshold(labelled.logits[stimulus], labels, indices, max_escape, config,
                                          confidence=escape_confidence)
-        return p_pass >= choice.threshold
-    return predicted.astype(bool)
+        return p_pass >= choice.threshold, p_pass
+    return predicted.astype(bool), p_pass
 
 
 def teacher_labels(labelled: ChipResponses, stimulus: str, labels: np.ndarray,
@@ -89,7 +102,7 @@ def teacher_labels(labelled: ChipResponses, stimulus: str, labels: np.ndarray,
 
 def _distilled_prediction(labelled: ChipResponses, stimulus: str, indices: Sequence[int], labels: np.ndarray,
                           x_eval: np.ndarray, config: BoosterConfig, max_escape: float | None,
-                          escape_confidence: float | None) -> np.ndarray:
+                          escape_confidence: float | None) -> tuple[np.ndarray, np.ndarray]:
     """egis-distil's student: the detector fitted on the labelled chips plus the teacher-labelled
     unlabelled ones (egis.distil), scored through its ONNX export; under a budget the
     threshold comes from folds whose teacher saw only the training chips."""
@@ -99,14 +112,14 @@ def _distilled_prediction(labelled: ChipResponses, stimulus: str, indices: Seque
     _, onnx_bytes = build_detector(rows, row_labels, range(len(indices)), config)
     predicted, p_pass = onnx_predict(onnx_bytes, x_eval)
     if max_escape is None:
-        return predicted.astype(bool)
+        return predicted.astype(bool), p_pass
     from egis.escape import escape_budget_threshold
 
     extra_rows = teacher_rows(logits, unlabelled, indices, fold_labels=lambda train, train_labels:
                               teacher_labels(labelled, stimulus, train_labels, train))
     choice = escape_budget_threshold(logits, labels, indices, max_escape, config, confidence=escape_confidence,
                                      extra_rows=extra_rows)
-    return p_pass >= choice.threshold
+    return p_pass >= choice.threshold, p_pass
 
 
 @dataclass
@@ -212,11 +225,13 @@ def score_choices(labelled: ChipResponses, evaluation: ChipResponses, cutoff: st
     for chosen in choices:
         started = time.perf_counter()
         spec = get_method(chosen.method)
-        predicted = predict_with(chosen.method, labelled, evaluation, chosen.indices, labels, threshold, config,
-                                 max_escape if spec.detector == "classifier" else None, stimulus=chosen.stimulus,
-                                 escape_confidence=escape_confidence)
+        predicted, p_pass = judge_with(chosen.method, labelled, evaluation, chosen.indices, labels, threshold,
+                                       config, max_escape if spec.detector == "classifier" else None,
+                                       stimulus=chosen.stimulus, escape_confidence=escape_confidence)
+        at_budget = (float("nan") if max_escape is None or p_pass is None else
+                     least_yield_loss(p_pass, evaluation.accuracy, threshold, max_escape))
         rows.append({"cutoff": cutoff, "threshold": threshold, "k": k, "seed": seed, "method": chosen.method,
-                     **test_metrics(predicted, evaluation.accuracy, threshold),
+                     **test_metrics(predicted, evaluation.accuracy, threshold), "YL_at_budget": at_budget,
                      "reward": chosen.reward, "seconds": chosen.seconds + time.perf_counter() - started,
                      "max_escape": float("nan") if max_escape is None else max_escape, "choice": chosen.choice,
                      "escape_confidence": float("nan") if escape_confidence is None else escape_confidence})
@@ -247,6 +262,7 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
         for name in (*METRICS, "reward", "seconds", "threshold"):
             row[name] = float(row[name])
         row["max_escape"] = float(row.get("max_escape") or "nan")   # absent before escape budgets
+        row["YL_at_budget"] = float(row.get("YL_at_budget") or "nan")  # absent before the figure
         row["escape_confidence"] = float(row.get("escape_confidence") or "nan")  # absent before the option
         row["choice"] = row.get("choice") or ""                      # absent before egis-select
         row["k"], row["seed"] = int(row["k"]), int(row["seed"])
@@ -280,5 +296,8 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for name in METRICS:
             values = np.array([m[name] for m in members])
             entry[name], entry[f"{name}_std"] = float(values.mean()), float(values.std())
+        at_budget = np.array([m.get("YL_at_budget", np.nan) for m in members], dtype=np.float64)
+        if not np.isnan(at_budget).any():    # every seed scored under a budget by a classifier detector
+            entry["YL_at_budget"], entry["YL_at_budget_std"] = float(at_budget.mean()), float(at_budget.std())
         summary.append(entry)
     return summary

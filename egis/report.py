@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
@@ -38,26 +38,60 @@ def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
-def headline_table(summary: list[dict[str, Any]], variability: str, k: int, cutoffs: Sequence[str],
-                   methods: Sequence[str]) -> str:
-    """Table II analogue: TA / CTE / BTE / YL per method and cutoff at one K."""
+def method_rows(summary: list[dict[str, Any]], variability: str, k: int, cutoffs: Sequence[str],
+                methods: Sequence[str], cell: Callable[[dict[str, Any]], str | None]) -> list[list[str]]:
+    """One row per method that has an entry: its title, then ``cell(entry)`` per cutoff ("n/a"
+    where the entry is missing or ``cell`` gives None)."""
     index = {(e["variability"], e["cutoff"], e["k"], e["method"]): e for e in summary}
     rows = []
     for method in methods:
         cells = []
         for cutoff in cutoffs:
             entry = index.get((variability, cutoff, k, method))
-            cells.append("n/a" if entry is None else
-                         f"{fmt(entry, 'TA')} / {entry['CTE']:.1f} / {entry['BTE']:.1f} / {entry['YL']:.1f}")
-        if any(cell != "n/a" for cell in cells):
+            cells.append((None if entry is None else cell(entry)) or "n/a")
+        if any(c != "n/a" for c in cells):
             rows.append([METHOD_TITLES.get(method, method), *cells])
+    return rows
+
+
+def headline_table(summary: list[dict[str, Any]], variability: str, k: int, cutoffs: Sequence[str],
+                   methods: Sequence[str]) -> str:
+    """Table II analogue: TA / CTE / BTE / YL per method and cutoff at one K."""
+    rows = method_rows(summary, variability, k, cutoffs, methods, lambda entry:
+                       f"{fmt(entry, 'TA')} / {entry['CTE']:.1f} / {entry['BTE']:.1f} / {entry['YL']:.1f}")
     return table(["method", *[f"{c}: TA / CTE / BTE / YL" for c in cutoffs]], rows)
+
+
+def budget_ranking_table(summary: list[dict[str, Any]], variability: str, k: int, cutoffs: Sequence[str],
+                         methods: Sequence[str]) -> str:
+    """Under an escape budget: per method and cutoff, the yield loss its detector would need to
+    hold the budget's critical escapes on the evaluation chips with a threshold picked in
+    hindsight (egis.metrics.least_yield_loss: the detectors' ranking, compared fairly), next
+    to the CTE / YL the threshold chosen on the labelled chips gave."""
+    rows = method_rows(summary, variability, k, cutoffs, methods, lambda entry: None if "YL_at_budget" not in entry
+                       else f"{entry['YL_at_budget']:.2f} ± {entry['YL_at_budget_std']:.2f} "
+                            f"({entry['CTE']:.1f} / {entry['YL']:.1f})")
+    return table(["method", *[f"{c}: YL at the budget (chosen CTE / YL)" for c in cutoffs]], rows)
 
 
 def k_table(summary: list[dict[str, Any]], variability: str, method: str = "egis") -> str:
     rows = [[e["cutoff"], e["k"], e["seeds"], *[fmt(e, m) for m in METRICS]]
             for e in summary if e["variability"] == variability and e["method"] == method]
     return table(["cutoff", "K", "seeds", *METRICS], rows)
+
+
+def budget_section(summary: list[dict[str, Any]], variability: str, config: Any) -> list[str]:
+    """The budget's ranking table, under an escape budget (nothing without one)."""
+    from egis.sweep import headline_k
+
+    if config.max_escape is None:
+        return []
+    return [f"### At the {config.max_escape:.2%} escape budget (K = {headline_k(config)}): the detectors' ranking", "",
+            "The yield loss each detector needs to keep critical escapes within the budget on the evaluation "
+            "chips, its threshold picked in hindsight on them (mean ± std over seeds): how well it ranks "
+            "chips near the cutoff, free of how well the threshold was chosen from the labelled chips. In "
+            "brackets, the CTE / YL the chosen threshold gave.", "",
+            budget_ranking_table(summary, variability, headline_k(config), config.cutoffs, config.methods), ""]
 
 
 def unlabelled_note(base: Path, methods: Sequence[str]) -> list[str]:
@@ -233,6 +267,7 @@ def build_report(model: LoadedModel, model_name: str, sid_dir: Path, pops_dir: P
                   f"![chip accuracy histogram](accuracy_{variability}.png)", "",
                   f"### Table II analogue (K = {headline_k(config)}): TA ± std / CTE / BTE / YL, %", "",
                   headline_table(summary, variability, headline_k(config), config.cutoffs, config.methods), "",
+                  *budget_section(summary, variability, config),
                   "### EGIS for every K", "", k_table(summary, variability), "",
                   *chance_section(out_dir / "chance.csv", variability, config.cutoffs)]
         egis_rows = [e for e in summary if e["variability"] == variability and e["method"] == "egis"]

@@ -189,6 +189,13 @@ def test_a_sweep_runs_egis_distil_on_an_unlabelled_population(tmp_path):
                         chance_config, "egis evaluate ...").read_text()
     assert "Unlabelled chips (egis-distil's teacher labels them): 200 chips" in text and "seed 3" in text
     assert "chance: egis, student detector (4 random sets)" in text
+    # under the budget the report shows each detector's yield loss at the budget in hindsight
+    budget_config = dataclasses.replace(config, max_escape=0.05)
+    budget_text = build_report(model, "digits", sid, tmp_path / "pops", ["extreme"], budget_rows, {}, {}, stimuli,
+                               budget_out, budget_config, "egis evaluate ...").read_text()
+    assert "At the 5.00% escape budget" not in text and "At the 5.00% escape budget" in budget_text
+    distilled = {r["method"]: r for r in budget_rows}["egis-distil"]
+    assert f"{distilled['YL_at_budget']:.2f} ± 0.00 ({distilled['CTE']:.1f} / {distilled['YL']:.1f})" in budget_text
     # adding or dropping egis-distil on a finished run is named as such
     with pytest.raises(DataError, match="other unlabelled chips, or with none"):
         run_sweep(model, tmp_path / "pops", ["extreme"], stimuli, out, dataclasses.replace(config, methods=("egis",)),

@@ -166,3 +166,24 @@ def test_cost_weighted_reward_is_accuracy_at_cost_one_and_punishes_escapes_more(
     assert scores["escape"][1] < scores["loss"][1]                     # cost 5: the escape is worse
     assert scores["loss"][1] == 1 - 1 / (8 * 3)
 
+
+
+def test_least_yield_loss_is_the_best_threshold_in_hindsight():
+    """egis.metrics.least_yield_loss equals a brute-force search over every threshold (ties
+    pass or fail together), and passing no chip is always allowed."""
+    from egis.metrics import least_yield_loss, test_metrics
+
+    rng = np.random.default_rng(3)
+    for _ in range(100):
+        n = int(rng.integers(4, 50))
+        accuracy = rng.uniform(0.5, 0.9, n)
+        p_pass = np.round(rng.uniform(0, 1, n), 1)          # coarse: many ties
+        budget = float(rng.choice([0.0, 0.05, 0.2]))
+        brute = min(test_metrics(p_pass >= t, accuracy, 0.7)["YL"] for t in [*np.unique(p_pass), 2.0]
+                    if test_metrics(p_pass >= t, accuracy, 0.7)["CTE"] <= budget * 100 + 1e-9)
+        assert least_yield_loss(p_pass, accuracy, 0.7, budget) == pytest.approx(brute)
+    # a detector that ranks every good chip above every bad one loses no yield at a zero budget
+    accuracy = np.array([0.9, 0.8, 0.75, 0.6, 0.5])
+    assert least_yield_loss(np.array([0.9, 0.8, 0.7, 0.2, 0.1]), accuracy, 0.7, 0.0) == 0.0
+    # ... and one that ranks a critical chip first must fail everything
+    assert least_yield_loss(np.array([0.1, 0.2, 0.3, 0.4, 0.9]), accuracy, 0.7, 0.0) == 60.0

@@ -113,6 +113,16 @@ def test_small_sweep_end_to_end(tmp_path, monkeypatch):
         if get_method(held_row["method"]).detector == "classifier":
             assert held_row["TE"] <= mean_row["TE"] and held_row["YL"] >= mean_row["YL"]
     assert any(h["YL"] > m["YL"] for m, h in zip(at_mean, held)), "the level changed no threshold"
+    # The hindsight figure: the chosen threshold is one of those it searches, so wherever the
+    # chosen one kept within the budget, the least yield loss is no more than the chosen one's;
+    # the accuracy regressor has no P(pass) to search, and rows without a budget have none.
+    for row in at_mean:
+        if get_method(row["method"]).detector != "classifier":
+            assert np.isnan(row["YL_at_budget"])
+        elif row["CTE"] <= 20.0:
+            assert row["YL_at_budget"] <= row["YL"] + 1e-9
+    assert all(np.isnan(row["YL_at_budget"]) for row in again_rows)
+    assert any(not np.isnan(row["YL_at_budget"]) for row in at_mean)
     # An interrupted sweep (rows lost, choices kept) scores the recorded choices, annealing nothing.
     (tmp_path / "out" / "results.csv").unlink()
 
