@@ -1,0 +1,216 @@
+"""Each detector's ranking at an escape budget, rescored from finished evaluations' caches
+(issue #18: "CTE <= 1% at a yield loss no worse than the dataset-aware test's").
+
+Under ``--max-escape P`` a test's CTE and YL on the evaluation chips mix two things: how well its
+detector ranks chips near the cutoff, and how lucky the threshold chosen on the labelled chips
+was (at 1% of 1000 labelled chips that choice rests on about 10 escapes). This bench rescores
+the K-image choices of finished budget evaluations through the product's own scoring
+(egis.evaluate.score_choices) and prints, per setting, cutoff and method, the rows' CTE / YL
+(checked against the folder's results.csv: the same figures, or the bench stops) and
+``YL_at_budget``: the least yield loss any threshold on the detector's P(pass) reaches within
+the budget's critical escapes on the evaluation chips (egis.metrics.least_yield_loss).
+
+Evaluations made before the one-file-per-set response caches (the seed-protocol runs) are read
+too: their caches hold every set in one file, the labelled chips' with every image and the
+evaluation chips' with the sorted union of the images the run chose, which the bench checks
+against the file's recorded counts before using it. Nothing is simulated.
+
+``compare`` then reads the per-seed CSVs of several settings and counts, for each method
+against a reference (the dataset-aware test), the cells where its YL_at_budget is no worse.
+
+    python bench/bench_budget_ranking.py rescore --populations runs/seed_vgg16_f3/pops \\
+        --variability typical --name vgg16-typical --csv out.csv \\
+        runs/seed_vgg16_f3/eval_typical_budget1:da-classifier,egis \\
+        runs/distil/vgg16_typical/eval_typical_budget1:egis-distil [-k 4] [--budget 0.01]
+    python bench/bench_budget_ranking.py compare out.csv [more.csv] [--reference da-classifier]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from egis.compaction import BoosterConfig  # noqa: E402
+from egis.evaluate import Choice, score_choices  # noqa: E402
+from egis.methods import get_method  # noqa: E402
+from egis.responses import ChipResponses, cached_responses, evaluation_responses, responses_dir  # noqa: E402
+from egis.toolkit.errors import DataError  # noqa: E402
+from egis.toolkit.labels import read_labels  # noqa: E402
+from egis.toolkit.population import PopulationSpec  # noqa: E402
+
+
+def older_layout(evaluation: Path, pop_path: Path, stimulus: str, choices: dict) -> tuple[np.ndarray, np.ndarray | None]:
+    """(responses, columns) of ``stimulus`` from an older-layout cache (every set in one file):
+    the cache whose count of that set's images equals the sorted union of the images the run
+    chose from it (columns: that union), else the widest one (columns None: the whole set)."""
+    population = PopulationSpec.load(pop_path).sha256()
+    chosen = sorted({i for c in choices.values() if c["stimulus"] == stimulus for i in c["indices"]})
+    found = []
+    for sidecar in sorted((evaluation / "cache").glob(f"{pop_path.stem}-*.json")):
+        meta = json.loads(sidecar.read_text())
+        if meta.get("population") != population or "names" not in meta or stimulus not in meta["names"]:
+            continue
+        at = meta["names"].index(stimulus)
+        found.append((sidecar, sum(meta["counts"][:at]), meta["counts"][at]))
+    if not found:
+        raise SystemExit(f"no cache of {pop_path.stem} chips' responses to {stimulus} in {evaluation}")
+    exact = [f for f in found if f[2] == len(chosen)]
+    sidecar, start, count = exact[0] if exact else max(found, key=lambda f: f[2])
+    logits = np.asarray(np.load(sidecar.with_suffix(".npy"), mmap_mode="r")[:, start:start + count])
+    return logits, (np.asarray(chosen, dtype=np.intp) if exact else None)
+
+
+def responses(evaluation: Path, pops: Path, stimuli: set[str], choices: dict,
+              distilled: bool) -> tuple[ChipResponses, ChipResponses]:
+    """The labelled chips' (every image; the unlabelled chips' too for a distilled method) and
+    the evaluation chips' responses to each of ``stimuli``, with their accuracies."""
+    accuracy = {name: read_labels(pops / f"{name}_accuracy.csv").accuracies for name in ("labelled", "evaluation")}
+    out_l, out_e = ChipResponses({}, accuracy["labelled"]), ChipResponses({}, accuracy["evaluation"])
+    sweep = json.loads((evaluation / "sweep.json").read_text())
+    for stimulus in sorted(stimuli):
+        chosen = {stimulus: sorted({i for c in choices.values() if c["stimulus"] == stimulus for i in c["indices"]})}
+        try:   # the one-file-per-set caches, wherever the evaluation kept them
+            labelled = evaluation_responses(evaluation, pops / "labelled.json").logits[stimulus]
+            held = evaluation_responses(evaluation, pops / "evaluation.json", wanted=chosen)
+            out_e.logits[stimulus] = held.logits[stimulus]
+        except (DataError, KeyError):
+            pass
+        else:
+            out_l.logits[stimulus] = labelled
+            if stimulus in held.columns:
+                out_e.columns[stimulus] = held.columns[stimulus]
+            if distilled:
+                out_l.unlabelled[stimulus] = np.asarray(cached_responses(
+                    responses_dir(evaluation), pops / "unlabelled.json", sweep.get("response_sets")).logits[stimulus])
+            continue
+        if distilled:
+            raise SystemExit(f"{evaluation}: a distilled method's evaluation in the older cache layout")
+        logits, columns = older_layout(evaluation, pops / "labelled.json", stimulus, choices)
+        if columns is not None:
+            raise SystemExit(f"{evaluation}: the labelled chips' cache holds a subset of {stimulus}")
+        held, columns = older_layout(evaluation, pops / "evaluation.json", stimulus, choices)
+        if columns is None and held.shape[1] != logits.shape[1]:
+            raise SystemExit(f"{evaluation}: the evaluation chips' {stimulus} columns cannot be placed")
+        out_l.logits[stimulus], out_e.logits[stimulus] = logits, held
+        if columns is not None:
+            out_e.columns[stimulus] = columns
+    return out_l, out_e
+
+
+def recorded_rows(evaluation: Path) -> dict[tuple, dict]:
+    with open(evaluation / "results.csv", newline="") as handle:
+        return {(r["variability"], r["cutoff"], int(r["k"]), int(r["seed"]), r["method"]): r
+                for r in csv.DictReader(handle)}
+
+
+FIELDS = ("setting", "variability", "cutoff", "k", "seed", "method", "TA", "CTE", "YL", "YL_at_budget")
+
+
+def rescore(args: argparse.Namespace) -> None:
+    pops = args.populations / args.variability
+    config = BoosterConfig()
+    out_rows = []
+    print(f"{args.name} ({pops}), K = {args.k}, budget {args.budget:.2%}: mean over seeds of the chosen "
+          f"threshold's CTE / YL and the hindsight YL_at_budget (± sd over seeds)")
+    for spec in args.evaluations:
+        folder, _, methods = spec.partition(":")
+        evaluation = Path(folder)
+        recorded_config = json.loads((evaluation / "sweep.json").read_text())["config"]
+        if recorded_config.get("max_escape") != args.budget or recorded_config.get("escape_confidence") is not None:
+            raise SystemExit(f"{evaluation} was not scored at max_escape {args.budget} without a confidence level")
+        choices = json.loads((evaluation / "choices.json").read_text())["choices"]
+        recorded = recorded_rows(evaluation)
+        for method in methods.split(","):
+            mine = {key: Choice.from_dict(c) for key, c in choices.items()
+                    if key.split("|")[0] == args.variability and key.split("|")[2] == str(args.k)
+                    and key.split("|")[4] == method}
+            if not mine:
+                raise SystemExit(f"{evaluation} made no K = {args.k} choice for {method}")
+            labelled, held = responses(evaluation, pops, {c.stimulus for c in mine.values()}, choices,
+                                       get_method(method).selection == "distil")
+            for cutoff in recorded_config["cutoffs"]:
+                rows = []
+                for key, choice in sorted(mine.items()):
+                    _, c, k, seed, _ = key.split("|")
+                    if c != cutoff:
+                        continue
+                    row = score_choices(labelled, held, cutoff, int(k), int(seed), [choice], config,
+                                        max_escape=args.budget)[0]
+                    before = recorded[(args.variability, cutoff, int(k), int(seed), method)]
+                    if any(abs(row[m] - float(before[m])) > 1e-6 for m in ("TA", "CTE", "YL")):
+                        raise SystemExit(f"{evaluation} {key}: rescored {row['TA']:.2f} / {row['CTE']:.2f} / "
+                                         f"{row['YL']:.2f}, recorded {before['TA']} / {before['CTE']} / {before['YL']}")
+                    rows.append({**row, "setting": args.name, "variability": args.variability})
+                at = np.array([r["YL_at_budget"] for r in rows])
+                print(f"{args.variability} {cutoff} {method}: CTE {np.mean([r['CTE'] for r in rows]):.2f} / "
+                      f"YL {np.mean([r['YL'] for r in rows]):.2f} | YL_at_budget {at.mean():.2f} ± {at.std():.2f} "
+                      f"({len(rows)} seeds)", flush=True)
+                out_rows += rows
+    if args.csv:
+        with open(args.csv, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=FIELDS, extrasaction="ignore")
+            writer.writeheader()
+            for row in out_rows:
+                writer.writerow({f: (f"{row[f]:.6g}" if isinstance(row[f], float) else row[f]) for f in FIELDS})
+
+
+def compare(args: argparse.Namespace) -> None:
+    cells: dict[tuple[str, str, str], list[dict]] = {}
+    for path in args.csvs:
+        with open(path, newline="") as handle:
+            for row in csv.DictReader(handle):
+                cells.setdefault((row["setting"], row["cutoff"], row["method"]), []).append(row)
+
+    def mean(key: tuple[str, str, str], field: str) -> float:
+        return float(np.mean([float(r[field]) for r in cells[key]]))
+
+    methods = sorted({m for _, _, m in cells} - {args.reference})
+    places = sorted({(s, c) for s, c, _ in cells})
+    print(f"YL_at_budget (mean over seeds) per cell; in brackets the chosen threshold's CTE / YL")
+    print("cell | " + " | ".join([args.reference, *methods]))
+    for setting, cutoff in places:
+        print(f"{setting} {cutoff} | " + " | ".join(
+            "n/a" if (setting, cutoff, m) not in cells else
+            f"{mean((setting, cutoff, m), 'YL_at_budget'):.2f} ({mean((setting, cutoff, m), 'CTE'):.2f} / "
+            f"{mean((setting, cutoff, m), 'YL'):.2f})" for m in [args.reference, *methods]))
+    print(f"against {args.reference}: cells with YL_at_budget no worse | mean difference ± SE over the cells | "
+          f"mean YL_at_budget (reference's over the same cells)")
+    for method in methods:
+        shared = [(s, c) for s, c in places if (s, c, method) in cells and (s, c, args.reference) in cells]
+        diff = np.array([mean((s, c, method), "YL_at_budget") - mean((s, c, args.reference), "YL_at_budget")
+                         for s, c in shared])
+        own = np.mean([mean((s, c, method), "YL_at_budget") for s, c in shared])
+        ref = np.mean([mean((s, c, args.reference), "YL_at_budget") for s, c in shared])
+        print(f"{method}: {int(np.sum(diff <= 1e-9))} of {len(shared)} | {diff.mean():+.2f} ± "
+              f"{diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else float('nan'):.2f} | "
+              f"{own:.2f} ({ref:.2f})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    one = sub.add_parser("rescore", help="rescore one setting's budget evaluations")
+    one.add_argument("evaluations", nargs="+", metavar="BUDGET_EVAL:METHOD[,METHOD]")
+    one.add_argument("--populations", type=Path, required=True)
+    one.add_argument("--variability", required=True)
+    one.add_argument("--name", required=True, help="the setting's name in the CSV (e.g. vgg16-typical)")
+    one.add_argument("--csv", type=Path, help="write the per-seed rows here")
+    one.add_argument("-k", type=int, default=4)
+    one.add_argument("--budget", type=float, default=0.01)
+    many = sub.add_parser("compare", help="count cells against a reference from rescore's CSVs")
+    many.add_argument("csvs", nargs="+", type=Path)
+    many.add_argument("--reference", default="da-classifier")
+    args = parser.parse_args()
+    (rescore if args.command == "rescore" else compare)(args)
+
+
+if __name__ == "__main__":
+    main()
