@@ -13,12 +13,15 @@ their teacher on the D chips too; the unlabelled chips stay. Nothing is simulate
 
     python bench/bench_budget_labels.py runs/seed_vgg16_f3/eval_typical_budget1:da-classifier \\
         runs/distil/tv_vgg16_typical/eval_typical_budget1:egis-tv-distil \\
-        --populations runs/seed_vgg16_f3/pops --variability typical [--chips 250,500,1000] [--draws 3]
+        --populations runs/seed_vgg16_f3/pops --variability typical [--chips 250,500,1000] [--draws 3] \\
+        [--name vgg16-typical --csv-prefix out/labels_vgg16_typical]
+    python bench/bench_budget_ranking.py compare out/labels_*_D250.csv    # the cells against the reference
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import sys
@@ -29,7 +32,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench_budget_ranking import responses  # noqa: E402  (bench/ is the script's own folder)
+from bench_budget_ranking import FIELDS, responses  # noqa: E402  (bench/ is the script's own folder)
 
 from egis.compaction import BoosterConfig  # noqa: E402
 from egis.evaluate import Choice, score_choices  # noqa: E402
@@ -55,7 +58,13 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=3, help="random draws of D chips per count")
     parser.add_argument("-k", type=int, default=4)
     parser.add_argument("--budget", type=float, default=0.01)
+    parser.add_argument("--name", help="the setting's name in the CSVs (e.g. vgg16-typical)")
+    parser.add_argument("--csv-prefix", help="write PREFIX_D<count>.csv per count: every (seed, draw) row, "
+                        "in bench_budget_ranking.py's columns, so its compare reads them")
     args = parser.parse_args()
+    if args.csv_prefix and not args.name:
+        parser.error("--csv-prefix needs --name")
+    written: dict[int, list[dict]] = {}
     pops = args.populations / args.variability
     config = BoosterConfig()
     counts = [int(c) for c in args.chips.split(",")]
@@ -87,12 +96,22 @@ def main() -> None:
                     for key, choice in sorted(mine.items()):
                         _, c, k, seed, _ = key.split("|")
                         if c == cutoff:
-                            rows += score_choices(part, held, cutoff, int(k), int(seed), [choice], config,
-                                                  max_escape=args.budget)
-                line.append(f"D={d}: {np.mean([r['CTE'] for r in rows]):.2f} / {np.mean([r['YL'] for r in rows]):.2f}"
-                            f" | {np.mean([r['YL_at_budget'] for r in rows]):.2f}")
+                            rows += [(r, draw) for r in score_choices(part, held, cutoff, int(k), int(seed),
+                                                                      [choice], config, max_escape=args.budget)]
+                written.setdefault(d, []).extend({**r, "setting": args.name, "variability": args.variability,
+                                                  "seed": 100 * r["seed"] + draw_of}
+                                                 for r, draw_of in rows)
+                scored = [r for r, _ in rows]
+                line.append(f"D={d}: {np.mean([r['CTE'] for r in scored]):.2f} / {np.mean([r['YL'] for r in scored]):.2f}"
+                            f" | {np.mean([r['YL_at_budget'] for r in scored]):.2f}")
             print(f"{args.variability} {cutoff} {method}: " + " || ".join(line)
                   + f" ({time.perf_counter() - started:.0f} s)", flush=True)
+    for d, rows in written.items() if args.csv_prefix else ():
+        with open(f"{args.csv_prefix}_D{d}.csv", "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=FIELDS, extrasaction="ignore")
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({f: (f"{row[f]:.6g}" if isinstance(row[f], float) else row[f]) for f in FIELDS})
 
 
 if __name__ == "__main__":
