@@ -60,8 +60,8 @@ def judge_with(method: str, labelled: ChipResponses, evaluation: ChipResponses, 
                labels: np.ndarray, threshold: float, config: BoosterConfig,
                max_escape: float | None = None, stimulus: str | None = None,
                escape_confidence: float | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """:func:`predict_with`'s pass/fail, and the detector's P(pass) of each evaluation chip
-    that it thresholded (None for the accuracy regressor, which has none)."""
+    """:func:`predict_with`'s pass/fail, and the detector's P(pass) of each evaluation chip,
+    with or without a budget (None for the accuracy regressor, which has none)."""
     spec = get_method(method)
     stimulus = stimulus or spec.stimulus
     x_eval = evaluation.signatures(stimulus, indices)

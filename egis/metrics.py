@@ -59,7 +59,13 @@ def least_yield_loss(p_pass: np.ndarray, accuracy: np.ndarray, threshold: float,
     only: the threshold is picked with hindsight on the scored chips, so it is not a test a fab
     could run, but the same hindsight for every method makes it the fair comparison of their
     detectors at the budget, as an ROC curve's operating point is. Passing no chip always
-    meets the budget, so the figure is at most the share of good chips."""
+    meets the budget, so the figure is at most the share of good chips.
+
+    It budgets *critical* escapes, as the goal does, while the shipped threshold rule
+    (egis.escape) budgets every escape, because the fab's pass/fail labels cannot tell the two
+    apart: part of the gap between a chosen threshold's yield loss and this one is built in."""
+    if len(p_pass) == 0:
+        raise ValueError("no chips to pick a threshold on")
     p = np.asarray(p_pass, dtype=np.float64)
     accuracy = np.asarray(accuracy)
     good = accuracy >= threshold

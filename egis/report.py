@@ -80,13 +80,16 @@ def k_table(summary: list[dict[str, Any]], variability: str, method: str = "egis
     return table(["cutoff", "K", "seeds", *METRICS], rows)
 
 
-def budget_section(summary: list[dict[str, Any]], variability: str, config: Any) -> list[str]:
+def budget_section(summary: list[dict[str, Any]], variability: str, config: SweepConfig) -> list[str]:
     """The budget's ranking table, under an escape budget (nothing without one)."""
     from egis.sweep import headline_k
 
     if config.max_escape is None:
         return []
-    return [f"### At the {config.max_escape:.2%} escape budget (K = {headline_k(config)}): the detectors' ranking", "",
+    level = ("" if config.escape_confidence is None else
+             f", thresholds held at {config.escape_confidence:.0%} confidence")
+    return [f"### At the {config.max_escape:.2%} escape budget (K = {headline_k(config)}{level}): "
+            f"the detectors' ranking", "",
             "The yield loss each detector needs to keep critical escapes within the budget on the evaluation "
             "chips, its threshold picked in hindsight on them (mean ± std over seeds): how well it ranks "
             "chips near the cutoff, free of how well the threshold was chosen from the labelled chips. In "

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Each detector's ranking at the 1% escape budget on the four full-protocol runs (issue #18):
 # bench/bench_budget_ranking.py rescores the K = 4 choices of the finished budget evaluations
-# (the seed runs' baselines and EGIS on 2048 images, docs/results/egis_tv3's EGIS (512) /
+# (the seed runs' baselines: noise and the dataset-aware test; docs/results/egis_tv3's EGIS (512) /
 # egis-tv / egis-select, docs/results/distil's egis-distil / egis-tv-distil), checks the chosen
 # threshold's CTE / YL against each results.csv, and adds YL_at_budget (the least yield loss
 # within 1% critical escapes on the evaluation chips, threshold in hindsight). Simulates nothing.
