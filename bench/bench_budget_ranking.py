@@ -72,7 +72,7 @@ def older_layout(evaluation: Path, pop_path: Path, stimulus: str, choices: dict,
     """(responses, columns) of ``stimulus`` from an older-layout cache. ``whole`` (the labelled
     chips): the widest cache, columns None, which must hold every chosen image. Else (the
     evaluation chips): the one cache whose count equals the chosen images' union, columns that
-    union; none or several such caches stop the bench rather than guess. The rescoring check
+    union; none, or several that disagree, stop the bench rather than guess. The rescoring check
     against results.csv (rescore) catches a cache whose columns were nevertheless misread."""
     found = older_sidecars(evaluation, pop_path, stimulus)
     chosen = chosen_images(choices, stimulus)
@@ -82,14 +82,19 @@ def older_layout(evaluation: Path, pop_path: Path, stimulus: str, choices: dict,
         sidecar, start, count = max(found, key=lambda f: f[2])
         if chosen and chosen[-1] >= count:
             raise SystemExit(f"{sidecar}: {count} {stimulus} images, but the run chose image {chosen[-1]}")
-    else:
-        exact = [f for f in found if f[2] == len(chosen)]
-        if len(exact) != 1:
-            raise SystemExit(f"{evaluation}: {len(exact)} caches of the {pop_path.stem} chips hold "
-                             f"{len(chosen)} {stimulus} images; the columns cannot be placed")
-        sidecar, start, count = exact[0]
-    logits = np.asarray(np.load(sidecar.with_suffix(".npy"), mmap_mode="r")[:, start:start + count])
-    return logits, None if whole else np.asarray(chosen, dtype=np.intp)
+        return _columns(sidecar, start, count), None
+    exact = [_columns(*f) for f in found if f[2] == len(chosen)]
+    # several caches (e.g. the plain and the budget evaluation's) may hold the same images: they
+    # must then hold the same responses, or the bench cannot tell which one the run used
+    if not exact or any(not np.array_equal(exact[0], other) for other in exact[1:]):
+        raise SystemExit(f"{evaluation}: {len(exact)} caches of the {pop_path.stem} chips hold "
+                         f"{len(chosen)} {stimulus} images{' with different responses' if exact else ''}; "
+                         f"the columns cannot be placed")
+    return exact[0], np.asarray(chosen, dtype=np.intp)
+
+
+def _columns(sidecar: Path, start: int, count: int) -> np.ndarray:
+    return np.asarray(np.load(sidecar.with_suffix(".npy"), mmap_mode="r")[:, start:start + count])
 
 
 def responses(evaluation: Path, pops: Path, stimuli: set[str], choices: dict, variability: str,

@@ -71,8 +71,13 @@ def test_older_layout_refuses_what_it_cannot_place(old_run):
     (evaluation / "cache" / "evaluation-dddd.json").write_text(
         (evaluation / "cache" / "evaluation-cccc.json").read_text().replace("cccc", "dddd"))
     np.save(evaluation / "cache" / "evaluation-dddd.npy", np.zeros((4, 5, 3), np.float32))
-    with pytest.raises(SystemExit, match="2 caches of the evaluation chips hold 5 real images"):
+    with pytest.raises(SystemExit, match="2 caches of the evaluation chips hold 5 real images with different"):
         older_layout(evaluation, pops / "evaluation.json", "real", choices, whole=False)
+    # ... while a second cache of the same images with the same responses (the budget
+    # evaluation's beside the plain one's) is the same data
+    np.save(evaluation / "cache" / "evaluation-dddd.npy", np.load(evaluation / "cache" / "evaluation-cccc.npy"))
+    held, columns = older_layout(evaluation, pops / "evaluation.json", "real", choices, whole=False)
+    assert columns.tolist() == [0, 1, 2, 4, 6] and held.shape == (4, 5, 3)
     # a labelled cache too narrow for the chosen images
     with pytest.raises(SystemExit, match="but the run chose image 9"):
         older_layout(evaluation, pops / "labelled.json", "real", {"k": {"stimulus": "real", "indices": [9]}},
