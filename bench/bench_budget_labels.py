@@ -22,7 +22,6 @@ their teacher on the D chips too; the unlabelled chips stay. Nothing is simulate
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import sys
@@ -33,11 +32,10 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench_budget_ranking import FIELDS, responses  # noqa: E402  (bench/ is the script's own folder)
+from bench_budget_ranking import FIELDS, method_choices  # noqa: E402  (bench/ is the script's own folder)
 
 from egis.compaction import BoosterConfig  # noqa: E402
-from egis.evaluate import Choice, score_choices  # noqa: E402
-from egis.methods import get_method  # noqa: E402
+from egis.evaluate import score_choices, write_table  # noqa: E402
 from egis.responses import ChipResponses  # noqa: E402
 
 
@@ -76,13 +74,7 @@ def main() -> None:
         evaluation = Path(folder)
         cutoffs = json.loads((evaluation / "sweep.json").read_text())["config"]["cutoffs"]
         choices = json.loads((evaluation / "choices.json").read_text())["choices"]
-        mine = {key: Choice.from_dict(c) for key, c in choices.items()
-                if key.split("|")[0] == args.variability and key.split("|")[2] == str(args.k)
-                and key.split("|")[4] == method}
-        if not mine:
-            raise SystemExit(f"{evaluation} made no K = {args.k} choice for {method}")
-        labelled, held = responses(evaluation, pops, {c.stimulus for c in mine.values()}, choices,
-                                   args.variability, get_method(method).selection == "distil")
+        mine, labelled, held = method_choices(evaluation, pops, choices, args.variability, args.k, method)
         total = len(labelled.accuracy)
         for cutoff in cutoffs:
             started = time.perf_counter()
@@ -108,11 +100,7 @@ def main() -> None:
             print(f"{args.variability} {cutoff} {method}: " + " || ".join(line)
                   + f" ({time.perf_counter() - started:.0f} s)", flush=True)
     for d, rows in written.items() if args.csv_prefix else ():
-        with open(f"{args.csv_prefix}_D{d}.csv", "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=FIELDS, extrasaction="ignore")
-            writer.writeheader()
-            for row in rows:
-                writer.writerow({f: (f"{row[f]:.6g}" if isinstance(row[f], float) else row[f]) for f in FIELDS})
+        write_table(Path(f"{args.csv_prefix}_D{d}.csv"), FIELDS, rows)
 
 
 if __name__ == "__main__":

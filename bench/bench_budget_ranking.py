@@ -39,7 +39,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from egis.compaction import BoosterConfig  # noqa: E402
-from egis.evaluate import Choice, score_choices  # noqa: E402
+from egis.evaluate import Choice, score_choices, write_table  # noqa: E402
 from egis.methods import get_method  # noqa: E402
 from egis.responses import ChipResponses, cached_responses, evaluation_responses, responses_dir  # noqa: E402
 from egis.toolkit.errors import DataError  # noqa: E402
@@ -131,6 +131,19 @@ def responses(evaluation: Path, pops: Path, stimuli: set[str], choices: dict, va
     return out_l, out_e
 
 
+def method_choices(evaluation: Path, pops: Path, choices: dict, variability: str, k: int,
+                   method: str) -> tuple[dict[str, Choice], ChipResponses, ChipResponses]:
+    """``method``'s K-image choices at ``variability`` (choices.json key -> Choice) and the
+    labelled and evaluation chips' responses they are scored on (:func:`responses`)."""
+    mine = {key: Choice.from_dict(c) for key, c in choices.items()
+            if key.split("|")[0] == variability and key.split("|")[2] == str(k) and key.split("|")[4] == method}
+    if not mine:
+        raise SystemExit(f"{evaluation} made no K = {k} choice for {method}")
+    labelled, held = responses(evaluation, pops, {c.stimulus for c in mine.values()}, choices, variability,
+                               get_method(method).selection == "distil")
+    return mine, labelled, held
+
+
 def recorded_rows(evaluation: Path) -> dict[tuple, dict]:
     with open(evaluation / "results.csv", newline="") as handle:
         return {(r["variability"], r["cutoff"], int(r["k"]), int(r["seed"]), r["method"]): r
@@ -156,13 +169,7 @@ def rescore(args: argparse.Namespace) -> None:
         choices = json.loads((evaluation / "choices.json").read_text())["choices"]
         recorded = recorded_rows(evaluation)
         for method in methods.split(","):
-            mine = {key: Choice.from_dict(c) for key, c in choices.items()
-                    if key.split("|")[0] == args.variability and key.split("|")[2] == str(args.k)
-                    and key.split("|")[4] == method}
-            if not mine:
-                raise SystemExit(f"{evaluation} made no K = {args.k} choice for {method}")
-            labelled, held = responses(evaluation, pops, {c.stimulus for c in mine.values()}, choices,
-                                       args.variability, get_method(method).selection == "distil")
+            mine, labelled, held = method_choices(evaluation, pops, choices, args.variability, args.k, method)
             for cutoff in recorded_config["cutoffs"]:
                 rows = []
                 for key, choice in sorted(mine.items()):
@@ -187,11 +194,7 @@ def rescore(args: argparse.Namespace) -> None:
                       f"({len(rows)} seeds)", flush=True)
                 out_rows += rows
     if args.csv:
-        with open(args.csv, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=FIELDS, extrasaction="ignore")
-            writer.writeheader()
-            for row in out_rows:
-                writer.writerow({f: (f"{row[f]:.6g}" if isinstance(row[f], float) else row[f]) for f in FIELDS})
+        write_table(args.csv, FIELDS, out_rows)
 
 
 def compare(args: argparse.Namespace) -> None:

@@ -35,7 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from egis.compaction import BoosterConfig, one_native_thread  # noqa: E402
 from egis.escape import DEFAULT_FOLDS, choose_threshold, out_of_fold_pass_probability  # noqa: E402
-from egis.metrics import CRITICAL_MARGIN, test_metrics  # noqa: E402
+from egis.metrics import chip_classes, test_metrics  # noqa: E402
 from egis.responses import evaluation_responses  # noqa: E402
 from egis.toolkit.labels import Cutoff, pass_fail, read_labels  # noqa: E402
 from egis.toolkit.signatures import signatures  # noqa: E402
@@ -51,7 +51,7 @@ def threshold(rule: str, p: np.ndarray, labels: np.ndarray, accuracy: np.ndarray
     if rule != "critical":
         confidence = None if rule == "escape" else int(rule[3:]) / 100
         return choose_threshold(p, labels, budget, DEFAULT_FOLDS, confidence).threshold
-    critical = accuracy < cutoff - CRITICAL_MARGIN
+    _, critical = chip_classes(accuracy, cutoff)
     for t in np.unique(np.concatenate([p, [0.5, np.nextafter(1.0, 2.0)]])):
         if np.mean((p >= t) & critical) <= budget + 1e-12:
             return float(t)

@@ -35,12 +35,17 @@ METRIC_REGISTRY: dict[str, Metric] = {m.name: m for m in (
 METRICS = tuple(METRIC_REGISTRY)
 
 
+def chip_classes(accuracy: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """(good, critical) masks of the chips: accuracy at or above the cutoff, and more than
+    :data:`CRITICAL_MARGIN` below it -- the one definition every metric counts with."""
+    accuracy = np.asarray(accuracy)
+    return accuracy >= threshold, accuracy < threshold - CRITICAL_MARGIN
+
+
 def test_metrics(predicted_pass: np.ndarray, accuracy: np.ndarray, threshold: float) -> dict[str, float]:
     """Every registered metric, in % of all chips ("pass" is the positive class)."""
     predicted = np.asarray(predicted_pass, dtype=bool)
-    accuracy = np.asarray(accuracy)
-    good = accuracy >= threshold
-    critical = accuracy < threshold - CRITICAL_MARGIN
+    good, critical = chip_classes(accuracy, threshold)
     scale = 100.0 / len(accuracy)
     return {name: scale * float(np.sum(metric.chips(predicted, good, critical)))
             for name, metric in METRIC_REGISTRY.items()}
@@ -67,9 +72,7 @@ def least_yield_loss(p_pass: np.ndarray, accuracy: np.ndarray, threshold: float,
     if len(p_pass) == 0:
         raise ValueError("no chips to pick a threshold on")
     p = np.asarray(p_pass, dtype=np.float64)
-    accuracy = np.asarray(accuracy)
-    good = accuracy >= threshold
-    critical = accuracy < threshold - CRITICAL_MARGIN
+    good, critical = chip_classes(accuracy, threshold)
     order = np.argsort(-p, kind="stable")
     # passing the chips from the highest P(pass) down: thresholds lie between distinct values only
     p_sorted = p[order]
