@@ -13,7 +13,9 @@
 #   STYLE=mobilenet bash scripts/fidelity_customer_model.sh  # the shipped cifar10_mobilenet
 # Knobs: CHIPS (labelled = evaluation count, default 250), IMAGES (labelling images, 1000),
 # VARIABILITY (typical | extreme), SIGMA (sigma_tot; default the seed's: 0.15 mobilenet, else 0.3),
-# METHODS, OUT, EGIS_WORKERS (2), TV_WEIGHT (10: egis-tv's prior weight).
+# METHODS, BUDGET_METHODS (those scored under the 1% budget), OUT, EGIS_WORKERS (2), TV_WEIGHT
+# (10: egis-tv's prior weight). The variation-aware SID is made only when egis-va or egis-select
+# is among the methods.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=.venv/bin/python
@@ -53,19 +55,24 @@ for part in labelled:1 evaluation:2; do
       --with-accuracy -o "$pops/${name}_accuracy.csv" "${contract[@]}"
 done
 [ -d "$out/sid" ] || $egis synthesize "$model" -o "$out/sid" --images 512 --threads 2 -q "${contract[@]}"
-# the variation-aware set: 4 chips of the fab's variability model, a population of their own
-# (seed 7: neither labelled nor evaluation chips)
-[ -f "$pops/synthesis_chips.json" ] || $egis duts make "$model" -o "$pops/synthesis_chips.json" "${preset[@]}" \
-    --count 4 --seed 7 "${contract[@]}"
-[ -d "$out/sid_va_$variability" ] || $egis synthesize "$model" -o "$out/sid_va_$variability" --images 512 \
-    --threads 2 -q --variation "$pops/synthesis_chips.json" --variation-weight "${VA_WEIGHT:-1}" "${contract[@]}"
 methods=${METHODS:-egis,egis-va,egis-tv,egis-random,egis-spread,egis-cost,egis-cv,egis-select,uniform,da-classifier}
+budget_methods=${BUDGET_METHODS:-egis,egis-va,egis-tv,egis-cost,egis-select,uniform,da-classifier}
+variants=()
+case ",$methods,$budget_methods," in
+  *,egis-va,*|*,egis-select,*)
+    # the variation-aware set: 4 chips of the fab's variability model, a population of their
+    # own (seed 7: neither labelled nor evaluation chips); made only when a method uses it
+    [ -f "$pops/synthesis_chips.json" ] || $egis duts make "$model" -o "$pops/synthesis_chips.json" "${preset[@]}" \
+        --count 4 --seed 7 "${contract[@]}"
+    [ -d "$out/sid_va_$variability" ] || $egis synthesize "$model" -o "$out/sid_va_$variability" --images 512 \
+        --threads 2 -q --variation "$pops/synthesis_chips.json" --variation-weight "${VA_WEIGHT:-1}" "${contract[@]}"
+    variants+=(--sid-va "$out/sid_va_$variability") ;;
+esac
 # the total-variation prior's set (egis-tv, and an egis-select candidate): the seed's loss plus
 # the prior, no chips involved. An evaluation folder made before egis-tv existed refuses to
 # resume with it: evaluate egis-tv into a folder of its own (METHODS=egis-tv OUT=...).
 tv=${TV_WEIGHT:-10}
-variants=(--sid-va "$out/sid_va_$variability")
-case ",$methods," in
+case ",$methods,$budget_methods," in
   *,egis-tv,*|*,egis-select,*)
     variants+=(--sid-tv "$out/sid_tv$tv")
     [ -d "$out/sid_tv$tv" ] || $egis synthesize "$model" -o "$out/sid_tv$tv" --images 512 --threads 2 -q \
@@ -79,5 +86,5 @@ $egis evaluate "$model" "${common[@]}" -o "$out/eval_$variability" --cutoffs A50
 # candidate) on the same chips: the shared response folder holds them already
 budget_dir=$out/eval_budget_$variability
 $egis evaluate "$model" "${common[@]}" -o "$budget_dir" --cutoffs A50,A70 \
-    --methods "${BUDGET_METHODS:-egis,egis-va,egis-tv,egis-cost,egis-select,uniform,da-classifier}" --max-escape 1%
+    --methods "$budget_methods" --max-escape 1%
 echo done

@@ -2,8 +2,9 @@
 # egis-distil (METHOD=egis-distil, the default) or egis-tv-distil (METHOD=egis-tv-distil: the
 # same on the prior's W = 10 images, runs/fidelity_<style>/sid_tv10) on the customer-style
 # models of scripts/fidelity_customer_model.sh (runs/fidelity_<style>: their populations,
-# labels and SID; 250 + 250 chips for nhwc typical, 200 + 200 for smoothed / normout extreme;
-# 256 images per set). Unlabelled chips: the labelled chips' spec with seed 3 and UNLABELLED
+# labels and SID; 250 + 250 chips for nhwc typical, 200 + 200 for the others; 256 images per
+# set). SETTINGS picks style:variability pairs (default: the first three measured); the goal
+# tables cover every pair with a finished budget evaluation. Unlabelled chips: the labelled chips' spec with seed 3 and UNLABELLED
 # (2000) chips (unlabelled_spec.py). The evaluations read the existing evaluations' responses
 # (their cache folder), so only the unlabelled chips are simulated. K = 4, 3 seeds, A50 / A60 /
 # A70 with the chance level; the 1% budget at A50 / A70 (as the fidelity script's budget runs).
@@ -30,9 +31,11 @@ for setting in ${SETTINGS:-nhwc:typical smoothed:extreme normout:extreme}; do
   fid=runs/fidelity_$style; out=runs/distil/$prefix${style}_$v
   .venv/bin/python $here/unlabelled_spec.py "$fid/pops/$v" "${UNLABELLED:-2000}"
   variant=(); [ "$method" = egis-tv-distil ] && variant=(--sid-tv $fid/sid_tv10)
+  # the fidelity run's response cache: inside its evaluation before 2026-12-06, shared since
+  cache=$fid/eval_$v/cache; [ -d "$cache" ] || cache=$fid/responses
   common=(--sid $fid/sid --populations $fid/pops --variability $v --images 256 --seed-count 3 -k 4
           --baseline-k 4 --trials 3 "${variant[@]}" --methods $method --name customer_$style
-          --responses $fid/eval_$v/cache -q "${contract[@]}")
+          --responses $cache -q "${contract[@]}")
   date -u "+%T $style $v"
   .venv/bin/egis evaluate runs/customer/$style.onnx "${common[@]}" --cutoffs A50,A60,A70 --chance 100 -o $out/eval_$v
   mkdir -p $out/eval_budget_$v
@@ -45,7 +48,7 @@ for setting in ${SETTINGS:-nhwc:typical smoothed:extreme normout:extreme}; do
 done
 date -u "+%T goal cells"
 distil=(); seed=()
-for setting in nhwc:typical smoothed:extreme normout:extreme; do
+for setting in nhwc:typical nhwc:extreme smoothed:typical smoothed:extreme normout:typical normout:extreme; do
   style=${setting%%:*}; v=${setting##*:}; fid=runs/fidelity_$style; d=runs/distil/$prefix${style}_$v
   base=uniform,da-classifier
   [ -f $d/eval_budget_$v/summary.json ] || continue
