@@ -17,12 +17,16 @@ against the file's recorded counts before using it. Nothing is simulated.
 
 ``compare`` then reads the per-seed CSVs of several settings and counts, for each method
 against a reference (the dataset-aware test), the cells where its YL_at_budget is no worse.
+Budget evaluations made since ``YL_at_budget`` exists carry it in their results.csv, which
+``compare`` reads as ``NAME=results.csv`` without a rescore.
 
     python bench/bench_budget_ranking.py rescore --populations runs/seed_vgg16_f3/pops \\
         --variability typical --name vgg16-typical --csv out.csv \\
         runs/seed_vgg16_f3/eval_typical_budget1:da-classifier,egis \\
         runs/distil/vgg16_typical/eval_typical_budget1:egis-distil [-k 4] [--budget 0.01]
     python bench/bench_budget_ranking.py compare out.csv [more.csv] [--reference da-classifier]
+    python bench/bench_budget_ranking.py compare nhwc-extreme=runs/fidelity_nhwc/eval_budget_extreme/results.csv \
+        nhwc-extreme=runs/distil/tv_nhwc_extreme/eval_budget_extreme/results.csv
 """
 
 from __future__ import annotations
@@ -199,10 +203,15 @@ def rescore(args: argparse.Namespace) -> None:
 
 def compare(args: argparse.Namespace) -> None:
     cells: dict[tuple[str, str, str], list[dict]] = {}
-    for path in args.csvs:
+    for spec in args.csvs:
+        name, _, path = spec.rpartition("=")
         with open(path, newline="") as handle:
             for row in csv.DictReader(handle):
-                cells.setdefault((row["setting"], row["cutoff"], row["method"]), []).append(row)
+                # rescore's CSVs name their setting; an evaluation's results.csv takes NAME= from the argument
+                setting = row.get("setting") or name
+                if not setting:
+                    raise SystemExit(f"{path} has no setting column: pass it as NAME={path}")
+                cells.setdefault((setting, row["cutoff"], row["method"]), []).append(row)
 
     def mean(key: tuple[str, str, str], field: str) -> float:
         return float(np.mean([float(r[field]) for r in cells[key]]))
@@ -257,7 +266,9 @@ def main() -> None:
                      "(egis compact --escape-confidence) instead of the folders' mean rule (their rows are "
                      "still rescored at the mean rule and checked first)")
     many = sub.add_parser("compare", help="count cells against a reference from rescore's CSVs")
-    many.add_argument("csvs", nargs="+", type=Path)
+    many.add_argument("csvs", nargs="+", metavar="[NAME=]CSV",
+                      help="rescore's CSVs, or budget evaluations' results.csv named by setting (rows of one "
+                      "NAME from several files are one setting: e.g. the baselines' and a distilled method's)")
     many.add_argument("--reference", default="da-classifier")
     many.add_argument("--budget", type=float, default=0.01, help="the budget the chosen thresholds are held to")
     args = parser.parse_args()

@@ -82,3 +82,35 @@ def test_older_layout_refuses_what_it_cannot_place(old_run):
     with pytest.raises(SystemExit, match="but the run chose image 9"):
         older_layout(evaluation, pops / "labelled.json", "real", {"k": {"stimulus": "real", "indices": [9]}},
                      whole=True)
+
+
+def _results_csv(path: Path, method: str, rows: list[tuple[str, float, float, float]]) -> Path:
+    """A budget evaluation's results.csv (no setting column) with (cutoff, CTE, YL, YL_at_budget) rows."""
+    lines = ["variability,cutoff,k,seed,method,TA,CTE,YL,YL_at_budget"]
+    lines += [f"typical,{c},4,{seed},{method},90,{cte},{yl},{at}" for seed, (c, cte, yl, at) in enumerate(rows)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_compare_reads_named_results_csvs(tmp_path, capsys):
+    """Rows of one NAME from two files are one setting; the counts follow the figures."""
+    from bench_budget_ranking import main
+
+    reference = _results_csv(tmp_path / "ref.csv", "da-classifier", [("A50", 1.0, 5.0, 4.0), ("A70", 0.5, 3.0, 2.0)])
+    method = _results_csv(tmp_path / "m.csv", "egis-tv-distil", [("A50", 0.5, 4.0, 3.0), ("A70", 2.0, 1.0, 2.5)])
+    sys.argv = ["bench_budget_ranking.py", "compare", f"one={reference}", f"one={method}"]
+    main()
+    out = capsys.readouterr().out
+    assert "one A50 | 4.00 (1.00 / 5.00) | 3.00 (0.50 / 4.00)" in out
+    # hindsight no worse at A50 only (3.0 - 4.0, 2.5 - 2.0: -0.25 ± 0.75); the chosen threshold holds CTE <= 1% at A50
+    # only, where its YL is also no worse: the goal's budget half in 1 of 2
+    assert "egis-tv-distil: 1 of 2 | -0.25 ± 0.75" in out
+    assert "CTE <= budget in 1, and also YL no worse in 1" in out
+
+
+def test_compare_refuses_an_unnamed_results_csv(tmp_path):
+    from bench_budget_ranking import main
+
+    sys.argv = ["bench_budget_ranking.py", "compare", str(_results_csv(tmp_path / "r.csv", "egis", [("A50", 1, 2, 3)]))]
+    with pytest.raises(SystemExit, match="no setting column"):
+        main()
