@@ -204,10 +204,12 @@ def rescore(args: argparse.Namespace) -> None:
 def compare(args: argparse.Namespace) -> None:
     cells: dict[tuple[str, str, str], list[dict]] = {}
     for spec in args.csvs:
-        name, _, path = spec.rpartition("=")
+        name, _, path = spec.partition("=") if "=" in spec else ("", "", spec)
         with open(path, newline="") as handle:
             for row in csv.DictReader(handle):
                 # rescore's CSVs name their setting; an evaluation's results.csv takes NAME= from the argument
+                if "YL_at_budget" not in row:
+                    raise SystemExit(f"{path} has no YL_at_budget column: rescore it, or use a budget evaluation's")
                 setting = row.get("setting") or name
                 if not setting:
                     raise SystemExit(f"{path} has no setting column: pass it as NAME={path}")

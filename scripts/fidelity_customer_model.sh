@@ -15,7 +15,7 @@
 # VARIABILITY (typical | extreme), SIGMA (sigma_tot; default the seed's: 0.15 mobilenet, else 0.3),
 # METHODS, BUDGET_METHODS (those scored under the 1% budget), OUT, EGIS_WORKERS (2), TV_WEIGHT
 # (10: egis-tv's prior weight). The variation-aware SID is made only when egis-va or egis-select
-# is among the methods.
+# is among METHODS or BUDGET_METHODS (both defaults include them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=.venv/bin/python

@@ -92,13 +92,13 @@ def _results_csv(path: Path, method: str, rows: list[tuple[str, float, float, fl
     return path
 
 
-def test_compare_reads_named_results_csvs(tmp_path, capsys):
+def test_compare_reads_named_results_csvs(tmp_path, capsys, monkeypatch):
     """Rows of one NAME from two files are one setting; the counts follow the figures."""
     from bench_budget_ranking import main
 
     reference = _results_csv(tmp_path / "ref.csv", "da-classifier", [("A50", 1.0, 5.0, 4.0), ("A70", 0.5, 3.0, 2.0)])
     method = _results_csv(tmp_path / "m.csv", "egis-tv-distil", [("A50", 0.5, 4.0, 3.0), ("A70", 2.0, 1.0, 2.5)])
-    sys.argv = ["bench_budget_ranking.py", "compare", f"one={reference}", f"one={method}"]
+    monkeypatch.setattr(sys, "argv", ["bench_budget_ranking.py", "compare", f"one={reference}", f"one={method}"])
     main()
     out = capsys.readouterr().out
     assert "one A50 | 4.00 (1.00 / 5.00) | 3.00 (0.50 / 4.00)" in out
@@ -108,9 +108,10 @@ def test_compare_reads_named_results_csvs(tmp_path, capsys):
     assert "CTE <= budget in 1, and also YL no worse in 1" in out
 
 
-def test_compare_refuses_an_unnamed_results_csv(tmp_path):
+def test_compare_refuses_an_unnamed_results_csv(tmp_path, monkeypatch):
     from bench_budget_ranking import main
 
-    sys.argv = ["bench_budget_ranking.py", "compare", str(_results_csv(tmp_path / "r.csv", "egis", [("A50", 1, 2, 3)]))]
+    monkeypatch.setattr(sys, "argv", ["bench_budget_ranking.py", "compare",
+                                      str(_results_csv(tmp_path / "r.csv", "egis", [("A50", 1, 2, 3)]))])
     with pytest.raises(SystemExit, match="no setting column"):
         main()
