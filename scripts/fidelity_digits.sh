@@ -2,7 +2,8 @@
 # The fidelity methods on the shipped digits model: the first CHIPS (400) labelled and
 # evaluation chips of each shipped population, the seed's SID and a variation-aware SID per
 # variability setting (4 chips of a population of their own, seed 7), every data-free method
-# against the dataset-aware classifier, K = 4, 3 seeds, A50 and A70.
+# against the dataset-aware classifier, K = 4, 3 seeds, A50 and A70. The variation-aware SIDs are
+# made only when METHODS includes egis-va or egis-select (the default does).
 #   CHIPS=400 bash scripts/fidelity_digits.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,11 +26,16 @@ json.dump(spec, open(sys.argv[3], "w"), indent=2, sort_keys=True)
 PY
     head -n $((chips + 1)) "models/digits/populations/$variability/${name}_accuracy.csv" > "$pops/${name}_accuracy.csv"
   done
-  [ -f "$out/chips_$variability.json" ] || $egis duts make "$model" -o "$out/chips_$variability.json" \
-      --set sigma_tot=0.3 --set preset=$variability --count 4 --seed 7
-  [ -d "$out/sid_va_$variability" ] || $egis synthesize "$model" -o "$out/sid_va_$variability" --images 512 \
-      --threads 2 -q --variation "$out/chips_$variability.json"
-  $egis evaluate "$model" --sid "$out/sid" --sid-va "$out/sid_va_$variability" --populations "$out/pops" \
+  va=()
+  case ",$methods," in
+    *,egis-va,*|*,egis-select,*)   # the variation-aware set, made only when a method uses it
+      [ -f "$out/chips_$variability.json" ] || $egis duts make "$model" -o "$out/chips_$variability.json" \
+          --set sigma_tot=0.3 --set preset=$variability --count 4 --seed 7
+      [ -d "$out/sid_va_$variability" ] || $egis synthesize "$model" -o "$out/sid_va_$variability" --images 512 \
+          --threads 2 -q --variation "$out/chips_$variability.json"
+      va=(--sid-va "$out/sid_va_$variability") ;;
+  esac
+  $egis evaluate "$model" --sid "$out/sid" "${va[@]}" --populations "$out/pops" \
       --variability "$variability" --real builtin:digits -o "$out/eval_$variability" --images 256 --seed-count 3 \
       -k 4 --baseline-k 4 --cutoffs A50,A70 --trials 3 --methods "$methods" --name digits -q
 done
