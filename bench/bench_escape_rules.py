@@ -45,17 +45,15 @@ RULES = ("escape", "critical", "ucb75", "ucb90")
 
 def threshold(rule: str, p: np.ndarray, labels: np.ndarray, accuracy: np.ndarray, cutoff: float,
               budget: float) -> float:
-    """The threshold ``rule`` picks: the shipped rule and its confidence bounds are egis.escape's
-    own; ``critical`` is the smallest candidate whose out-of-fold critical-escape rate is within
+    """The threshold ``rule`` picks, all by egis.escape's own rule: the shipped one and its
+    confidence bounds on the pass/fail labels; ``critical`` on labels that fail only the
+    critical chips, so the smallest candidate whose out-of-fold critical-escape rate is within
     the budget (above 1 when none is)."""
-    if rule != "critical":
-        confidence = None if rule == "escape" else int(rule[3:]) / 100
-        return choose_threshold(p, labels, budget, DEFAULT_FOLDS, confidence).threshold
-    _, critical = chip_classes(accuracy, cutoff)
-    for t in np.unique(np.concatenate([p, [0.5, np.nextafter(1.0, 2.0)]])):
-        if np.mean((p >= t) & critical) <= budget + 1e-12:
-            return float(t)
-    return float(np.nextafter(1.0, 2.0))
+    if rule == "critical":
+        _, critical = chip_classes(accuracy, cutoff)
+        return choose_threshold(p, (~critical).astype(np.int64), budget, DEFAULT_FOLDS).threshold
+    confidence = None if rule == "escape" else int(rule[3:]) / 100
+    return choose_threshold(p, labels, budget, DEFAULT_FOLDS, confidence).threshold
 
 
 class RunCaches:
