@@ -11,7 +11,7 @@ import typer
 
 from egis.cli.options import layout_option, load_customer_model, mean_option, pixel_range_option, std_option
 
-from egis.methods import DEFAULT_METHODS, METHODS, get_method, needs_unlabelled
+from egis.methods import DEFAULT_METHODS, METHODS, get_method, needs_unlabelled, stimulus_parts
 from egis.toolkit.errors import DataError
 
 
@@ -32,7 +32,8 @@ def evaluate(
                                           help="Variation-aware set (egis synthesize --variation) for method egis-va."),
     sid_tv: Optional[Path] = typer.Option(None, "--sid-tv",
                                           help="Set made with the total-variation prior (egis synthesize --tv-weight) "
-                                               "for method egis-tv."),
+                                               "for methods egis-tv and egis-tv-distil, and the second half of "
+                                               "egis-both-distil's pool."),
     populations: Path = typer.Option(..., "--populations", help="Folder with <variability>/{labelled,evaluation}{.json,_accuracy.csv} (and unlabelled.json, the fab's unlabelled chips, for egis-distil)."),
     output: Path = typer.Option(..., "-o", "--output", help="Report folder."),
     real: Optional[str] = typer.Option(None, "--real", help="Real images for the dataset-aware baseline: DATA or builtin:digits."),
@@ -42,10 +43,12 @@ def evaluate(
     baseline_k: str = typer.Option("4", help="K values at which every baseline runs too."),
     cutoffs: str = typer.Option("A50,A60,A70", help="Cutoffs (computed on the labelled chips)."),
     seeds: int = typer.Option(3, "--seed-count", min=1, help="Seeds per setting (spread is reported over them)."),
-    images: int = typer.Option(1024, min=16, help="Images per stimulus set."),
+    images: int = typer.Option(1024, min=16, help="Images per stimulus set (egis-both-distil's pool: this many "
+                                                  "of each of its two sets)."),
     trials: int = typer.Option(5, min=1, help="Validation splits per annealing reward."),
     methods: str = typer.Option(",".join(DEFAULT_METHODS), help="Methods to compare (registry: egis/methods.py; "
-                                "egis-distil, not in the default, also needs <variability>/unlabelled.json)."),
+                                "the distilled methods (egis-distil, egis-tv-distil, egis-both-distil), not in the "
+                                "default, also need <variability>/unlabelled.json)."),
     max_escape: Optional[str] = typer.Option(None, "--max-escape", metavar="P",
                                              help="Escape budget for every classifier detector (as egis compact "
                                                   "--max-escape): shows the CTE/YL trade-off per method."),
@@ -88,18 +91,19 @@ def evaluate(
     unknown = sorted(set(chosen) - set(METHODS))
     if unknown:
         raise DataError(f"unknown method '{unknown[0]}'; choose from {', '.join(METHODS)}")
-    if needs_unlabelled(chosen):
-        for v in variabilities:
-            check_unlabelled_population(populations, v)
     # each loss variant's method, its set's option here, and the synthesize flag that makes it
     variants = (("egis-va", sid_va, "--sid-va", "--variation"), ("egis-tv", sid_tv, "--sid-tv", "--tv-weight"))
     variant_sids = {name: path for name, path, _, _ in variants if path is not None}
     for stimulus, path, option, how in variants:
-        users = [m for m in chosen if get_method(m).stimulus == stimulus]   # egis-tv, egis-tv-distil, ...
+        # egis-tv, egis-tv-distil, and egis-both-distil, whose pool holds the prior's images
+        users = [m for m in chosen if stimulus in stimulus_parts(get_method(m).stimulus)]
         if users and path is None:
             raise DataError(f"method {users[0]} needs {option} (a set made by egis synthesize {how})")
     for stimulus, path in variant_sids.items():
         check_sid_variant(stimulus, path)
+    if needs_unlabelled(chosen):
+        for v in variabilities:
+            check_unlabelled_population(populations, v)
     for stimulus in sorted(set(variant_sids) - set(variants_used(chosen, variant_sids))):
         typer.echo(f"note: the {stimulus} set ({variant_sids[stimulus]}) is not used: no {stimulus} or "
                    f"egis-select method is evaluated", err=True)

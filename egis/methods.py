@@ -35,7 +35,9 @@ Methods:
   every image labels the fab's unlabelled chips (a population's ``unlabelled.json``), the K
   images are annealed on agreement with it over those chips, and the detector is fitted on the
   labelled plus the teacher-labelled chips (egis.distil). Still data-free;
-  ``egis-tv-distil`` does the same on the prior's images;
+  ``egis-tv-distil`` does the same on the prior's images, and ``egis-both-distil`` on one pool
+  of both sets (the seed's images and the prior's, ``--images`` of each): the teacher sees
+  every image of both and the annealing chooses K among all of them;
 * ``gaussian`` / ``uniform`` -- i.i.d. noise images, annealing, classifier;
 * ``untrained`` -- images of the untrained generator, annealing, classifier;
 * ``da-regressor`` -- the seed's reference [6]: K real test images chosen by the same
@@ -64,6 +66,9 @@ class StimulusKind:
     # a synthetic set made by a variant of the seed's loss: the SynthesisConfig weight that
     # must be above 0 in its meta.json (egis.stimuli.check_sid_variant); None for the others
     synthesis_weight: str | None = None
+    # a pool made of other sets, concatenated in this order (egis.stimuli.load_stimuli); a
+    # composite needs what each of its parts needs
+    parts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,7 @@ STIMULUS_REGISTRY: dict[str, StimulusKind] = {s.name: s for s in (
                  synthesis_weight="variation_weight"),
     StimulusKind("egis-tv", "synthetic images with a total-variation prior (egis synthesize --tv-weight)",
                  synthesis_weight="tv_weight"),
+    StimulusKind("egis-both", "EGIS synthetic images and the prior's, one pool", parts=("egis", "egis-tv")),
     StimulusKind("gaussian", "Gaussian noise images"),
     StimulusKind("uniform", "uniform noise images"),
     StimulusKind("untrained", "images of the untrained generator"),
@@ -107,6 +113,8 @@ METHOD_REGISTRY: dict[str, Method] = {m.name: m for m in (
            "the choice and the detector", "egis", selection="distil"),
     Method("egis-tv-distil", "EGIS with the total-variation prior, distilled (egis-distil on the prior's images)",
            "egis-tv", selection="distil"),
+    Method("egis-both-distil", "EGIS, distilled on one pool of the seed's and the prior's images",
+           "egis-both", selection="distil"),
     Method("gaussian", "Gaussian noise + annealing", "gaussian"),
     Method("uniform", "uniform noise + annealing", "uniform"),
     Method("untrained", "untrained generator + annealing", "untrained"),
@@ -180,7 +188,19 @@ def needs_unlabelled(methods: Sequence[str]) -> list[str]:
     return [name for name in STIMULUS_REGISTRY if name in needed]
 
 
+def stimulus_parts(name: str) -> list[str]:
+    """A stimulus set and every set it is made of (a composite's parts), in registry order."""
+    needed, todo = set(), [name]
+    while todo:
+        current = todo.pop()
+        if current not in needed:
+            needed.add(current)
+            todo.extend(STIMULUS_REGISTRY[current].parts)
+    return [n for n in STIMULUS_REGISTRY if n in needed]
+
+
 def stimuli_for(methods: Sequence[str]) -> list[str]:
-    """The stimulus sets the given methods need, in registry order."""
+    """The stimulus sets the given methods choose from, in registry order (a composite's parts
+    are built for it, not measured on their own: see :func:`stimulus_parts`)."""
     needed = {get_method(m).stimulus for m in methods}
     return [name for name in STIMULUS_REGISTRY if name in needed]

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from egis.methods import METHODS, SELECT_CANDIDATES, STIMULUS_REGISTRY, get_method, stimuli_for, synthesis_kind
+from egis.methods import (METHODS, SELECT_CANDIDATES, STIMULUS_REGISTRY, get_method, stimuli_for, stimulus_parts,
+                          synthesis_kind)
 from egis.toolkit.errors import DataError
 from egis.toolkit.model import LoadedModel
 
@@ -75,9 +76,10 @@ def check_sid_variant(stimulus: str, sid_dir: Path) -> None:
 
 
 def variants_used(methods: Sequence[str], variant_sids: Mapping[str, Path]) -> list[str]:
-    """The loss variants' sets an evaluation of ``methods`` measures: those of its own methods,
-    and under ``egis-select`` every given set that is one of its candidates."""
-    wanted = set(stimuli_for(methods))
+    """The loss variants' sets an evaluation of ``methods`` measures or builds a pool from: those
+    of its own methods (a composite pool's parts included), and under ``egis-select`` every
+    given set that is one of its candidates."""
+    wanted = {part for name in stimuli_for(methods) for part in stimulus_parts(name)}
     if any(get_method(m).selection == "select" for m in methods):
         wanted |= {stimulus for stimulus, _ in SELECT_CANDIDATES}
     return [name for name in variant_sids if name in wanted]
@@ -91,29 +93,41 @@ def load_stimuli(model: LoadedModel, sid_dir: Path, real_pixels: np.ndarray | No
     ``variant_sids`` maps a synthesis variant's stimulus (``egis-va``, ``egis-tv``) to its SID
     directory; ``egis-select`` measures every given one among its candidates. The real-image
     set is left out when no real images are given, and a variant's set when ``variant_sids``
-    does not name it (their methods are then skipped by the sweep)."""
+    does not name it (their methods are then skipped by the sweep). A composite pool
+    (``egis-both``) is its parts' ``count`` images each, concatenated, and is left out when a
+    part is; its parts are not measured on their own unless a method chooses from them."""
     from egis.baselines import noise_images
 
     variant_sids = variant_sids or {}
-    needed = set(stimuli_for(methods)) | set(variants_used(methods, variant_sids))
-    stimuli: dict[str, np.ndarray] = {}
-    for name in (name for name in STIMULUS_REGISTRY if name in needed):
+    needed = set(stimuli_for(methods))
+    if any(get_method(m).selection == "select" for m in methods):
+        needed |= {stimulus for stimulus, _ in SELECT_CANDIDATES if stimulus in variant_sids}
+
+    def build(name: str) -> np.ndarray | None:
+        """The set ``name``, or None when what it is made from was not given."""
+        kind = STIMULUS_REGISTRY[name]
+        if kind.parts:
+            parts = [build(part) for part in kind.parts]
+            return None if any(p is None for p in parts) else np.concatenate(parts)
         if name == "egis":
-            stimuli[name] = _sid_images(model, sid_dir, count)
-        elif STIMULUS_REGISTRY[name].synthesis_weight is not None:
-            if name not in variant_sids:
-                continue
-            stimuli[name] = _sid_images(model, variant_sids[name], count)
-        elif name in ("gaussian", "uniform"):
-            stimuli[name] = noise_images(model.contract, name, count, seed)
-        elif name == "untrained":
-            stimuli[name] = _untrained(model, count, seed, work_dir)
-        elif name == "real":
+            return _sid_images(model, sid_dir, count)
+        if kind.synthesis_weight is not None:
+            return _sid_images(model, variant_sids[name], count) if name in variant_sids else None
+        if name in ("gaussian", "uniform"):
+            return noise_images(model.contract, name, count, seed)
+        if name == "untrained":
+            return _untrained(model, count, seed, work_dir)
+        if name == "real":
             if real_pixels is None:
-                continue
+                return None
             pick = np.random.default_rng(seed).choice(len(real_pixels), size=min(count, len(real_pixels)),
                                                       replace=False)
-            stimuli[name] = real_pixels[np.sort(pick)]
-        else:  # a StimulusKind registered without a builder here
-            raise DataError(f"no builder for stimulus '{name}' ({STIMULUS_REGISTRY[name].title})")
+            return real_pixels[np.sort(pick)]
+        raise DataError(f"no builder for stimulus '{name}' ({kind.title})")   # registered without one here
+
+    stimuli: dict[str, np.ndarray] = {}
+    for name in (name for name in STIMULUS_REGISTRY if name in needed):
+        images = build(name)
+        if images is not None:
+            stimuli[name] = images
     return stimuli

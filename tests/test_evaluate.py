@@ -70,7 +70,8 @@ def test_small_sweep_end_to_end(tmp_path, monkeypatch):
     # the same set stands in for the variants' (the sweep only reads their images)
     stimuli = load_stimuli(model, sid, x, 48, seed=0, work_dir=tmp_path / "out",
                            variant_sids={"egis-va": sid, "egis-tv": sid})
-    assert set(stimuli) == {"egis", "egis-va", "egis-tv", "gaussian", "uniform", "untrained", "real"}
+    assert set(stimuli) == {"egis", "egis-va", "egis-tv", "egis-both", "gaussian", "uniform", "untrained", "real"}
+    np.testing.assert_array_equal(stimuli.pop("egis-both"), np.concatenate([stimuli["egis"], stimuli["egis-tv"]]))
     assert not {"egis-va", "egis-tv"} & set(load_stimuli(model, sid, x, 48, seed=0, work_dir=tmp_path / "out2"))
     rows, timings, showcase = run_sweep(model, tmp_path / "pops", ["extreme"], stimuli, tmp_path / "out",
                                         config, progress=False, log=lambda line: None)

@@ -9,6 +9,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from egis.methods import METHOD_REGISTRY, SELECT_CANDIDATES, STIMULUS_REGISTRY
@@ -62,9 +63,33 @@ def test_egis_select_measures_every_given_variant_among_its_candidates(tmp_path:
     given = {"egis-va": tmp_path / "va", "egis-tv": tmp_path / "tv"}
     assert variants_used(["egis", "egis-tv"], given) == ["egis-tv"]
     assert variants_used(["egis-tv-distil"], given) == ["egis-tv"]      # distilled on the prior's images
+    assert variants_used(["egis-both-distil"], given) == ["egis-tv"]    # a pool that holds them
     assert variants_used(["egis", "egis-select"], given) == ["egis-va", "egis-tv"]
     assert variants_used(["egis", "uniform"], given) == []
     assert variants_used(["egis-select"], {}) == []
+
+
+def test_the_both_pool_is_the_seed_set_then_the_prior_set_and_only_that(digits_cnn_path: Path,
+                                                                         tmp_path: Path) -> None:
+    from egis.baselines import make_baseline
+    from egis.stimuli import load_stimuli
+    from egis.synthesis.sid import read_sid_images
+    from egis.toolkit.model import load_model
+
+    model = load_model(digits_cnn_path)
+    seed_sid, prior_sid = tmp_path / "seed", tmp_path / "prior"   # two image sets (load_stimuli reads images only)
+    for seed, sid in enumerate((seed_sid, prior_sid)):
+        make_baseline(model, "untrained", sid, SynthesisConfig(images=4, seed=seed, batch=4))
+    both = load_stimuli(model, seed_sid, None, 3, seed=0, work_dir=tmp_path / "w", methods=["egis-both-distil"],
+                        variant_sids={"egis-tv": prior_sid})
+    assert set(both) == {"egis-both"}        # the parts are built for the pool, not measured on their own
+    expected = np.concatenate([read_sid_images(seed_sid, model.sha256)[:3], read_sid_images(prior_sid, model.sha256)[:3]])
+    np.testing.assert_array_equal(both["egis-both"], expected)
+    assert load_stimuli(model, seed_sid, None, 3, seed=0, work_dir=tmp_path / "w",
+                        methods=["egis-both-distil"]) == {}     # no prior set given: no pool
+    together = load_stimuli(model, seed_sid, None, 3, seed=0, work_dir=tmp_path / "w",
+                            methods=["egis", "egis-both-distil"], variant_sids={"egis-tv": prior_sid})
+    assert set(together) == {"egis", "egis-both"}
 
 
 def _evaluate(tmp_path: Path, model: Path, *extra: str) -> subprocess.CompletedProcess:
@@ -80,6 +105,8 @@ def _evaluate(tmp_path: Path, model: Path, *extra: str) -> subprocess.CompletedP
 def test_evaluate_checks_the_prior_set_before_any_work(digits_cnn_path: Path, tmp_path: Path) -> None:
     missing = _evaluate(tmp_path, digits_cnn_path)
     assert missing.returncode == 2 and "needs --sid-tv" in missing.stderr
+    pool = _evaluate(tmp_path, digits_cnn_path, "--methods", "egis-both-distil")
+    assert pool.returncode == 2 and "egis-both-distil needs --sid-tv" in pool.stderr
     wrong = _evaluate(tmp_path, digits_cnn_path, "--sid-tv", str(_sid(tmp_path, "seed")))
     assert wrong.returncode == 2 and "not made for 'egis-tv'" in wrong.stderr
     for result in (missing, wrong):

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# egis-distil (METHOD=egis-distil, the default) or egis-tv-distil (METHOD=egis-tv-distil: the
-# same on the prior's W = 10 images, runs/fidelity_<style>/sid_tv10) on the customer-style
+# egis-distil (METHOD=egis-distil, the default), egis-tv-distil (METHOD=egis-tv-distil: the
+# same on the prior's W = 10 images, runs/fidelity_<style>/sid_tv10) or egis-both-distil (one
+# pool of both sets, 256 images of each; added 2026-12-06) on the customer-style
 # models of scripts/fidelity_customer_model.sh (runs/fidelity_<style>: their populations,
 # labels and SID; 250 + 250 chips for nhwc typical, 200 + 200 for the others; 256 images per
 # set). SETTINGS picks style:variability pairs (default: the first three measured); the goal
@@ -8,7 +9,7 @@
 # (2000) chips (unlabelled_spec.py). The evaluations read the existing evaluations' responses
 # (their cache folder), so only the unlabelled chips are simulated. K = 4, 3 seeds, A50 / A60 /
 # A70 with the chance level; the 1% budget at A50 / A70 (as the fidelity script's budget runs).
-# Outputs here (prefix tv_ for egis-tv-distil): <style>_<variability>_*.csv,
+# Outputs here (prefix tv_ for egis-tv-distil, both_ for egis-both-distil): <style>_<variability>_*.csv,
 # customer_goal_<METHOD>.txt and customer_goal_egis.txt (the seed's EGIS on the same cells),
 # customer_chance_pooled[_tv].txt.
 set -euo pipefail
@@ -19,7 +20,8 @@ method=${METHOD:-egis-distil}
 case "$method" in
   egis-distil) prefix=; pooled=customer_chance_pooled.txt ;;
   egis-tv-distil) prefix=tv_; pooled=customer_chance_pooled_tv.txt ;;
-  *) echo "METHOD must be egis-distil or egis-tv-distil" >&2; exit 2 ;;
+  egis-both-distil) prefix=both_; pooled=customer_chance_pooled_both.txt ;;
+  *) echo "METHOD must be egis-distil, egis-tv-distil or egis-both-distil" >&2; exit 2 ;;
 esac
 for setting in ${SETTINGS:-nhwc:typical smoothed:extreme normout:extreme}; do
   style=${setting%%:*}; v=${setting##*:}
@@ -30,7 +32,7 @@ for setting in ${SETTINGS:-nhwc:typical smoothed:extreme normout:extreme}; do
   esac
   fid=runs/fidelity_$style; out=runs/distil/$prefix${style}_$v
   .venv/bin/python $here/unlabelled_spec.py "$fid/pops/$v" "${UNLABELLED:-2000}"
-  variant=(); [ "$method" = egis-tv-distil ] && variant=(--sid-tv $fid/sid_tv10)
+  variant=(); [ "$method" = egis-distil ] || variant=(--sid-tv $fid/sid_tv10)
   # the fidelity run's response cache: inside its evaluation before 2026-12-06, shared since
   cache=$fid/eval_$v/cache; [ -d "$cache" ] || cache=$fid/responses
   common=(--sid $fid/sid --populations $fid/pops --variability $v --images 256 --seed-count 3 -k 4
@@ -57,5 +59,6 @@ for setting in nhwc:typical nhwc:extreme smoothed:typical smoothed:extreme normo
 done
 .venv/bin/python scripts/goal_cells.py --method $method "${distil[@]}" > $here/customer_goal_$method.txt
 .venv/bin/python scripts/goal_cells.py --method egis "${seed[@]}" > $here/customer_goal_egis.txt
+shopt -s nullglob   # the settings measured so far
 .venv/bin/python scripts/chance_pooled.py $here/${prefix}{nhwc,smoothed,normout}_*_chance.csv > $here/$pooled
 date -u "+%T done"
