@@ -15,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 export EGIS_THREADS=${EGIS_THREADS:-2} EGIS_WORKERS=${EGIS_WORKERS:-2}
-here=docs/results/distil
+here=${HERE:-docs/results/distil}   # where the tables and CSVs go
 method=${METHOD:-egis-distil}
 case "$method" in
   egis-distil) prefix=; pooled=customer_chance_pooled.txt ;;
@@ -31,7 +31,7 @@ for setting in ${SETTINGS:-nhwc:typical smoothed:extreme normout:extreme}; do
     normout) contract=(--mean 0.4914,0.4822,0.4465 --std 0.2470,0.2435,0.2616) ;;
   esac
   fid=runs/fidelity_$style; out=runs/distil/$prefix${style}_$v
-  .venv/bin/python $here/unlabelled_spec.py "$fid/pops/$v" "${UNLABELLED:-2000}"
+  .venv/bin/python docs/results/distil/unlabelled_spec.py "$fid/pops/$v" "${UNLABELLED:-2000}"
   variant=(); [ "$method" = egis-distil ] || variant=(--sid-tv $fid/sid_tv10)
   # the fidelity run's response cache: inside its evaluation before 2026-12-06, shared since
   cache=$fid/eval_$v/cache; [ -d "$cache" ] || cache=$fid/responses

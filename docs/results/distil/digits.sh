@@ -6,21 +6,24 @@
 # with seed 3), 256 images per set, K = 4, 3 seeds, A50 / A70 (the digits cutoffs) with the
 # chance level, and again under the 1% budget on the same choices.
 # Outputs here: digits_<variability>_{results,results_budget1,chance}.csv and
-# digits_goal_<method>.txt for egis, egis-tv, egis-distil and egis-tv-distil.
+# digits_goal_<method>.txt for egis, egis-tv, egis-distil and egis-tv-distil (digits_goal.sh).
+# Knobs (defaults: the run of 2026-12-06 01:16 UTC): METHODS, VARIABILITIES ("typical extreme"),
+# HERE (the output folder), RUNS (evaluations go to ${RUNS}_<variability>; runs/distil/digits).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 export EGIS_THREADS=${EGIS_THREADS:-1} EGIS_WORKERS=${EGIS_WORKERS:-1}
-here=docs/results/distil
+here=${HERE:-docs/results/distil}
+runs=${RUNS:-runs/distil/digits}
 fid=runs/fidelity_digits
 model=models/digits/model.onnx
 egis=.venv/bin/egis
+mkdir -p $here
 [ -f $fid/eval_extreme/summary.json ] || OUT=$fid METHODS=egis CHIPS=400 bash scripts/fidelity_digits.sh
 [ -d $fid/sid_tv10 ] || $egis synthesize $model -o $fid/sid_tv10 --images 512 --threads 2 -q --tv-weight 10
-methods=egis,egis-tv,egis-distil,egis-tv-distil,uniform,da-classifier
-settings=()
-for v in typical extreme; do
-  .venv/bin/python $here/unlabelled_spec.py $fid/pops/$v "${UNLABELLED:-2000}"
-  out=runs/distil/digits_$v
+methods=${METHODS:-egis,egis-tv,egis-distil,egis-tv-distil,uniform,da-classifier}
+for v in ${VARIABILITIES:-typical extreme}; do
+  .venv/bin/python docs/results/distil/unlabelled_spec.py $fid/pops/$v "${UNLABELLED:-2000}"
+  out=${runs}_$v
   common=(--sid $fid/sid --sid-tv $fid/sid_tv10 --populations $fid/pops --variability $v --real builtin:digits
           --images 256 --seed-count 3 -k 4 --baseline-k 4 --trials 3 --methods $methods --name digits
           --responses $fid/responses --cutoffs A50,A70 -q)
@@ -32,9 +35,6 @@ for v in typical extreme; do
   cp $out/eval_$v/results.csv $here/digits_${v}_results.csv
   cp $out/eval_budget_$v/results.csv $here/digits_${v}_results_budget1.csv
   cp $out/eval_$v/chance.csv $here/digits_${v}_chance.csv
-  settings+=("digits-$v=$out/eval_$v@$out/eval_budget_$v")
 done
-for method in egis egis-tv egis-distil egis-tv-distil; do
-  .venv/bin/python scripts/goal_cells.py --method $method "${settings[@]}" > $here/digits_goal_$method.txt
-done
+bash docs/results/distil/digits_goal.sh "$runs" "$here" "$methods"
 date -u "+%T done"
