@@ -246,7 +246,8 @@ def build_report(model: LoadedModel, model_name: str, sid_dir: Path, pops_dir: P
     write_json(out_dir / "summary.json", summary)
     lines = [f"# EGIS evaluation: {model_name}", "",
              f"Model `{model_name}` (sha256 `{model.sha256[:16]}`), {model.num_classes} classes. "
-             f"Stimulus sets of {config.images} images each; annealing with {config.trials} validation "
+             f"Stimulus sets of {config.images} images each (a pool of several sets, such as "
+             f"egis-both, that many of each); annealing with {config.trials} validation "
              f"splits; seeds {list(config.seeds)}; metrics are mean ± std over seeds, in % of the "
              f"evaluation chips (TA accuracy, TE escapes = CTE critical + BTE benign, YL yield loss).", "",
              "Regenerate:", "", "```", command, "```", ""]

@@ -95,7 +95,8 @@ def load_stimuli(model: LoadedModel, sid_dir: Path, real_pixels: np.ndarray | No
     set is left out when no real images are given, and a variant's set when ``variant_sids``
     does not name it (their methods are then skipped by the sweep). A composite pool
     (``egis-both``) is its parts' ``count`` images each, concatenated, and is left out when a
-    part is; its parts are not measured on their own unless a method chooses from them."""
+    part is (the default ``methods``, every registered one, includes such a pool); its parts are
+    not measured on their own unless a method chooses from them."""
     from egis.baselines import noise_images
 
     variant_sids = variant_sids or {}
@@ -103,23 +104,31 @@ def load_stimuli(model: LoadedModel, sid_dir: Path, real_pixels: np.ndarray | No
     if any(get_method(m).selection == "select" for m in methods):
         needed |= {stimulus for stimulus, _ in SELECT_CANDIDATES if stimulus in variant_sids}
 
+    def given(name: str) -> bool:
+        """Whether what the set ``name`` is made from was given (a variant's SID, real images)."""
+        kind = STIMULUS_REGISTRY[name]
+        if kind.parts:
+            return all(given(part) for part in kind.parts)
+        if kind.synthesis_weight is not None:
+            return name in variant_sids
+        return name != "real" or real_pixels is not None
+
     def build(name: str) -> np.ndarray | None:
         """The set ``name``, or None when what it is made from was not given."""
         kind = STIMULUS_REGISTRY[name]
+        if not given(name):
+            return None
         if kind.parts:
-            parts = [build(part) for part in kind.parts]
-            return None if any(p is None for p in parts) else np.concatenate(parts)
+            return np.concatenate([build(part) for part in kind.parts])
         if name == "egis":
             return _sid_images(model, sid_dir, count)
         if kind.synthesis_weight is not None:
-            return _sid_images(model, variant_sids[name], count) if name in variant_sids else None
+            return _sid_images(model, variant_sids[name], count)
         if name in ("gaussian", "uniform"):
             return noise_images(model.contract, name, count, seed)
         if name == "untrained":
             return _untrained(model, count, seed, work_dir)
         if name == "real":
-            if real_pixels is None:
-                return None
             pick = np.random.default_rng(seed).choice(len(real_pixels), size=min(count, len(real_pixels)),
                                                       replace=False)
             return real_pixels[np.sort(pick)]

@@ -109,6 +109,6 @@ def test_evaluate_checks_the_prior_set_before_any_work(digits_cnn_path: Path, tm
     assert pool.returncode == 2 and "egis-both-distil needs --sid-tv" in pool.stderr
     wrong = _evaluate(tmp_path, digits_cnn_path, "--sid-tv", str(_sid(tmp_path, "seed")))
     assert wrong.returncode == 2 and "not made for 'egis-tv'" in wrong.stderr
-    for result in (missing, wrong):
+    for result in (missing, pool, wrong):
         assert "Traceback" not in result.stderr
     assert not (tmp_path / "eval").exists()

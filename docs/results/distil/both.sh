@@ -6,11 +6,18 @@
 # other weights, see docs/results.md), so every method is measured again on it, and the outputs
 # go to docs/results/distil/nhwc_rebuild/, not over the committed files of the earlier build.
 # Needs NHWC extreme's fidelity folder and its two distilled evaluations (complete.sh with
-# SETS=nhwc:extreme, whose copies in docs/results/distil were then restored from git).
+# SETS=nhwc:extreme, whose copies in docs/results/distil were then restored from git; they are
+# copied here from runs/distil/).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 export HERE=docs/results/distil/nhwc_rebuild
 mkdir -p $HERE
+for p in "" tv_; do   # complete.sh's two distilled evaluations of NHWC extreme, beside the others
+  d=runs/distil/${p}nhwc_extreme
+  cp $d/eval_extreme/results.csv $HERE/${p}nhwc_extreme_results.csv
+  cp $d/eval_budget_extreme/results.csv $HERE/${p}nhwc_extreme_results_budget1.csv
+  cp $d/eval_extreme/chance.csv $HERE/${p}nhwc_extreme_chance.csv
+done
 date -u "+%T both nhwc:extreme"
 METHOD=egis-both-distil SETTINGS=nhwc:extreme bash docs/results/distil/customer.sh
 date -u "+%T fidelity nhwc:typical"

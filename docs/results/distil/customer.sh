@@ -7,11 +7,12 @@
 # set). SETTINGS picks style:variability pairs (default: the first three measured); the goal
 # tables cover every pair with a finished budget evaluation. Unlabelled chips: the labelled chips' spec with seed 3 and UNLABELLED
 # (2000) chips (unlabelled_spec.py). The evaluations read the existing evaluations' responses
-# (their cache folder), so only the unlabelled chips are simulated. K = 4, 3 seeds, A50 / A60 /
+# (their cache folder), so only the unlabelled chips are simulated (egis-both-distil's pool has
+# a cache of its own: the labelled and evaluation chips are simulated on it again). K = 4, 3 seeds, A50 / A60 /
 # A70 with the chance level; the 1% budget at A50 / A70 (as the fidelity script's budget runs).
 # Outputs here (prefix tv_ for egis-tv-distil, both_ for egis-both-distil): <style>_<variability>_*.csv,
 # customer_goal_<METHOD>.txt and customer_goal_egis.txt (the seed's EGIS on the same cells),
-# customer_chance_pooled[_tv].txt.
+# customer_chance_pooled[_tv|_both].txt. HERE moves these outputs elsewhere.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 export EGIS_THREADS=${EGIS_THREADS:-2} EGIS_WORKERS=${EGIS_WORKERS:-2}

@@ -11,3 +11,5 @@ cd "$(dirname "$0")/../../.."
 VARIABILITIES=${VARIABILITY:-typical extreme} HERE=docs/results/distil/digits_both RUNS=runs/distil/digits_both \
   METHODS=egis,egis-tv,egis-distil,egis-tv-distil,egis-both-distil,uniform,da-classifier \
   bash docs/results/distil/digits.sh
+.venv/bin/python scripts/chance_pooled.py docs/results/distil/digits_both/digits_*_chance.csv \
+  > docs/results/distil/digits_both/chance_pooled.txt
