@@ -34,7 +34,7 @@ def evaluate(
                                           help="Set made with the total-variation prior (egis synthesize --tv-weight) "
                                                "for methods egis-tv and egis-tv-distil, and the second half of "
                                                "egis-both-distil's pool."),
-    populations: Path = typer.Option(..., "--populations", help="Folder with <variability>/{labelled,evaluation}{.json,_accuracy.csv} (and unlabelled.json, the fab's unlabelled chips, for egis-distil)."),
+    populations: Path = typer.Option(..., "--populations", help="Folder with <variability>/{labelled,evaluation}{.json,_accuracy.csv} (and unlabelled.json, the fab's unlabelled chips, for the distilled methods egis-distil, egis-tv-distil and egis-both-distil)."),
     output: Path = typer.Option(..., "-o", "--output", help="Report folder."),
     real: Optional[str] = typer.Option(None, "--real", help="Real images for the dataset-aware baseline: DATA or builtin:digits."),
     real_subdir: Optional[str] = typer.Option(None, help="Folder inside --real holding <class>/ (e.g. test)."),

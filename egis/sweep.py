@@ -352,7 +352,8 @@ def check_unlabelled_population(pops_dir: Path, variability: str) -> None:
     base = pops_dir / variability
     path = base / UNLABELLED
     if not path.exists():
-        raise DataError(f"{base} has no {UNLABELLED}: egis-distil needs the fab's unlabelled chips "
+        raise DataError(f"{base} has no {UNLABELLED}: the distilled methods (egis-distil, egis-tv-distil, "
+                        f"egis-both-distil) need the fab's unlabelled chips "
                         f"(egis duts make ... -o {path}, with a seed of its own)")
     spec = PopulationSpec.load(path)
     for chip_set in CHIP_SETS:
