@@ -80,9 +80,16 @@ def variants_used(methods: Sequence[str], variant_sids: Mapping[str, Path]) -> l
     of its own methods (a composite pool's parts included), and under ``egis-select`` every
     given set that is one of its candidates."""
     wanted = {part for name in stimuli_for(methods) for part in stimulus_parts(name)}
-    if any(get_method(m).selection == "select" for m in methods):
-        wanted |= {stimulus for stimulus, _ in SELECT_CANDIDATES}
+    wanted |= _select_variants(methods, variant_sids)
     return [name for name in variant_sids if name in wanted]
+
+
+def _select_variants(methods: Sequence[str], variant_sids: Mapping[str, Path]) -> set[str]:
+    """The given loss variants' sets that ``egis-select`` measures among its candidates (none
+    when it is not among ``methods``)."""
+    if not any(get_method(m).selection == "select" for m in methods):
+        return set()
+    return {stimulus for stimulus, _ in SELECT_CANDIDATES if stimulus in variant_sids}
 
 
 def load_stimuli(model: LoadedModel, sid_dir: Path, real_pixels: np.ndarray | None, count: int,
@@ -100,9 +107,7 @@ def load_stimuli(model: LoadedModel, sid_dir: Path, real_pixels: np.ndarray | No
     from egis.baselines import noise_images
 
     variant_sids = variant_sids or {}
-    needed = set(stimuli_for(methods))
-    if any(get_method(m).selection == "select" for m in methods):
-        needed |= {stimulus for stimulus, _ in SELECT_CANDIDATES if stimulus in variant_sids}
+    needed = set(stimuli_for(methods)) | _select_variants(methods, variant_sids)
 
     def given(name: str) -> bool:
         """Whether what the set ``name`` is made from was given (a variant's SID, real images)."""
